@@ -1,0 +1,129 @@
+"""Thin wrappers around the docker CLI: preflight checks and compose runs."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from churnlab.catalog import KNOBS, Selection
+from churnlab.errors import LabError
+from churnlab.paths import COMPOSE_DIR, SECRETS_DIR
+
+PROJECT = "churnlab"
+DEFAULT_BASE_IMAGE = "churnlab/bookworm:base"
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def require_docker() -> None:
+    """Fail with a clear message unless the engine and Compose v2 are usable."""
+    if not shutil.which("docker"):
+        raise LabError("docker is not installed: run `make bootstrap` (Debian/Ubuntu) or install Docker")
+    info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                          capture_output=True, text=True)
+    if info.returncode != 0:
+        raise LabError("the Docker engine is not reachable (is dockerd running?): "
+                       f"{info.stderr.strip().splitlines()[-1] if info.stderr.strip() else 'no answer'}; "
+                       "`make bootstrap` installs and starts it")
+    compose = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
+    if compose.returncode != 0 or not compose.stdout.strip().startswith(("2", "v2")):
+        raise LabError("Docker Compose v2 is missing (`docker compose version` failed): run `make bootstrap`")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ca_bundle() -> Path:
+    """The CA bundle handed to image builds (pip behind TLS-inspecting proxies)."""
+    chosen = os.environ.get("CA_BUNDLE")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise LabError(f"CA_BUNDLE={chosen} is not a readable file")
+        return path
+    if SYSTEM_CA_BUNDLE.is_file():
+        return SYSTEM_CA_BUNDLE
+    empty = SECRETS_DIR / "no-ca-bundle.crt"
+    SECRETS_DIR.mkdir(mode=0o700, exist_ok=True)
+    empty.touch()
+    return empty
+
+
+class Stack:
+    """One compose project made of base + variant + profile overlays."""
+
+    def __init__(self, selection: Selection, app_port: int = 8000, extra_env: dict[str, str] | None = None):
+        self.selection = selection
+        self.app_port = app_port
+        self.extra_env = dict(extra_env or {})
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in KNOBS}
+        env.update(self.selection.knobs)
+        env["APP_PORT"] = str(self.app_port)
+        env["CA_BUNDLE"] = str(ca_bundle())
+        env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
+        env.update(self.extra_env)
+        return env
+
+    def argv(self, *args: str) -> list[str]:
+        files: list[str] = []
+        for path in self.selection.files():
+            files += ["-f", str(path)]
+        return ["docker", "compose", "--project-name", PROJECT,
+                "--project-directory", str(COMPOSE_DIR), *files, *args]
+
+    def run(self, *args: str, capture: bool = False, check: bool = True,
+            env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+        full_env = self.env()
+        full_env.update(env or {})
+        proc = subprocess.run(self.argv(*args), env=full_env, text=True, timeout=timeout,
+                              capture_output=capture)
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or "").strip().splitlines()[-5:] if capture else []
+            raise LabError(f"`docker compose {' '.join(args)}` failed (exit {proc.returncode})"
+                           + ("\n" + "\n".join(detail) if detail else ""))
+        return proc
+
+    def config(self) -> dict:
+        """The resolved model, merged by compose itself."""
+        proc = self.run("config", "--format", "json", capture=True)
+        return json.loads(proc.stdout)
+
+    def app_settings(self) -> dict[str, str]:
+        """The app's effective environment (worker class, counts, CONN_MAX_AGE, DB path)."""
+        env = self.config()["services"]["app"].get("environment", {})
+        return {k: str(v) for k, v in env.items() if not k.endswith(("_FILE", "SECRET_KEY"))}
+
+    def running_services(self) -> list[str]:
+        proc = self.run("ps", "--status", "running", "--services", capture=True, check=False)
+        return [line for line in proc.stdout.split() if line]
+
+    def exec(self, service: str, *cmd: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return self.run("exec", "-T", service, *cmd, capture=True, check=False, timeout=timeout)
+
+
+def project_containers() -> list[str]:
+    """Names of every container of the lab project, running or not."""
+    proc = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                           "--format", "{{.Names}}"], capture_output=True, text=True)
+    return proc.stdout.split()
+
+
+def project_networks() -> list[str]:
+    proc = subprocess.run(["docker", "network", "ls", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                           "--format", "{{.Name}}"], capture_output=True, text=True)
+    return proc.stdout.split()
+
+
+def image_exists(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0

@@ -1,0 +1,62 @@
+"""Build every lab image locally: the base, then the services through compose."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from churnlab.catalog import Selection
+from churnlab.docker_cli import DEFAULT_BASE_IMAGE, Stack, image_exists
+from churnlab.errors import LabError
+from churnlab.paths import BASE_IMAGE_SCRIPT, STATE_DIR
+from churnlab.progress import console, run_logged
+
+BUILT_SERVICES = ("db", "app", "pgbouncer", "k6")
+
+
+def _pull_or_fail(ref: str, why: str) -> None:
+    if image_exists(ref):
+        return
+    proc = subprocess.run(["docker", "pull", ref], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LabError(f"{why} {ref} is not present and cannot be pulled "
+                       f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no registry'}); "
+                       f"unset it to build everything locally")
+
+
+def ensure_base(base_image: str) -> None:
+    if image_exists(base_image):
+        return
+    if base_image != DEFAULT_BASE_IMAGE:
+        _pull_or_fail(base_image, "BASE_IMAGE")
+        return
+    run_logged(["bash", str(BASE_IMAGE_SCRIPT), base_image],
+               f"building base image {base_image} with debootstrap", STATE_DIR / "base-image.log")
+
+
+def build_all() -> list[str]:
+    """Build (or confirm cached) every image; return the image references."""
+    base_image = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
+    ensure_base(base_image)
+    stack = Stack(Selection.of("direct", "default"))
+    services = list(BUILT_SERVICES)
+    postgres_image = os.environ.get("POSTGRES_IMAGE")
+    if postgres_image:
+        _pull_or_fail(postgres_image, "POSTGRES_IMAGE")
+        services.remove("db")
+    run_logged(stack.argv("--profile", "pgbouncer", "--profile", "load", "build", *services),
+               f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
+    config = Stack(Selection.of("direct", "default")).run(
+        "--profile", "pgbouncer", "--profile", "load", "config", "--images", capture=True).stdout.split()
+    return sorted(set(config))
+
+
+def missing_images(stack: Stack) -> list[str]:
+    refs = stack.run("--profile", "load", "config", "--images", capture=True).stdout.split()
+    return [ref for ref in sorted(set(refs)) if not image_exists(ref)]
+
+
+def ensure_images(stack: Stack) -> None:
+    missing = missing_images(stack)
+    if missing:
+        console.print(f"images missing ({', '.join(missing)}): building them first")
+        build_all()

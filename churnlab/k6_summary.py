@@ -1,0 +1,66 @@
+"""Read k6's handleSummary JSON into the figures a run reports."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class LoadSummary:
+    scenario: str
+    requests: int
+    rps: float
+    error_rate: float
+    status_counts: dict[str, int] = field(default_factory=dict)
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    thresholds_passed: bool = True
+    vus: int | None = None
+    keepalive: bool | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _values(metrics: dict, name: str) -> dict:
+    return metrics.get(name, {}).get("values", {})
+
+
+def parse(path: Path) -> LoadSummary:
+    data = json.loads(path.read_text())
+    lab = data.get("lab", {})
+    scenario = lab.get("scenario", "ab")
+    metrics = data["metrics"]
+    reqs = _values(metrics, f"http_reqs{{scenario:{scenario}}}")
+    failed = _values(metrics, f"http_req_failed{{scenario:{scenario}}}")
+    duration = _values(metrics, f"http_req_duration{{scenario:{scenario}}}")
+    total = int(reqs.get("count", 0))
+    statuses: dict[str, int] = {}
+    for code in lab.get("tracked_status", []):
+        n = int(_values(metrics, f"http_reqs{{scenario:{scenario},status:{code}}}").get("count", 0))
+        if n:
+            statuses[code] = n
+    other = total - sum(statuses.values())
+    if other > 0:
+        statuses["other"] = other
+    thresholds_ok = all(
+        all(t.get("ok", True) for t in m.get("thresholds", {}).values())
+        for m in metrics.values()
+    )
+    return LoadSummary(
+        scenario=scenario,
+        requests=total,
+        rps=float(reqs.get("rate", 0.0)),
+        error_rate=float(failed.get("rate", 0.0)),
+        status_counts=statuses,
+        p50_ms=duration.get("med"),
+        p95_ms=duration.get("p(95)"),
+        p99_ms=duration.get("p(99)"),
+        max_ms=duration.get("max"),
+        thresholds_passed=thresholds_ok,
+        vus=lab.get("vus"),
+        keepalive=lab.get("keepalive"),
+    )

@@ -1,0 +1,91 @@
+"""Bring the lab up and down; remember what is up in .lab/state.json."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timezone
+
+from churnlab import lab_secrets
+from churnlab.catalog import Selection
+from churnlab.docker_cli import Stack, port_is_free, project_containers, project_networks, require_docker
+from churnlab.errors import LabError
+from churnlab.images import ensure_images
+from churnlab.paths import STATE_DIR, STATE_FILE
+from churnlab.progress import console, run_logged
+
+
+def read_state() -> dict | None:
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_state(stack: Stack) -> None:
+    STATE_DIR.mkdir(exist_ok=True)
+    state = {**stack.selection.as_dict(), "app_port": stack.app_port,
+             "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def current_stack() -> Stack:
+    """The stack that `up` last started, or a clear error if none is running."""
+    state = read_state()
+    if not state:
+        raise LabError("the lab is not up: run `make lab-up VARIANT=.. PROFILE=..` first")
+    stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs")),
+                  app_port=int(state.get("app_port", 8000)))
+    if "app" not in stack.running_services():
+        raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
+                       "run `make lab-up` again")
+    return stack
+
+
+def _app_port_owner(port: int) -> bool:
+    """True if our own app container publishes the port."""
+    proc = subprocess.run(["docker", "ps", "--filter", "label=com.docker.compose.project=churnlab",
+                           "--filter", f"publish={port}", "--format", "{{.Names}}"],
+                          capture_output=True, text=True)
+    return bool(proc.stdout.strip())
+
+
+def up(selection: Selection, app_port: int = 8000) -> Stack:
+    """Start (or converge) the lab on a variant + profile. Safe to run twice."""
+    require_docker()
+    stack = Stack(selection, app_port=app_port)
+    stack.config()  # the overlays resolve, before anything starts
+    if not port_is_free(app_port) and not _app_port_owner(app_port):
+        raise LabError(f"127.0.0.1:{app_port} is already in use by another program; "
+                       f"free it or choose another with APP_PORT=<port>")
+    created = lab_secrets.ensure()
+    if created:
+        console.print(f"generated secrets in .secrets/: {', '.join(created)}")
+    ensure_images(stack)
+    previous = read_state()
+    if previous and project_containers() and (
+            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port")) != (
+            selection.variant, selection.profile, selection.knobs, app_port):
+        console.print(f"switching from {previous['variant']} + {previous['profile']}: "
+                      "taking the previous stack down first")
+        down()
+    run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
+               f"lab up: {selection.variant} + {selection.profile}", STATE_DIR / "up.log", env=stack.env())
+    _write_state(stack)
+    return stack
+
+
+def down(volumes: bool = False) -> None:
+    """Remove every container and network of the lab (and volumes if asked)."""
+    require_docker()
+    state = read_state() or {}
+    selection = Selection.of(state.get("variant", "direct"), state.get("profile", "default"))
+    stack = Stack(selection)
+    args = ["--profile", "pgbouncer", "--profile", "load", "down", "--remove-orphans", "--timeout", "10"]
+    if volumes:
+        args.append("--volumes")
+    run_logged(stack.argv(*args), "lab down" + (" (with volumes)" if volumes else ""),
+               STATE_DIR / "down.log", env=stack.env())
+    leftovers = project_containers() + project_networks()
+    if leftovers:
+        raise LabError(f"lab down left these behind: {', '.join(leftovers)}")
+    STATE_FILE.unlink(missing_ok=True)

@@ -1,0 +1,136 @@
+"""One load run: k6 in a container on the lab network, plus what the app logged.
+
+Writes results/<run-id>/: k6-summary.json (k6's handleSummary), run.json
+(parameters, versions, summary, errors by kind), app.log (the app's log
+during the run), db-connections.csv (client backends over time).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from churnlab import app_errors, versions
+from churnlab.db_probe import BackendSampler
+from churnlab.docker_cli import Stack
+from churnlab.errors import LabError
+from churnlab.k6_summary import LoadSummary, parse
+from churnlab.paths import RESULTS_DIR
+from churnlab.progress import console
+
+SCENARIOS = ("ab", "ramp")
+K6_UID = 10002  # the k6 image's user, used when the caller is root
+K6_THRESHOLDS_CROSSED = 99
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    scenario: str = "ab"
+    vus: int = 500
+    iterations: int = 10000
+    keepalive: bool = False
+    endpoint: str = "/api/v1/healthz/"
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise LabError(f"unknown SCENARIO {self.scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
+        if self.vus < 1 or self.iterations < 1:
+            raise LabError("VUS and ITERATIONS must be >= 1")
+        if self.scenario == "ab" and self.iterations < self.vus:
+            raise LabError(f"ITERATIONS ({self.iterations}) must be >= VUS ({self.vus}) for the ab scenario")
+        if not self.endpoint.startswith("/"):
+            raise LabError(f"ENDPOINT must be a path starting with '/', got {self.endpoint!r}")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    summary: LoadSummary
+    errors: list[dict] = field(default_factory=list)
+    peak_db_connections: int | None = None
+    settings: dict = field(default_factory=dict)
+    selection: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    def error_count(self, kind_contains: str) -> int:
+        return sum(e["count"] for e in self.errors if kind_contains in e["kind"])
+
+
+def new_run_id(stack: Stack, params: LoadParams, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    sel = stack.selection
+    keep = "-ka" if params.keepalive else ""
+    return f"{now:%Y%m%dT%H%M%SZ}-{sel.variant}-{sel.profile}-{params.scenario}-c{params.vus}{keep}"
+
+
+def _k6_env(stack: Stack, params: LoadParams, run_id: str) -> list[str]:
+    settings = stack.app_settings()
+    values = {
+        "TARGET": "http://app:8000", "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
+        "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
+        "RESULTS_DIR": "/results", "RUN_ID": run_id,
+        "RUN_VARIANT": stack.selection.variant, "RUN_PROFILE": stack.selection.profile,
+        **{f"RUN_{k}": settings.get(k, "") for k in ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE",
+                                                   "DB_HOST", "DB_PORT")},
+    }
+    argv: list[str] = []
+    for key, value in values.items():
+        argv += ["-e", f"{key}={value}"]
+    return argv
+
+
+def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResult:
+    run_id = run_id or new_run_id(stack, params)
+    run_dir = RESULTS_DIR / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
+    if os.getuid() == 0:
+        os.chown(run_dir, uid, gid)
+    env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
+    started = datetime.now(timezone.utc)
+    what = (f"{params.scenario}: {params.vus} VUs"
+            + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
+            + (", keep-alive" if params.keepalive else ", no keep-alive"))
+    with BackendSampler(stack) as sampler, console.status(f"k6 {what} on {stack.selection.variant} "
+                                                           f"+ {stack.selection.profile}"):
+        with (run_dir / "k6.log").open("w") as k6_log:
+            proc = subprocess.run(
+                stack.argv("--profile", "load", "run", "--rm", "--no-deps", *_k6_env(stack, params, run_id),
+                           "k6", "run", "--quiet", "--no-usage-report", "/scripts/scenarios.js"),
+                env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
+    finished = datetime.now(timezone.utc)
+    if os.getuid() == 0:
+        for path in [run_dir, *run_dir.iterdir()]:
+            os.chown(path, 0, 0)
+    summary_file = run_dir / "k6-summary.json"
+    if proc.returncode not in (0, K6_THRESHOLDS_CROSSED) or not summary_file.exists():
+        tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
+        raise LabError(f"k6 failed (exit {proc.returncode}); see {run_dir / 'k6.log'}:\n" + "\n".join(tail))
+
+    logs = stack.run("logs", "--no-color", "--no-log-prefix",
+                     "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
+                     "app", capture=True, check=False).stdout
+    (run_dir / "app.log").write_text(logs)
+    (run_dir / "db-connections.csv").write_text(sampler.to_csv())
+    errors = app_errors.as_records(app_errors.count(logs.splitlines()))
+    summary = parse(summary_file)
+    settings = stack.app_settings()
+    result = RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
+                       peak_db_connections=sampler.peak, settings=settings,
+                       selection=stack.selection.as_dict(), params=asdict(params))
+    record = {
+        "run_id": run_id,
+        "started": started.isoformat(), "finished": finished.isoformat(),
+        "selection": result.selection, "app_settings": settings, "load": result.params,
+        "summary": summary.as_dict(), "app_errors": errors,
+        "db": {"peak_client_backends": sampler.peak, "samples": len(sampler.samples),
+               "probe_error": sampler.error,
+               "max_connections": sampler.samples[-1].max_connections if sampler.samples else None},
+        "versions": versions.collect(stack, stack.running_services()),
+    }
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    return result

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Minimal subset of the official image's entrypoint: first start creates the
+# cluster with POSTGRES_USER as superuser (scram-sha-256) and POSTGRES_DB.
+set -euo pipefail
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_DB:=$POSTGRES_USER}"
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"
+fi
+: "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE}"
+
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  pwfile="$(mktemp)"
+  printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
+  initdb --username="$POSTGRES_USER" --pwfile="$pwfile" \
+    --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$pwfile"
+  printf 'host all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
+  if [ "$POSTGRES_DB" != postgres ]; then
+    echo "CREATE DATABASE \"$POSTGRES_DB\";" | postgres --single -D "$PGDATA" postgres >/dev/null
+  fi
+  echo "initialised cluster in $PGDATA (database $POSTGRES_DB, user $POSTGRES_USER)"
+fi
+exec "$@"
