@@ -42,7 +42,7 @@ const SCENARIOS = {
 };
 
 if (!(SCENARIO in SCENARIOS)) {
-  throw new Error(`unknown SCENARIO "${SCENARIO}"; valid: ${Object.keys(SCENARIOS).join(', ')}`);
+  throw new Error(`unknown SCENARIO '${SCENARIO}'; valid: ${Object.keys(SCENARIOS).join(', ')}`);
 }
 
 // Submetrics are filtered on the scenario tag so setup()'s smoke request is

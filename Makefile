@@ -1,0 +1,84 @@
+# churnlab: PostgreSQL connection churn and ephemeral-port exhaustion, reproduced.
+# `make` alone lists the targets. `make test` is exactly what CI runs.
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+VENV := .venv
+CHURNLAB := $(VENV)/bin/churnlab
+
+VARIANT ?= direct
+PROFILE ?= repro
+SCENARIO ?= ab
+VUS ?= 500
+ITERATIONS ?= 10000
+KEEPALIVE ?= 0
+APP_PORT ?= 8000
+WORKER_CLASS ?=
+WORKERS ?=
+THREADS ?=
+CONN_MAX_AGE ?=
+PYTEST_ARGS ?=
+
+knobs = $(if $(WORKER_CLASS),--worker-class '$(WORKER_CLASS)') $(if $(WORKERS),--workers '$(WORKERS)') \
+        $(if $(THREADS),--threads '$(THREADS)') $(if $(CONN_MAX_AGE),--conn-max-age '$(CONN_MAX_AGE)')
+keepalive = $(if $(filter 1 true yes on,$(KEEPALIVE)),--keepalive,--no-keepalive)
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,tools]'
+	touch $@
+
+.PHONY: help
+help: ## Show this help
+	@printf 'Usage: make <target> [VARIABLE=value ...]\n\nTargets:\n'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@printf '\nVariables: VARIANT (%s) PROFILE (%s)\n' "$$(ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd' ')" "$$(ls compose/profile-*.yml | sed 's|.*/profile-||;s|\.yml||' | paste -sd' ')"
+	@printf '  knobs: WORKER_CLASS WORKERS THREADS CONN_MAX_AGE; load: SCENARIO (ab ramp) VUS ITERATIONS KEEPALIVE; APP_PORT\n'
+
+.PHONY: bootstrap
+bootstrap: ## Install Docker engine + Compose v2 (Debian/Ubuntu) and start the daemon; no-op where present
+	scripts/bootstrap.sh
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the Python environment (.venv)
+
+.PHONY: images
+images: $(VENV)/.installed ## Build every image locally (air-gapped: debootstrap base, Debian packages, PyPI)
+	$(CHURNLAB) images
+
+.PHONY: lab-up
+lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFILE=repro [WORKERS=.. THREADS=..]
+	$(CHURNLAB) up --variant '$(VARIANT)' --profile '$(PROFILE)' --app-port '$(APP_PORT)' $(knobs)
+
+.PHONY: load
+load: $(VENV)/.installed ## Put k6 load on the running lab: make load SCENARIO=ab VUS=500 ITERATIONS=10000 KEEPALIVE=0
+	$(CHURNLAB) load --scenario '$(SCENARIO)' --vus '$(VUS)' --iterations '$(ITERATIONS)' $(keepalive)
+
+.PHONY: demo
+demo: $(VENV)/.installed ## The incident and its fix: direct + repro fails, gthread + repro holds
+	$(CHURNLAB) demo --vus '$(VUS)' --iterations '$(ITERATIONS)'
+
+.PHONY: lab-logs
+lab-logs: $(VENV)/.installed ## Show the app's recent log lines (SERVICE=db|pgbouncer for others)
+	$(CHURNLAB) logs $(or $(SERVICE),app)
+
+.PHONY: lab-down
+lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left (the data volume stays)
+	$(CHURNLAB) down
+
+.PHONY: lab-clean
+lab-clean: $(VENV)/.installed ## Stop the lab and delete its volumes (results/ is kept)
+	$(CHURNLAB) clean
+
+.PHONY: lint
+lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, every compose combination
+	$(VENV)/bin/ruff check churnlab tests app
+	bash -n scripts/*.sh compose/images/*/*.sh .ci/run
+	$(VENV)/bin/k6 inspect k6/scenarios.js >/dev/null
+	$(VENV)/bin/pytest -q tests/unit/test_compose_model.py
+
+.PHONY: test
+test: lint ## Unit tests, then end-to-end tests on the real lab (builds images; several minutes)
+	$(VENV)/bin/pytest $(PYTEST_ARGS) tests

@@ -1,0 +1,40 @@
+"""End-to-end fixtures: real images, real Postgres/PgBouncer/k6, real app."""
+import pytest
+
+from churnlab import catalog, images, lab, loadrun
+from churnlab.docker_cli import require_docker
+
+INCIDENT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=10000)
+
+
+@pytest.fixture(scope="session")
+def built():
+    require_docker()  # fails with the reason (no engine, no Compose v2) rather than skipping
+    images.build_all()
+    yield
+    lab.down()
+
+
+@pytest.fixture()
+def fresh_lab(built):
+    """Start a variant from a clean slate (no TIME_WAIT left from another run)."""
+    started = []
+
+    def start(variant, profile, **knobs):
+        lab.down()
+        stack = lab.up(catalog.Selection.of(variant, profile, knobs))
+        started.append(stack)
+        return stack
+
+    yield start
+    if started:
+        lab.down()
+
+
+@pytest.fixture()
+def incident_run(fresh_lab):
+    def run(variant, profile, params=INCIDENT_LOAD, **knobs):
+        stack = fresh_lab(variant, profile, **knobs)
+        return loadrun.run(stack, params)
+
+    return run

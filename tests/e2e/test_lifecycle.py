@@ -1,0 +1,63 @@
+"""Front-door behaviour on the real engine: idempotent up, clean down, and bad
+input that starts nothing."""
+import socket
+import subprocess
+
+import pytest
+
+from churnlab import catalog, lab
+from churnlab.docker_cli import project_containers, project_networks
+from churnlab.errors import LabError
+from churnlab.paths import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _container_ids():
+    proc = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=churnlab"],
+                          capture_output=True, text=True, check=True)
+    return sorted(proc.stdout.split())
+
+
+def test_up_twice_changes_nothing_and_down_leaves_nothing(built):
+    lab.down()
+    lab.up(catalog.Selection.of("pgbouncer", "default"))
+    first = _container_ids()
+    assert len(first) == 4  # db, migrate (exited), pgbouncer, app
+    proc = subprocess.run(["make", "-s", "lab-up", "VARIANT=pgbouncer", "PROFILE=default"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert _container_ids() == first
+    # The app answers on loopback only.
+    with socket.create_connection(("127.0.0.1", 8000), timeout=5) as sock:
+        sock.sendall(b"GET /api/v1/healthz/ HTTP/1.0\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+    subprocess.run(["make", "-s", "lab-down"], cwd=ROOT, check=True, capture_output=True)
+    assert project_containers() == [] and project_networks() == []
+
+
+def test_bad_variant_starts_nothing(built):
+    lab.down()
+    proc = subprocess.run(["make", "-s", "lab-up", "VARIANT=pgbouncer-remote"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "unknown variant 'pgbouncer-remote'" in proc.stderr
+    assert project_containers() == [] and project_networks() == []
+
+
+def test_port_in_use_is_refused_before_anything_starts(built):
+    lab.down()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(LabError, match=f"127.0.0.1:{port} is already in use"):
+            lab.up(catalog.Selection.of("direct", "repro"), app_port=port)
+    assert project_containers() == []
+
+
+def test_load_without_a_lab_says_so(built):
+    lab.down()
+    proc = subprocess.run(["make", "-s", "load"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "the lab is not up" in proc.stderr

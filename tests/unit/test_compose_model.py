@@ -1,0 +1,101 @@
+"""Every variant x profile resolves, through compose's own merge, to the stack the
+lab promises: presets, loopback-only publishing, healthchecks, sysctls, config."""
+import itertools
+import re
+
+import pytest
+
+from churnlab import catalog, lab_secrets
+from churnlab.docker_cli import Stack
+from churnlab.paths import ROOT
+
+PRESETS = {  # the issue's variant table
+    "direct": ("eventlet", "6", "1", "0", "db", "5432"),
+    "persistent": ("eventlet", "6", "1", "600", "db", "5432"),
+    "gthread": ("gthread", "20", "40", "600", "db", "5432"),
+    "pgbouncer": ("eventlet", "6", "1", "0", "pgbouncer", "6432"),
+    "pgbouncer-local": ("eventlet", "6", "1", "0", "/run/pgbouncer", "6432"),
+}
+COMBOS = list(itertools.product(sorted(PRESETS), catalog.profiles()))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def secrets_exist():
+    lab_secrets.ensure()
+
+
+def resolved(variant, profile, knobs=None):
+    return Stack(catalog.Selection.of(variant, profile, knobs)).config()
+
+
+@pytest.mark.parametrize("variant,profile", COMBOS)
+def test_variant_and_profile_resolve_to_the_promised_stack(variant, profile):
+    cfg = resolved(variant, profile)
+    services = cfg["services"]
+    expected = {"db", "migrate", "app"} | ({"pgbouncer"} if variant.startswith("pgbouncer") else set())
+    assert set(services) == expected  # k6 only joins for load (profile "load")
+
+    env = services["app"]["environment"]
+    assert (env["WORKER_CLASS"], env["WORKERS"], env["THREADS"], env["CONN_MAX_AGE"],
+            env["DB_HOST"], env["DB_PORT"]) == PRESETS[variant]
+    if variant.startswith("pgbouncer"):
+        assert env["DISABLE_SERVER_SIDE_CURSORS"] == "true"
+        assert services["app"]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+
+    # Only the app is published, and only on loopback.
+    for name, svc in services.items():
+        for port in svc.get("ports", []):
+            assert name == "app" and port["host_ip"] == "127.0.0.1", (name, port)
+    assert services["app"]["ports"][0]["target"] == 8000
+
+    # Healthchecks everywhere, and dependents wait for them.
+    for name in expected - {"migrate"}:
+        assert services[name].get("healthcheck", {}).get("test"), name
+    assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["app"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+    # Passwords only as secret files.
+    assert "DB_PASSWORD" not in env and env["DB_PASSWORD_FILE"].startswith("/run/secrets/")
+
+    sysctls = services["app"].get("sysctls", {})
+    if profile == "default":
+        assert sysctls == {}
+    else:
+        low, high = map(int, sysctls["net.ipv4.ip_local_port_range"].split())
+        if profile == "repro":
+            assert high - low + 1 == 1000 and sysctls["net.ipv4.tcp_tw_reuse"] == "0"
+        else:
+            assert high - low + 1 > 60000 and sysctls["net.ipv4.tcp_tw_reuse"] == "1"
+    for name in expected - {"app"}:
+        assert "sysctls" not in services[name]  # the kernel knobs belong to the app host only
+
+
+def test_knob_overrides_reach_the_app():
+    env = resolved("gthread", "repro", {"WORKERS": "2", "THREADS": "3", "CONN_MAX_AGE": "0"})["services"]["app"][
+        "environment"]
+    assert (env["WORKER_CLASS"], env["WORKERS"], env["THREADS"], env["CONN_MAX_AGE"]) == ("gthread", "2", "3", "0")
+
+
+def _conf(path):
+    pairs = re.findall(r"^\s*([a-z_]+)\s*=\s*(.+?)\s*(?:#.*)?$", path.read_text(), re.M)
+    return dict(pairs)
+
+
+def test_postgres_gets_the_incidents_settings_with_only_memory_sized_overrides():
+    incident = (ROOT.parent / "shared" / "incident-report.txt")
+    conf = _conf(ROOT / "config" / "postgresql" / "postgresql.conf")
+    if incident.exists():  # every setting of the report's postgresql.conf, verbatim
+        text = incident.read_text().split("database configuration file", 1)[1].split("How should", 1)[0]
+        settings = re.findall(r"^([a-z_]+) = (\S+)$", text, re.M)
+        assert len(settings) == 17
+        for key, value in settings:
+            assert conf[key] == value, key
+    assert conf["max_connections"] == "4096"
+    small = _conf(ROOT / "config" / "postgresql" / "small-host.conf")
+    assert set(small) == {"shared_buffers", "effective_cache_size", "maintenance_work_mem"}
+    assert _conf(ROOT / "config" / "postgresql" / "incident-host.conf") == {}
+    db = resolved("direct", "repro")["services"]["db"]
+    mounts = {v["target"]: v["source"] for v in db["volumes"] if v["type"] == "bind"}
+    assert mounts["/etc/postgresql/postgresql.conf"].endswith("config/postgresql/postgresql.conf")
+    assert mounts["/etc/postgresql/conf.d/sizing.conf"].endswith("config/postgresql/small-host.conf")

@@ -1,0 +1,104 @@
+"""The real k6 binary runs the lab's script against a loopback server whose
+answers are known; the summary parser must report exactly those answers."""
+import http.server
+import itertools
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from churnlab.k6_summary import parse
+from churnlab.paths import ROOT
+
+K6 = shutil.which("k6") or str(ROOT / ".venv" / "bin" / "k6")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    counter = itertools.count()
+    connections: set = set()
+    lock = threading.Lock()
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        with self.lock:
+            self.connections.add(self.client_address)
+            n = next(self.counter)
+        if self.path == "/api/v1/ping/":
+            code = 200
+        else:
+            code = 499 if n % 4 == 0 else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def server():
+    Handler.counter = itertools.count(1)  # the smoke check takes number 0... of its own path
+    Handler.connections = set()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+
+
+def run_k6(server, tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    base = {"TARGET": f"http://127.0.0.1:{server.server_address[1]}", "RESULTS_DIR": str(tmp_path),
+            "RUN_VARIANT": "unit", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    argv = [K6, "run", "--quiet", "--no-usage-report"]
+    for key, value in {**base, **env}.items():
+        argv += ["-e", f"{key}={value}"]
+    return subprocess.run([*argv, str(ROOT / "k6" / "scenarios.js")], capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+
+
+def test_ab_scenario_counts_every_status_and_crosses_the_threshold(server, tmp_path):
+    proc = run_k6(server, tmp_path, VUS=4, ITERATIONS=40)
+    assert proc.returncode == 99, proc.stderr  # 25% failed: the error-rate threshold is crossed
+    summary = parse(tmp_path / "k6-summary.json")
+    assert summary.requests == 40  # the smoke check in setup() is not counted
+    assert sum(summary.status_counts.values()) == 40
+    assert summary.status_counts["499"] + summary.status_counts["200"] == 40
+    assert summary.error_rate == pytest.approx(summary.status_counts["499"] / 40)
+    assert 5 <= summary.status_counts["499"] <= 15
+    assert summary.p50_ms is not None and summary.p95_ms >= summary.p50_ms
+    assert summary.thresholds_passed is False
+    data = json.loads((tmp_path / "k6-summary.json").read_text())
+    assert data["lab"]["run"]["variant"] == "unit" and data["lab"]["keepalive"] is False
+
+
+def test_no_keepalive_means_a_new_connection_per_request(server, tmp_path):
+    run_k6(server, tmp_path, VUS=2, ITERATIONS=20, ENDPOINT="/api/v1/ping/")
+    without = len(Handler.connections)
+    Handler.connections = set()
+    proc = run_k6(server, tmp_path, VUS=2, ITERATIONS=20, ENDPOINT="/api/v1/ping/", KEEPALIVE=1)
+    assert proc.returncode == 0, proc.stderr
+    with_keepalive = len(Handler.connections)
+    assert without >= 20  # one TCP connection per request, as ab does
+    assert with_keepalive <= 4
+
+
+def test_unknown_scenario_is_refused(server, tmp_path):
+    proc = run_k6(server, tmp_path, SCENARIO="soak")
+    assert proc.returncode != 0
+    assert "unknown SCENARIO 'soak'" in proc.stdout + proc.stderr
+
+
+def test_smoke_check_stops_the_run_when_the_app_is_down(tmp_path):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = srv.server_address[1]
+    srv.server_close()  # nothing listens there now
+
+    class Gone:
+        server_address = ("127.0.0.1", port)
+
+    proc = run_k6(Gone, tmp_path, VUS=1, ITERATIONS=1)
+    assert proc.returncode != 0
+    assert "smoke check failed" in proc.stdout + proc.stderr
