@@ -81,4 +81,4 @@ lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, every 
 
 .PHONY: test
 test: lint ## Unit tests, then end-to-end tests on the real lab (builds images; several minutes)
-	$(VENV)/bin/pytest $(PYTEST_ARGS) tests
+	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/unit tests/e2e

@@ -69,6 +69,9 @@ def new_run_id(stack: Stack, params: LoadParams, now: datetime | None = None) ->
 
 def _k6_env(stack: Stack, params: LoadParams, run_id: str) -> list[str]:
     settings = stack.app_settings()
+    services = stack.config()["services"]
+    images = {f"RUN_{name.upper()}_IMAGE": svc.get("image", "") for name, svc in services.items()
+              if name in ("app", "db", "pgbouncer")}
     values = {
         "TARGET": "http://app:8000", "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
         "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
@@ -76,6 +79,7 @@ def _k6_env(stack: Stack, params: LoadParams, run_id: str) -> list[str]:
         "RUN_VARIANT": stack.selection.variant, "RUN_PROFILE": stack.selection.profile,
         **{f"RUN_{k}": settings.get(k, "") for k in ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE",
                                                    "DB_HOST", "DB_PORT")},
+        **images,
     }
     argv: list[str] = []
     for key, value in values.items():

@@ -2,6 +2,7 @@
 input that starts nothing."""
 import socket
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -29,9 +30,8 @@ def test_up_twice_changes_nothing_and_down_leaves_nothing(built):
     assert proc.returncode == 0, proc.stderr
     assert _container_ids() == first
     # The app answers on loopback only.
-    with socket.create_connection(("127.0.0.1", 8000), timeout=5) as sock:
-        sock.sendall(b"GET /api/v1/healthz/ HTTP/1.0\r\n\r\n")
-        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+    with urllib.request.urlopen("http://127.0.0.1:8000/api/v1/healthz/", timeout=10) as response:
+        assert response.status == 200
     subprocess.run(["make", "-s", "lab-down"], cwd=ROOT, check=True, capture_output=True)
     assert project_containers() == [] and project_networks() == []
 

@@ -68,7 +68,10 @@ def test_variant_and_profile_resolve_to_the_promised_stack(variant, profile):
         else:
             assert high - low + 1 > 60000 and sysctls["net.ipv4.tcp_tw_reuse"] == "1"
     for name in expected - {"app"}:
-        assert "sysctls" not in services[name]  # the kernel knobs belong to the app host only
+        assert "sysctls" not in services[name]
+    # Postgres must not be PID 1: it would reap orphaned healthcheck processes
+    # and take their exit codes for crashed backends.
+    assert services["db"]["init"] is True  # the kernel knobs belong to the app host only
 
 
 def test_knob_overrides_reach_the_app():

@@ -102,3 +102,14 @@ def test_smoke_check_stops_the_run_when_the_app_is_down(tmp_path):
     proc = run_k6(Gone, tmp_path, VUS=1, ITERATIONS=1)
     assert proc.returncode != 0
     assert "smoke check failed" in proc.stdout + proc.stderr
+
+
+def test_ramp_scenario_raises_the_arrival_rate(server, tmp_path):
+    proc = run_k6(server, tmp_path, SCENARIO="ramp", VUS=10, RAMP_START=5, RAMP_TARGET=25, RAMP_DURATION="2s",
+                  ENDPOINT="/api/v1/ping/")
+    assert proc.returncode == 0, proc.stderr
+    summary = parse(tmp_path / "k6-summary.json")
+    assert summary.scenario == "ramp"
+    # About (5 + 25) / 2 requests/s over 2 s; arrival-rate executors start on schedule.
+    assert 15 <= summary.requests <= 45
+    assert summary.status_counts == {"200": summary.requests}
