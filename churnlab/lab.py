@@ -14,6 +14,13 @@ from churnlab.paths import STATE_DIR, STATE_FILE
 from churnlab.progress import console, run_logged
 
 
+PGDATA_VOLUME = "churnlab_pgdata"
+
+
+def _volume_exists(name: str) -> bool:
+    return subprocess.run(["docker", "volume", "inspect", name], capture_output=True).returncode == 0
+
+
 def read_state() -> dict | None:
     try:
         return json.loads(STATE_FILE.read_text())
@@ -60,6 +67,11 @@ def up(selection: Selection, app_port: int = 8000) -> Stack:
     created = lab_secrets.ensure()
     if created:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
+        if "db_password" in created and _volume_exists(PGDATA_VOLUME):
+            # Made with another password (another checkout, or .secrets/ deleted).
+            down()
+            subprocess.run(["docker", "volume", "rm", PGDATA_VOLUME], capture_output=True, check=False)
+            console.print(f"removed {PGDATA_VOLUME}: it was initialised with an older password")
     ensure_images(stack)
     previous = read_state()
     if previous and project_containers() and (

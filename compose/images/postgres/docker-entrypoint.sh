@@ -20,5 +20,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "CREATE DATABASE \"$POSTGRES_DB\";" | postgres --single -D "$PGDATA" postgres >/dev/null
   fi
   echo "initialised cluster in $PGDATA (database $POSTGRES_DB, user $POSTGRES_USER)"
+else
+  # The secret file is the source of truth: a volume made with an older
+  # password (another checkout, regenerated .secrets/) is brought in line.
+  escaped="${POSTGRES_PASSWORD//\'/\'\'}"
+  echo "ALTER ROLE \"$POSTGRES_USER\" PASSWORD '$escaped';" | postgres --single -D "$PGDATA" postgres >/dev/null
 fi
 exec "$@"
