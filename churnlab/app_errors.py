@@ -70,3 +70,23 @@ def count(lines) -> Counter[ErrorKey]:
 
 def as_records(counts: Counter[ErrorKey]) -> list[dict]:
     return [{"kind": k.kind, "target": k.target, "count": n} for k, n in counts.most_common()]
+
+
+_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})")
+
+
+def per_second(lines) -> list[dict]:
+    """Errors by kind for each second (UTC epoch), from the lines' own timestamps."""
+    from datetime import datetime, timezone
+
+    buckets: dict[int, Counter[str]] = {}
+    for line in lines:
+        key = classify(line)
+        stamp = _STAMP.search(line) if key else None
+        if not key or not stamp:
+            continue
+        second = int(datetime.strptime(stamp.group(1).replace("T", " "), "%Y-%m-%d %H:%M:%S")
+                     .replace(tzinfo=timezone.utc).timestamp())
+        buckets.setdefault(second, Counter())[key.label()] += 1
+    return [{"ts": ts, "source": "app_errors", "total": sum(c.values()), "kinds": dict(c)}
+            for ts, c in sorted(buckets.items())]

@@ -8,7 +8,7 @@ from churnlab.catalog import Selection
 from churnlab.docker_cli import DEFAULT_BASE_IMAGE, Stack, image_exists
 from churnlab.errors import LabError
 from churnlab.paths import BASE_IMAGE_SCRIPT, STATE_DIR
-from churnlab.progress import console, run_logged
+from churnlab.progress import run_logged
 
 BUILT_SERVICES = ("db", "app", "pgbouncer", "k6")
 
@@ -48,15 +48,3 @@ def build_all() -> list[str]:
     config = Stack(Selection.of("direct", "default")).run(
         "--profile", "pgbouncer", "--profile", "load", "config", "--images", capture=True).stdout.split()
     return sorted(set(config))
-
-
-def missing_images(stack: Stack) -> list[str]:
-    refs = stack.run("--profile", "load", "config", "--images", capture=True).stdout.split()
-    return [ref for ref in sorted(set(refs)) if not image_exists(ref)]
-
-
-def ensure_images(stack: Stack) -> None:
-    missing = missing_images(stack)
-    if missing:
-        console.print(f"images missing ({', '.join(missing)}): building them first")
-        build_all()

@@ -9,10 +9,9 @@ from churnlab import lab_secrets
 from churnlab.catalog import Selection
 from churnlab.docker_cli import Stack, port_is_free, project_containers, project_networks, require_docker
 from churnlab.errors import LabError
-from churnlab.images import ensure_images
+from churnlab.images import build_all
 from churnlab.paths import STATE_DIR, STATE_FILE
 from churnlab.progress import console, run_logged
-
 
 PGDATA_VOLUME = "churnlab_pgdata"
 
@@ -72,7 +71,7 @@ def up(selection: Selection, app_port: int = 8000) -> Stack:
             down()
             subprocess.run(["docker", "volume", "rm", PGDATA_VOLUME], capture_output=True, check=False)
             console.print(f"removed {PGDATA_VOLUME}: it was initialised with an older password")
-    ensure_images(stack)
+    build_all()  # cached layers make this quick; a changed Dockerfile or app is picked up
     previous = read_state()
     if previous and project_containers() and (
             previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port")) != (

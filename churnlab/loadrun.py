@@ -1,8 +1,9 @@
 """One load run: k6 in a container on the lab network, plus what the app logged.
 
 Writes results/<run-id>/: k6-summary.json (k6's handleSummary), run.json
-(parameters, versions, summary, errors by kind), app.log (the app's log
-during the run), db-connections.csv (client backends over time).
+(parameters, versions, summary, errors by kind, verdict), app.log (the app's
+log during the run), evidence.jsonl (sockets, Postgres, PgBouncer and app
+errors, once a second) and k6-metrics.csv.gz (every request, for timelines).
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, versions
-from churnlab.db_probe import BackendSampler
+from churnlab import app_errors, diagnosis, versions
 from churnlab.docker_cli import Stack
 from churnlab.errors import LabError
+from churnlab.evidence.recorder import EvidenceRecorder
 from churnlab.k6_summary import LoadSummary, parse
 from churnlab.paths import RESULTS_DIR
 from churnlab.progress import console
@@ -33,6 +34,7 @@ class LoadParams:
     iterations: int = 10000
     keepalive: bool = False
     endpoint: str = "/api/v1/healthz/"
+    sample_interval: float = 1.0
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -41,6 +43,8 @@ class LoadParams:
             raise LabError("VUS and ITERATIONS must be >= 1")
         if self.scenario == "ab" and self.iterations < self.vus:
             raise LabError(f"ITERATIONS ({self.iterations}) must be >= VUS ({self.vus}) for the ab scenario")
+        if not 0.1 <= self.sample_interval <= 60:
+            raise LabError(f"SAMPLE_INTERVAL must be between 0.1 and 60 seconds, got {self.sample_interval}")
         if not self.endpoint.startswith("/"):
             raise LabError(f"ENDPOINT must be a path starting with '/', got {self.endpoint!r}")
 
@@ -52,6 +56,7 @@ class RunResult:
     summary: LoadSummary
     errors: list[dict] = field(default_factory=list)
     peak_db_connections: int | None = None
+    verdict: diagnosis.Verdict | None = None
     settings: dict = field(default_factory=dict)
     selection: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
@@ -99,12 +104,14 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     what = (f"{params.scenario}: {params.vus} VUs"
             + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
             + (", keep-alive" if params.keepalive else ", no keep-alive"))
-    with BackendSampler(stack) as sampler, console.status(f"k6 {what} on {stack.selection.variant} "
+    with EvidenceRecorder(stack, run_dir / "evidence.jsonl", interval=params.sample_interval) as recorder, \
+            console.status(f"k6 {what} on {stack.selection.variant} "
                                                            f"+ {stack.selection.profile}"):
         with (run_dir / "k6.log").open("w") as k6_log:
             proc = subprocess.run(
                 stack.argv("--profile", "load", "run", "--rm", "--no-deps", *_k6_env(stack, params, run_id),
-                           "k6", "run", "--quiet", "--no-usage-report", "/scripts/scenarios.js"),
+                           "k6", "run", "--quiet", "--no-usage-report",
+                           "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
                 env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -119,22 +126,31 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
                      "app", capture=True, check=False).stdout
     (run_dir / "app.log").write_text(logs)
-    (run_dir / "db-connections.csv").write_text(sampler.to_csv())
+    with (run_dir / "evidence.jsonl").open("a") as evidence:
+        for record in app_errors.per_second(logs.splitlines()):
+            evidence.write(json.dumps(record) + "\n")
     errors = app_errors.as_records(app_errors.count(logs.splitlines()))
     summary = parse(summary_file)
     settings = stack.app_settings()
     result = RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
-                       peak_db_connections=sampler.peak, settings=settings,
+                       peak_db_connections=recorder.peak("postgres", "client_backends"), settings=settings,
                        selection=stack.selection.as_dict(), params=asdict(params))
     record = {
         "run_id": run_id,
         "started": started.isoformat(), "finished": finished.isoformat(),
         "selection": result.selection, "app_settings": settings, "load": result.params,
         "summary": summary.as_dict(), "app_errors": errors,
-        "db": {"peak_client_backends": sampler.peak, "samples": len(sampler.samples),
-               "probe_error": sampler.error,
-               "max_connections": sampler.samples[-1].max_connections if sampler.samples else None},
+        "db": {"peak_client_backends": recorder.peak("postgres", "client_backends"),
+               "max_connections": recorder.peak("postgres", "max_connections")},
+        "evidence": {"samples": len(recorder.records), "targets": recorder.targets,
+                     "peak_time_wait": recorder.peak("netns", "time_wait"),
+                     "peak_port_use_pct": recorder.peak("netns", "port_use_pct"),
+                     "peak_pgbouncer_server_connections": recorder.peak("pgbouncer", "server_connections"),
+                     "sampler_errors": recorder.errors},
         "versions": versions.collect(stack, stack.running_services()),
     }
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    result.verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
+    record["verdict"] = result.verdict.as_dict()
     (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     return result

@@ -40,3 +40,16 @@ def run_summary(result: RunResult) -> None:
         table.add_row("app errors by kind", "none logged")
     table.add_row("thresholds", "[green]passed[/]" if s.thresholds_passed else "[red]crossed[/]")
     out.print(table)
+    if result.verdict:
+        verdict(result.verdict)
+
+
+def verdict(v) -> None:
+    colour = "green" if v.case == "healthy" else "red"
+    out.print(f"[bold {colour}]verdict ({v.case}):[/] {v.headline}")
+    for line in v.evidence:
+        out.print(f"  - {line}")
+    if v.fixes:
+        out.print("[bold]fixes, best first:[/]")
+        for i, fix in enumerate(v.fixes, 1):
+            out.print(f"  {i}. {fix.action} [dim](make lab-up {fix.shown_by})[/]")

@@ -1,0 +1,237 @@
+"""A verdict in plain words, with the numbers behind it.
+
+Reads a run folder (run.json + evidence.jsonl) or live evidence, reduces it to
+Facts, and names the mechanism: which of the lab's cases this is, why, and the
+fixes that apply, ranked, each with the lab variant or profile that shows it.
+Standard library only, so it can run on a real host too.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
+PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
+MAX_CONNECTIONS = "max-connections"
+SOCKET_BACKLOG = "socket-backlog"
+HEALTHY = "healthy"
+UNCLASSIFIED = "unclassified"
+
+EADDRNOTAVAIL = "EADDRNOTAVAIL"
+EAGAIN = "EAGAIN"
+TOO_MANY = "too many clients"
+
+
+@dataclass
+class Facts:
+    settings: dict = field(default_factory=dict)      # WORKER_CLASS, WORKERS, THREADS, CONN_MAX_AGE, DB_HOST, DB_PORT
+    variant: str | None = None
+    profile: str | None = None
+    keepalive: bool | None = None
+    requests: int | None = None
+    failed: int | None = None
+    errors: list[dict] = field(default_factory=list)  # [{kind, target, count}]
+    port_range_size: int | None = None
+    tcp_tw_reuse: int | None = None
+    peak_ports_in_use: int | None = None
+    peak_port_use_pct: float | None = None
+    peak_time_wait: int | None = None
+    peak_tw_by_target: dict[str, int] = field(default_factory=dict)
+    peak_db_backends: int | None = None
+    max_connections: int | None = None
+    peak_pgbouncer_servers: int | None = None
+
+
+@dataclass
+class Fix:
+    action: str
+    shown_by: str  # the lab's demonstration: "VARIANT=gthread", "PROFILE=tuned"
+
+
+@dataclass
+class Verdict:
+    case: str
+    headline: str
+    evidence: list[str] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        lines = [self.headline]
+        lines += [f"  - {line}" for line in self.evidence]
+        if self.fixes:
+            lines.append("fixes, best first:")
+            lines += [f"  {i}. {fix.action} (shown by {fix.shown_by})" for i, fix in enumerate(self.fixes, 1)]
+        return "\n".join(lines)
+
+
+def _n(value) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _count(errors: list[dict], kind: str, target_pred=lambda t: True) -> int:
+    return sum(e["count"] for e in errors if kind in e["kind"] and target_pred(e.get("target", "")))
+
+
+def _is_pgbouncer(target: str) -> bool:
+    return "bouncer" in target or target.endswith(":6432") or target.endswith(".s.PGSQL.6432")
+
+
+def _cause(facts: Facts, toward_pgbouncer: bool) -> str:
+    s = facts.settings
+    age = s.get("CONN_MAX_AGE", "?")
+    if toward_pgbouncer:
+        return (f"the app still opens a new TCP connection per request, now to PgBouncer (CONN_MAX_AGE={age}); "
+                "pooling protects Postgres but not the app host's ephemeral ports")
+    if age == "0":
+        return f"a new DB connection per request (CONN_MAX_AGE=0) with {s.get('WORKER_CLASS', '?')} workers"
+    if s.get("WORKER_CLASS") in ("eventlet", "gevent"):
+        ka = "with no HTTP keep-alive" if not facts.keepalive else "with keep-alive"
+        return (f"greenlet-local connections under {s['WORKER_CLASS']} {ka}: each request is a new greenlet "
+                f"with its own connection, so CONN_MAX_AGE={age} cannot reuse it")
+    return f"more new connections per second than the port range can recycle (CONN_MAX_AGE={age})"
+
+
+def _fixes(case: str, facts: Facts) -> list[Fix]:
+    candidates = {
+        PORT_EXHAUSTION_POSTGRES: [
+            Fix("bound and reuse DB connections: gunicorn gthread with CONN_MAX_AGE > 0 "
+                "(connections <= workers x threads)", "VARIANT=gthread"),
+            Fix("PgBouncer beside the app over a Unix socket: no ephemeral port per connection",
+                "VARIANT=pgbouncer-local"),
+            Fix("widen net.ipv4.ip_local_port_range and set net.ipv4.tcp_tw_reuse=1 on the app host",
+                "PROFILE=tuned"),
+        ],
+        PORT_EXHAUSTION_PGBOUNCER: [
+            Fix("move PgBouncer beside the app and connect over its Unix socket", "VARIANT=pgbouncer-local"),
+            Fix("keep connections to PgBouncer open: gthread workers with CONN_MAX_AGE > 0",
+                "VARIANT=pgbouncer WORKER_CLASS=gthread WORKERS=20 THREADS=40 CONN_MAX_AGE=600"),
+            Fix("widen net.ipv4.ip_local_port_range and set net.ipv4.tcp_tw_reuse=1 on the app host",
+                "PROFILE=tuned"),
+        ],
+        MAX_CONNECTIONS: [
+            Fix("pool server connections with PgBouncer (transaction pooling)", "VARIANT=pgbouncer-local"),
+            Fix("bound the app's connections below max_connections: workers x threads", "VARIANT=gthread"),
+        ],
+        SOCKET_BACKLOG: [
+            Fix("connect less often: persistent connections from a bounded thread pool", "VARIANT=gthread"),
+            Fix("raise PgBouncer's listen_backlog together with net.core.somaxconn", "PROFILE=tuned"),
+        ],
+    }.get(case, [])
+    here = {f"VARIANT={facts.variant}", f"PROFILE={facts.profile}"}
+    return [fix for fix in candidates if fix.shown_by not in here]
+
+
+def diagnose(facts: Facts) -> Verdict:
+    errs = facts.errors
+    addr_db = _count(errs, EADDRNOTAVAIL, lambda t: not _is_pgbouncer(t))
+    addr_bouncer = _count(errs, EADDRNOTAVAIL, _is_pgbouncer)
+    too_many = _count(errs, TOO_MANY)
+    eagain = _count(errs, EAGAIN)
+    total_errors = sum(e["count"] for e in errs)
+    ports = (f"{_n(facts.peak_ports_in_use)} of {_n(facts.port_range_size)} local ports in use at peak "
+             f"({facts.peak_port_use_pct if facts.peak_port_use_pct is not None else '?'}%), "
+             f"tcp_tw_reuse={facts.tcp_tw_reuse if facts.tcp_tw_reuse is not None else '?'}")
+    requests = f" of {_n(facts.requests)}" if facts.requests else ""
+
+    if addr_db or addr_bouncer:
+        toward_pgbouncer = addr_bouncer > addr_db
+        target = next((e["target"] for e in sorted(errs, key=lambda e: -e["count"])
+                       if EADDRNOTAVAIL in e["kind"] and _is_pgbouncer(e["target"]) == toward_pgbouncer), "?")
+        failed = addr_bouncer if toward_pgbouncer else addr_db
+        tw = facts.peak_tw_by_target.get(target)
+        case = PORT_EXHAUSTION_PGBOUNCER if toward_pgbouncer else PORT_EXHAUSTION_POSTGRES
+        where = "moved to the PgBouncer hop, " if toward_pgbouncer else ""
+        headline = (f"ephemeral port exhaustion {where}toward {target}: {ports}; "
+                    f"{_n(failed)}{requests} requests failed with EADDRNOTAVAIL "
+                    f"(Cannot assign requested address); cause: {_cause(facts, toward_pgbouncer)}")
+        evidence = [f"peak TIME_WAIT toward {target}: {_n(tw)} (all sockets: {_n(facts.peak_time_wait)})"]
+        if toward_pgbouncer and facts.peak_db_backends is not None:
+            evidence.append(f"Postgres itself was protected: client backends peaked at {_n(facts.peak_db_backends)}")
+        evidence.append(f"Postgres max_connections={_n(facts.max_connections)} was not the limit "
+                        f"(peak client backends {_n(facts.peak_db_backends)})")
+        return Verdict(case, headline, evidence, _fixes(case, facts))
+
+    if too_many:
+        headline = (f"Postgres max_connections reached: {_n(too_many)}{requests} requests failed with "
+                    f"'too many clients'; client backends peaked at {_n(facts.peak_db_backends)} of "
+                    f"max_connections={_n(facts.max_connections)}")
+        return Verdict(MAX_CONNECTIONS, headline, [ports], _fixes(MAX_CONNECTIONS, facts))
+
+    if eagain:
+        target = next((e["target"] for e in errs if EAGAIN in e["kind"]), "?")
+        headline = (f"Unix socket listen backlog full at {target}: {_n(eagain)}{requests} requests failed with "
+                    "EAGAIN (Resource temporarily unavailable); no ephemeral ports are involved")
+        return Verdict(SOCKET_BACKLOG, headline, [ports], _fixes(SOCKET_BACKLOG, facts))
+
+    failed_share = (facts.failed or 0) / facts.requests if facts.requests else 0.0
+    if total_errors == 0 and failed_share < 0.01:
+        s = facts.settings
+        bound = ""
+        if s.get("WORKER_CLASS") == "gthread" and s.get("WORKERS") and s.get("THREADS"):
+            limit = int(s["WORKERS"]) * int(s["THREADS"])
+            bound = f", within workers x threads = {limit:,}"
+        elif facts.peak_pgbouncer_servers is not None:
+            bound = f", PgBouncer server connections peaked at {facts.peak_pgbouncer_servers:,}"
+        headline = (f"healthy: {_n(facts.failed or 0)}{requests} requests failed; "
+                    f"DB connections peaked at {_n(facts.peak_db_backends)}{bound}; {ports}")
+        return Verdict(HEALTHY, headline, [], [])
+
+    kinds = "; ".join(f"{e['count']:,} x {e['kind']}" for e in errs[:3]) or "non-2xx answers without app errors"
+    return Verdict(UNCLASSIFIED, f"failures not matching a known case: {kinds}", [ports], [])
+
+
+# -- building Facts ---------------------------------------------------------
+def read_evidence(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
+    netns = [r for r in records if r.get("source") == "netns"]
+    if netns:
+        last = netns[-1]
+        facts.port_range_size = last.get("port_range_size")
+        facts.tcp_tw_reuse = last.get("tcp_tw_reuse")
+        facts.peak_ports_in_use = max(r["local_ports_in_use"] for r in netns)
+        facts.peak_port_use_pct = max(r["port_use_pct"] for r in netns)
+        facts.peak_time_wait = max(r["time_wait"] for r in netns)
+        for name in last.get("targets", {}):
+            facts.peak_tw_by_target[name] = max(r["targets"].get(name, {}).get("time_wait", 0) for r in netns)
+    pg = [r for r in records if r.get("source") == "postgres"]
+    if pg:
+        facts.peak_db_backends = max(r["client_backends"] for r in pg)
+        facts.max_connections = pg[-1].get("max_connections")
+    bouncer = [r for r in records if r.get("source") == "pgbouncer"]
+    if bouncer:
+        facts.peak_pgbouncer_servers = max(r["server_connections"] for r in bouncer)
+    return facts
+
+
+def facts_from_run(run_dir: Path) -> Facts:
+    record = json.loads((run_dir / "run.json").read_text())
+    summary = record.get("summary", {})
+    statuses = summary.get("status_counts", {})
+    facts = Facts(
+        settings=record.get("app_settings", {}),
+        variant=record.get("selection", {}).get("variant"),
+        profile=record.get("selection", {}).get("profile"),
+        keepalive=record.get("load", {}).get("keepalive"),
+        requests=summary.get("requests"),
+        failed=sum(n for code, n in statuses.items() if code != "200"),
+        errors=record.get("app_errors", []),
+    )
+    facts_from_evidence(read_evidence(run_dir / "evidence.jsonl"), facts)
+    if facts.max_connections is None:
+        facts.max_connections = record.get("db", {}).get("max_connections")
+    return facts

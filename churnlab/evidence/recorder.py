@@ -1,0 +1,153 @@
+"""Record evidence once per interval while a load runs, as JSON lines.
+
+Sources, each a single long-lived process so sampling does not disturb what
+it measures:
+- netns:     sockets.py inside the app container's network namespace;
+- postgres:  client backends by state, over one psql on the db's Unix socket;
+- pgbouncer: SHOW POOLS / SHOW STATS, over one psql on PgBouncer's socket.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from churnlab.docker_cli import Stack
+from churnlab.evidence.psql import PsqlSession, psql_flags
+
+SOCKETS_SCRIPT = Path(__file__).with_name("sockets.py")
+
+PG_QUERY = (
+    "SELECT coalesce(state, 'starting'), count(*) FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1"
+)
+
+
+def tcp_targets(settings: dict[str, str], services: list[str]) -> list[str]:
+    """The host:port pairs the app connects to over TCP (none for a Unix socket)."""
+    targets = []
+    host, port = settings.get("DB_HOST", "db"), settings.get("DB_PORT", "5432")
+    if not host.startswith("/"):
+        targets.append(f"{host}:{port}")
+    if "db" in services and "db:5432" not in targets:
+        targets.append("db:5432")
+    return targets
+
+
+class EvidenceRecorder:
+    def __init__(self, stack: Stack, out: Path, interval: float = 1.0, max_seconds: float = 3600):
+        self.stack = stack
+        self.out = out
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.records: list[dict] = []
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._netns: subprocess.Popen | None = None
+        self._sessions: dict[str, PsqlSession] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> EvidenceRecorder:
+        services = self.stack.running_services()
+        self.targets = tcp_targets(self.stack.app_settings(), services)
+        self._file = self.out.open("a")
+        argv = ["exec", "-T", "app", "python3", "-c", SOCKETS_SCRIPT.read_text(),
+                "--interval", str(self.interval), "--count", "0", "--max-seconds", str(self.max_seconds)]
+        for target in self.targets:
+            argv += ["--target", target]
+        self._netns = subprocess.Popen(self.stack.argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, env=self.stack.env())
+        self._spawn(self._read_netns)
+        self._sessions["postgres"] = PsqlSession(
+            self.stack.argv("exec", "-T", "db", "psql", *psql_flags(), "-U", "lab", "-d", "lab"),
+            env=self.stack.env())
+        if "pgbouncer" in services:
+            self._sessions["pgbouncer"] = PsqlSession(self.stack.argv(
+                "exec", "-T", "pgbouncer", "sh", "-c",
+                'PGPASSWORD="$(cat /run/secrets/db_password)" exec psql ' + " ".join(
+                    f"'{flag}'" for flag in psql_flags()) + " -h /run/pgbouncer -p 6432 -U lab -d pgbouncer"),
+                env=self.stack.env())
+        self._spawn(self._poll_sql)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._netns:
+            self._netns.terminate()
+            try:
+                self._netns.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._netns.kill()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        for session in self._sessions.values():
+            session.close()
+        self._file.close()
+
+    def _spawn(self, target) -> None:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _emit(self, record: dict) -> None:
+        with self._lock:
+            self.records.append(record)
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    # -- sources -------------------------------------------------------------
+    def _read_netns(self) -> None:
+        assert self._netns and self._netns.stdout
+        for line in self._netns.stdout:
+            try:
+                self._emit(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        if not self._stop.is_set():
+            err = self._netns.stderr.read() if self._netns.stderr else ""
+            self.errors.append(f"netns sampler stopped: {err.strip()[-300:]}")
+
+    def _poll_sql(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            for name, session in list(self._sessions.items()):
+                try:
+                    self._emit(self._sample(name, session))
+                except (OSError, ValueError, IndexError) as exc:
+                    self.errors.append(f"{name} sampler stopped: {exc}")
+                    self._sessions.pop(name).close()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    @staticmethod
+    def _sample(name: str, session: PsqlSession) -> dict:
+        ts = round(time.time(), 3)
+        if name == "postgres":
+            by_state = {state: int(n) for state, n in session.query(PG_QUERY)}
+            max_conn = int(session.query("SHOW max_connections")[0][0])
+            return {"ts": ts, "source": "postgres", "client_backends": sum(by_state.values()),
+                    "by_state": by_state, "max_connections": max_conn}
+        pools = _table(session.query("SHOW POOLS", header=True))
+        stats = _table(session.query("SHOW STATS", header=True))
+        lab_pools = [p for p in pools if p.get("database") != "pgbouncer"]
+        return {"ts": ts, "source": "pgbouncer", "pools": lab_pools,
+                "stats": [s for s in stats if s.get("database") != "pgbouncer"],
+                "server_connections": sum(int(p.get("sv_active", 0)) + int(p.get("sv_idle", 0))
+                                          + int(p.get("sv_used", 0)) + int(p.get("sv_tested", 0))
+                                          + int(p.get("sv_login", 0)) for p in lab_pools),
+                "clients_waiting": sum(int(p.get("cl_waiting", 0)) for p in lab_pools)}
+
+    # -- figures -------------------------------------------------------------
+    def peak(self, source: str, key: str) -> int | float | None:
+        values = [r[key] for r in self.records if r.get("source") == source and r.get(key) is not None]
+        return max(values, default=None)
+
+
+def _table(rows: list[list[str]]) -> list[dict]:
+    if not rows:
+        return []
+    header, *body = rows
+    return [dict(zip(header, row, strict=False)) for row in body]

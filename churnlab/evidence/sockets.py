@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Sample the TCP state of this network namespace, once per interval, as JSON lines.
+
+Standalone on purpose: Python 3's standard library and /proc only, so the
+same file runs inside a container (the lab) and on a real host (Ansible).
+
+    python3 sockets.py --target db:5432 --interval 1 --count 0
+
+Each line: ts (epoch seconds), time_wait (total), per-target TIME_WAIT,
+ESTABLISHED and SYN_SENT counts, local ports in use within
+ip_local_port_range (count and percentage of the range), the range itself
+and tcp_tw_reuse.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+
+STATES = {
+    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+    "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING",
+}
+
+
+def _ipv4(hex_addr: str) -> str:
+    return socket.inet_ntop(socket.AF_INET, bytes.fromhex(hex_addr)[::-1])
+
+
+def _ipv6(hex_addr: str) -> str:
+    raw = bytes.fromhex(hex_addr)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    text = socket.inet_ntop(socket.AF_INET6, words)
+    return text[7:] if text.startswith("::ffff:") and "." in text else text
+
+
+def parse_proc_net_tcp(text: str, ipv6: bool = False) -> list[tuple[str, int, str, int, str]]:
+    """Rows of /proc/net/tcp(6) as (local_ip, local_port, remote_ip, remote_port, state)."""
+    decode = _ipv6 if ipv6 else _ipv4
+    rows = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        local, remote, state = fields[1], fields[2], fields[3]
+        lip, lport = local.split(":")
+        rip, rport = remote.split(":")
+        rows.append((decode(lip), int(lport, 16), decode(rip), int(rport, 16), STATES.get(state, state)))
+    return rows
+
+
+def read_sysctls(proc_root: str = "/proc") -> dict:
+    def read(name: str) -> str:
+        try:
+            with open(os.path.join(proc_root, "sys", "net", "ipv4", name)) as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    low, high = (int(x) for x in (read("ip_local_port_range") or "32768 60999").split())
+    reuse = read("tcp_tw_reuse")
+    return {"port_range": [low, high], "port_range_size": high - low + 1,
+            "tcp_tw_reuse": int(reuse) if reuse.isdigit() else None}
+
+
+def read_sockets(proc_root: str = "/proc") -> list[tuple[str, int, str, int, str]]:
+    rows = []
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            with open(os.path.join(proc_root, "net", name)) as f:
+                rows += parse_proc_net_tcp(f.read(), ipv6=v6)
+        except OSError:
+            pass
+    return rows
+
+
+def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: float | None = None) -> dict:
+    """Reduce socket rows to the figures the diagnosis needs."""
+    low, high = sysctls["port_range"]
+    size = sysctls["port_range_size"]
+    time_wait = 0
+    ports_in_use: set[int] = set()
+    per_target = {name: {"time_wait": 0, "established": 0, "syn_sent": 0, "ports": set()} for name in targets}
+    by_addr = {addr: name for name, addr in targets.items()}
+    for _lip, lport, rip, rport, state in rows:
+        if state == "LISTEN":
+            continue
+        if state == "TIME_WAIT":
+            time_wait += 1
+        if low <= lport <= high and rport != 0:
+            ports_in_use.add(lport)
+        name = by_addr.get((rip, rport))
+        if name is None:
+            continue
+        counts = per_target[name]
+        counts["ports"].add(lport)
+        if state == "TIME_WAIT":
+            counts["time_wait"] += 1
+        elif state == "ESTABLISHED":
+            counts["established"] += 1
+        elif state == "SYN_SENT":
+            counts["syn_sent"] += 1
+    return {
+        "ts": round(ts if ts is not None else time.time(), 3),
+        "source": "netns",
+        "sockets": len(rows),
+        "time_wait": time_wait,
+        "local_ports_in_use": len(ports_in_use),
+        "port_use_pct": round(100.0 * len(ports_in_use) / size, 2) if size > 0 else None,
+        **sysctls,
+        "targets": {name: {"address": f"{targets[name][0]}:{targets[name][1]}", "time_wait": c["time_wait"],
+                           "established": c["established"], "syn_sent": c["syn_sent"],
+                           "local_ports": len(c["ports"])}
+                    for name, c in per_target.items()},
+    }
+
+
+def resolve(targets: list[str]) -> dict[str, tuple[str, int]]:
+    """'db:5432' -> {'db:5432': ('172.18.0.2', 5432)}; an unresolvable name is an error."""
+    out = {}
+    for target in targets:
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit():
+            raise SystemExit(f"sockets.py: target must be host:port, got {target!r}")
+        try:
+            out[target] = (socket.gethostbyname(host), int(port))
+        except OSError as exc:
+            raise SystemExit(f"sockets.py: cannot resolve {host!r}: {exc}") from exc
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", action="append", default=[], help="host:port of the DB or PgBouncer")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    parser.add_argument("--count", type=int, default=1, help="samples to take; 0 = until stopped")
+    parser.add_argument("--max-seconds", type=float, default=3600, help="hard stop, whatever --count says")
+    parser.add_argument("--proc-root", default="/proc", help="for tests: a directory laid out like /proc")
+    args = parser.parse_args(argv)
+    if args.interval <= 0:
+        parser.error("--interval must be > 0")
+    targets = resolve(args.target)
+    deadline = time.monotonic() + args.max_seconds
+    taken = 0
+    try:
+        while args.count == 0 or taken < args.count:
+            started = time.monotonic()
+            record = summarise(read_sockets(args.proc_root), read_sysctls(args.proc_root), targets)
+            sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
+            taken += 1
+            if time.monotonic() >= deadline or (args.count and taken >= args.count):
+                break
+            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
