@@ -151,3 +151,14 @@ def _table(rows: list[list[str]]) -> list[dict]:
         return []
     header, *body = rows
     return [dict(zip(header, row, strict=False)) for row in body]
+
+
+def netns_snapshot(stack: Stack, targets: list[str]) -> dict:
+    """One sockets.py sample from inside the app's network namespace."""
+    argv = ["python3", "-c", SOCKETS_SCRIPT.read_text(), "--count", "1"]
+    for target in targets:
+        argv += ["--target", target]
+    proc = stack.exec("app", *argv)
+    if proc.returncode != 0:
+        raise OSError(f"sockets.py failed in the app container: {proc.stderr.strip()[-300:]}")
+    return json.loads(proc.stdout.splitlines()[-1])

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -49,6 +50,34 @@ def parse_proc_net_tcp(text: str, ipv6: bool = False) -> list[tuple[str, int, st
         lip, lport = local.split(":")
         rip, rport = remote.split(":")
         rows.append((decode(lip), int(lport, 16), decode(rip), int(rport, 16), STATES.get(state, state)))
+    return rows
+
+
+SS_STATES = {
+    "ESTAB": "ESTABLISHED", "SYN-SENT": "SYN_SENT", "SYN-RECV": "SYN_RECV", "FIN-WAIT-1": "FIN_WAIT1",
+    "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT", "CLOSE-WAIT": "CLOSE_WAIT", "LAST-ACK": "LAST_ACK",
+    "LISTEN": "LISTEN", "CLOSING": "CLOSING", "UNCONN": "CLOSE",
+}
+
+
+def _split_endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
+    return host, int(port) if port.isdigit() else 0
+
+
+def parse_ss(text: str) -> list[tuple[str, int, str, int, str]]:
+    """Rows of `ss -Htan` (or `ss -tan`, header skipped) in the same form as parse_proc_net_tcp."""
+    rows = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[0] not in SS_STATES:
+            continue
+        lip, lport = _split_endpoint(fields[3])
+        rip, rport = _split_endpoint(fields[4])
+        rows.append((lip, lport, rip, rport, SS_STATES[fields[0]]))
     return rows
 
 
@@ -139,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1, help="samples to take; 0 = until stopped")
     parser.add_argument("--max-seconds", type=float, default=3600, help="hard stop, whatever --count says")
     parser.add_argument("--proc-root", default="/proc", help="for tests: a directory laid out like /proc")
+    parser.add_argument("--ss", action="store_true",
+                        help="read sockets with `ss -Htan` (iproute2, netlink) instead of /proc/net/tcp")
+    parser.add_argument("--ss-output", help="for tests: a file holding `ss -tan` output to read instead")
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error("--interval must be > 0")
@@ -148,7 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while args.count == 0 or taken < args.count:
             started = time.monotonic()
-            record = summarise(read_sockets(args.proc_root), read_sysctls(args.proc_root), targets)
+            if args.ss_output:
+                with open(args.ss_output) as f:
+                    rows = parse_ss(f.read())
+            elif args.ss:
+                rows = parse_ss(subprocess.run(["ss", "-Htan"], capture_output=True, text=True, check=True).stdout)
+            else:
+                rows = read_sockets(args.proc_root)
+            record = summarise(rows, read_sysctls(args.proc_root), targets)
             sys.stdout.write(json.dumps(record) + "\n")
             sys.stdout.flush()
             taken += 1

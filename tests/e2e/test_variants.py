@@ -3,10 +3,12 @@
 Each test asserts the outcome the lab claims for that variant: error kinds,
 counts and bounds, read from k6's summary, the app's log and Postgres."""
 import json
+import re
 
 import pytest
 
-from churnlab import loadrun
+from churnlab import diagnosis, lab, loadrun
+from churnlab.evidence.recorder import netns_snapshot
 
 EADDRNOTAVAIL = "Cannot assign requested address"
 pytestmark = pytest.mark.e2e
@@ -41,7 +43,33 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(incident_run):
     assert targets == {"db:5432"}
     # Every 499 is one logged failure: the log accounts for all of them.
     assert sum(e["count"] for e in result.errors) == s.status_counts["499"]
-    _assert_run_files(result)
+    record = _assert_run_files(result)
+    assert result.verdict.case == diagnosis.PORT_EXHAUSTION_POSTGRES
+    assert record["verdict"]["headline"].startswith("ephemeral port exhaustion toward db:5432")
+    assert record["evidence"]["peak_port_use_pct"] >= 95  # the 1,000-port range was used up
+    assert any(f.shown_by == "VARIANT=gthread" for f in result.verdict.fixes)
+    _sampler_agrees_with_ss(lab.current_stack())
+
+
+def _ss_count(stack, *filters) -> int:
+    proc = stack.exec("app", "ss", "-Htan", *filters)
+    assert proc.returncode == 0, proc.stderr
+    return len([line for line in proc.stdout.splitlines() if line.strip()])
+
+
+def _sampler_agrees_with_ss(stack):
+    """Independent count: ss inside the same namespace, taken just before and
+    just after the sampler (TIME_WAIT only decays between the two)."""
+    db_ip = stack.exec("app", "python3", "-c", "import socket; print(socket.gethostbyname('db'))").stdout.strip()
+    assert re.fullmatch(r"[0-9.]+", db_ip)
+    before = _ss_count(stack, "state", "time-wait", "dst", f"{db_ip}:5432")
+    sample = netns_snapshot(stack, ["db:5432"])
+    after = _ss_count(stack, "state", "time-wait", "dst", f"{db_ip}:5432")
+    assert before >= 500  # the run left most of the range in TIME_WAIT
+    counted = sample["targets"]["db:5432"]["time_wait"]
+    tolerance = max(5, int(0.02 * before))
+    assert after - tolerance <= counted <= before + tolerance, (before, counted, after)
+    assert sample["port_range_size"] == 1000 and sample["tcp_tw_reuse"] == 0
 
 
 def test_persistent_repro_without_keepalive_fails_the_same_way(incident_run):
@@ -60,6 +88,8 @@ def test_gthread_repro_holds_with_bounded_connections(incident_run):
     assert result.errors == []
     assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound
     _assert_run_files(result)
+    assert result.verdict.case == diagnosis.HEALTHY
+    assert f"within workers x threads = {bound:,}" in result.verdict.headline
 
 
 def test_pgbouncer_repro_bounds_postgres_and_moves_the_exhaustion_to_its_hop(incident_run):
@@ -72,6 +102,8 @@ def test_pgbouncer_repro_bounds_postgres_and_moves_the_exhaustion_to_its_hop(inc
     assert result.error_count(EADDRNOTAVAIL) == _non_2xx(result)
     record = _assert_run_files(result)
     assert record["versions"]["pgbouncer"]
+    assert result.verdict.case == diagnosis.PORT_EXHAUSTION_PGBOUNCER
+    assert record["evidence"]["peak_pgbouncer_server_connections"] <= pool
 
 
 def test_pgbouncer_local_repro_needs_no_ephemeral_ports(incident_run):
@@ -81,12 +113,15 @@ def test_pgbouncer_local_repro_needs_no_ephemeral_ports(incident_run):
     # Whatever still fails is recorded by kind (the socket's listen backlog: EAGAIN).
     assert sum(e["count"] for e in result.errors) == _non_2xx(result)
     assert all(e["target"].startswith("/run/pgbouncer") for e in result.errors), result.errors
+    expected = diagnosis.SOCKET_BACKLOG if result.errors else diagnosis.HEALTHY
+    assert result.verdict.case == expected, result.verdict.headline
 
 
 def test_direct_tuned_has_no_port_exhaustion(incident_run):
     result = incident_run("direct", "tuned")
     assert result.error_count(EADDRNOTAVAIL) == 0
     assert result.summary.status_counts == {"200": 10000}, result.summary.status_counts
+    assert result.verdict.case == diagnosis.HEALTHY
 
 
 def test_keepalive_hides_the_problem_under_eventlet(incident_run):
