@@ -84,7 +84,8 @@ def test_port_exhaustion_toward_postgres(tmp_path, use_ss):
     verdict = diagnosis.diagnose(facts([rec, PG], errors, EVENTLET, variant="direct", profile="repro"))
     assert verdict.case == diagnosis.PORT_EXHAUSTION_POSTGRES
     assert verdict.headline.startswith("ephemeral port exhaustion toward localhost:5432: 998 of 1,000 local ports")
-    assert "tcp_tw_reuse=0" in verdict.headline and "8,910 of 10,000 requests failed with EADDRNOTAVAIL" in verdict.headline
+    assert "tcp_tw_reuse=0" in verdict.headline
+    assert "8,910 of 10,000 requests failed with EADDRNOTAVAIL" in verdict.headline
     assert "a new DB connection per request (CONN_MAX_AGE=0)" in verdict.headline
     assert [f.shown_by for f in verdict.fixes] == ["VARIANT=gthread", "VARIANT=pgbouncer-local", "PROFILE=tuned"]
     assert "peak TIME_WAIT toward localhost:5432: 998" in verdict.evidence[0]
