@@ -20,6 +20,11 @@ WORKERS ?=
 THREADS ?=
 CONN_MAX_AGE ?=
 PYTEST_ARGS ?=
+SAMPLE_INTERVAL ?= 1
+RUN ?=
+VARIANTS ?= $(shell ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd, -)
+PROFILES ?= repro,tuned
+VUS_LEVELS ?= 500
 
 knobs = $(if $(WORKER_CLASS),--worker-class '$(WORKER_CLASS)') $(if $(WORKERS),--workers '$(WORKERS)') \
         $(if $(THREADS),--threads '$(THREADS)') $(if $(CONN_MAX_AGE),--conn-max-age '$(CONN_MAX_AGE)')
@@ -35,7 +40,8 @@ help: ## Show this help
 	@printf 'Usage: make <target> [VARIABLE=value ...]\n\nTargets:\n'
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 	@printf '\nVariables: VARIANT (%s) PROFILE (%s)\n' "$$(ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd' ')" "$$(ls compose/profile-*.yml | sed 's|.*/profile-||;s|\.yml||' | paste -sd' ')"
-	@printf '  knobs: WORKER_CLASS WORKERS THREADS CONN_MAX_AGE; load: SCENARIO (ab ramp) VUS ITERATIONS KEEPALIVE; APP_PORT\n'
+	@printf '  knobs: WORKER_CLASS WORKERS THREADS CONN_MAX_AGE; load: SCENARIO (ab ramp) VUS ITERATIONS KEEPALIVE\n'
+	@printf '  SAMPLE_INTERVAL; diagnose: RUN; matrix: VARIANTS PROFILES VUS_LEVELS (comma-separated); APP_PORT\n'
 
 .PHONY: bootstrap
 bootstrap: ## Install Docker engine + Compose v2 (Debian/Ubuntu) and start the daemon; no-op where present
@@ -54,7 +60,17 @@ lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFI
 
 .PHONY: load
 load: $(VENV)/.installed ## Put k6 load on the running lab: make load SCENARIO=ab VUS=500 ITERATIONS=10000 KEEPALIVE=0
-	$(CHURNLAB) load --scenario '$(SCENARIO)' --vus '$(VUS)' --iterations '$(ITERATIONS)' $(keepalive)
+	$(CHURNLAB) load --scenario '$(SCENARIO)' --vus '$(VUS)' --iterations '$(ITERATIONS)' $(keepalive) \
+	  --sample-interval '$(SAMPLE_INTERVAL)'
+
+.PHONY: diagnose
+diagnose: $(VENV)/.installed ## Verdict in plain words: on the running lab, or on a finished run with RUN=<run-id>
+	$(CHURNLAB) diagnose $(if $(RUN),--run '$(RUN)')
+
+.PHONY: matrix
+matrix: $(VENV)/.installed ## VARIANTS x PROFILES x VUS_LEVELS, to results/matrix-<id>/report.html + summary.md
+	$(CHURNLAB) matrix --variants '$(VARIANTS)' --profiles '$(PROFILES)' --vus '$(VUS_LEVELS)' \
+	  --iterations '$(ITERATIONS)' $(keepalive)
 
 .PHONY: demo
 demo: $(VENV)/.installed ## The incident and its fix: direct + repro fails, gthread + repro holds

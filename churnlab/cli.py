@@ -6,7 +6,7 @@ import sys
 import typer
 from rich.console import Console
 
-from churnlab import catalog, images, lab, loadrun, render
+from churnlab import catalog, diagnosis, images, lab, loadrun, matrix, render
 from churnlab.docker_cli import require_docker
 from churnlab.errors import LabError
 
@@ -61,13 +61,59 @@ def load(
     keepalive: bool = typer.Option(False, "--keepalive/--no-keepalive", envvar="KEEPALIVE",
                                    help="HTTP keep-alive (ab uses none)"),
     endpoint: str = typer.Option("/api/v1/healthz/", envvar="ENDPOINT", help="path to load"),
+    sample_interval: float = typer.Option(1.0, envvar="SAMPLE_INTERVAL", help="seconds between evidence samples"),
 ) -> None:
-    """Put k6 load on the running lab and summarise the outcome."""
+    """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
     params = loadrun.LoadParams(scenario=scenario, vus=vus, iterations=iterations,
-                                keepalive=keepalive, endpoint=endpoint)
+                                keepalive=keepalive, endpoint=endpoint, sample_interval=sample_interval)
     stack = lab.current_stack()
     result = loadrun.run(stack, params)
     render.run_summary(result)
+
+
+@app.command()
+def diagnose(
+    run: str = typer.Option("", envvar="RUN", help="a finished run's id (folder under results/); "
+                                                   "empty = the running lab, sampled now"),
+    seconds: float = typer.Option(5.0, help="how long to sample the running lab"),
+) -> None:
+    """A verdict in plain words, with the numbers behind it."""
+    if run:
+        from churnlab.paths import RESULTS_DIR
+
+        run_dir = RESULTS_DIR / run
+        if not (run_dir / "run.json").is_file():
+            known = sorted(p.name for p in RESULTS_DIR.glob("*/run.json"))[-5:] if RESULTS_DIR.exists() else []
+            raise LabError(f"no run {run!r} under results/" + (f"; recent runs: {', '.join(known)}" if known else ""))
+        verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
+    else:
+        from churnlab import live
+
+        verdict = live.diagnose(lab.current_stack(), seconds)
+    render.verdict(verdict)
+
+
+@app.command("matrix")
+def run_matrix(
+    variants: str = typer.Option(",".join(catalog.variants()), envvar="VARIANTS", help="comma-separated"),
+    profiles: str = typer.Option("repro,tuned", envvar="PROFILES", help="comma-separated"),
+    vus: str = typer.Option("500", envvar="VUS_LEVELS", help="comma-separated concurrency levels"),
+    iterations: int = typer.Option(10000, envvar="ITERATIONS", help="requests per run"),
+    keepalive: bool = typer.Option(False, "--keepalive/--no-keepalive", envvar="KEEPALIVE"),
+) -> None:
+    """Run VARIANTS x PROFILES x VUS levels; write results/matrix-<id>/report.html and summary.md."""
+    def split(text: str) -> list[str]:
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    try:
+        levels = [int(v) for v in split(vus)]
+    except ValueError as exc:
+        raise LabError(f"VUS_LEVELS must be comma-separated whole numbers, got {vus!r}") from exc
+    result = matrix.run(split(variants), split(profiles), levels, iterations, keepalive)
+    if result.report:
+        err.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
+    if result.interrupted:
+        sys.exit(130)
 
 
 @app.command()

@@ -1,0 +1,27 @@
+"""Diagnose the running lab: sample it for a few seconds, read its recent log."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from churnlab import app_errors, diagnosis
+from churnlab.docker_cli import Stack
+from churnlab.evidence.recorder import EvidenceRecorder
+from churnlab.progress import console
+
+
+def diagnose(stack: Stack, seconds: float = 5.0, log_window: str = "60s") -> diagnosis.Verdict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "evidence.jsonl"
+        with console.status(f"sampling the running lab for {seconds:g} s"):
+            with EvidenceRecorder(stack, out, interval=1.0) as recorder:
+                time.sleep(seconds)
+            records = recorder.records
+    logs = stack.run("logs", "--no-color", "--no-log-prefix", "--since", log_window, "app",
+                     capture=True, check=False).stdout
+    counts = app_errors.count(logs.splitlines())
+    facts = diagnosis.Facts(settings=stack.app_settings(), variant=stack.selection.variant,
+                            profile=stack.selection.profile, errors=app_errors.as_records(counts),
+                            failed=sum(counts.values()))
+    return diagnosis.diagnose(diagnosis.facts_from_evidence(records, facts))

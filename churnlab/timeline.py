@@ -1,0 +1,62 @@
+"""Per-second series of one run, on one time axis (seconds since the load began):
+requests/s and errors/s from k6's per-request CSV, TIME_WAIT and local-port use
+from the app's namespace, DB connections from Postgres."""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from churnlab.diagnosis import read_evidence
+
+
+@dataclass
+class Timeline:
+    t0: float
+    rps: dict[int, int] = field(default_factory=dict)
+    errors: dict[int, int] = field(default_factory=dict)
+    time_wait: dict[float, int] = field(default_factory=dict)
+    port_use_pct: dict[float, float] = field(default_factory=dict)
+    db_connections: dict[float, int] = field(default_factory=dict)
+    target: str = ""
+
+
+def _k6_seconds(path: Path) -> tuple[Counter[int], Counter[int]]:
+    reqs: Counter[int] = Counter()
+    failed: Counter[int] = Counter()
+    if not path.exists():
+        return reqs, failed
+    with gzip.open(path, "rt", newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("metric_name") != "http_reqs" or not row.get("scenario"):
+                continue  # setup()'s smoke request has no scenario tag
+            second = int(float(row["timestamp"]))
+            reqs[second] += 1
+            if row.get("status") != "200":
+                failed[second] += 1
+    return reqs, failed
+
+
+def load(run_dir: Path) -> Timeline:
+    record = json.loads((run_dir / "run.json").read_text())
+    reqs, failed = _k6_seconds(run_dir / "k6-metrics.csv.gz")
+    evidence = read_evidence(run_dir / "evidence.jsonl")
+    starts = [min(reqs)] if reqs else []
+    starts += [r["ts"] for r in evidence if r.get("source") in ("netns", "postgres")][:1]
+    t0 = min(starts) if starts else 0.0
+    targets = record.get("evidence", {}).get("targets") or []
+    tl = Timeline(t0=t0, target=targets[0] if targets else "")
+    for second in sorted(reqs):
+        tl.rps[second - int(t0)] = reqs[second]
+        tl.errors[second - int(t0)] = failed.get(second, 0)
+    for r in evidence:
+        t = round(r["ts"] - t0, 1)
+        if r.get("source") == "netns":
+            tl.time_wait[t] = r.get("targets", {}).get(tl.target, {}).get("time_wait", r.get("time_wait", 0))
+            tl.port_use_pct[t] = r.get("port_use_pct") or 0.0
+        elif r.get("source") == "postgres":
+            tl.db_connections[t] = r["client_backends"]
+    return tl
