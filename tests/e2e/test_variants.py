@@ -14,8 +14,17 @@ EADDRNOTAVAIL = "Cannot assign requested address"
 pytestmark = pytest.mark.e2e
 
 
-def _non_2xx(result):
-    return sum(n for code, n in result.summary.status_counts.items() if code != "200")
+def _db_failures(result):
+    """Requests the app answered 499: the view caught a DB exception."""
+    return result.summary.status_counts.get("499", 0)
+
+
+def _assert_few_transport_failures(result):
+    """k6 status 0 (e.g. a reset from the eventlet listener when the machine is
+    starved of CPU) is not a DB failure; it is recorded and kept rare."""
+    counts = result.summary.status_counts
+    assert set(counts) <= {"200", "499", "0"}, counts
+    assert counts.get("0", 0) <= result.summary.requests // 100, counts
 
 
 def _assert_no_db_errors(result):
@@ -109,7 +118,8 @@ def test_pgbouncer_repro_bounds_postgres_and_moves_the_exhaustion_to_its_hop(inc
     moved = {e["target"] for e in result.errors if EADDRNOTAVAIL in e["kind"]}
     # Where the errors went: the app -> PgBouncer hop, never Postgres itself.
     assert moved == {"pgbouncer:6432"}, result.errors
-    assert result.error_count(EADDRNOTAVAIL) == _non_2xx(result)
+    assert result.error_count(EADDRNOTAVAIL) == _db_failures(result) >= 5000
+    _assert_few_transport_failures(result)
     record = _assert_run_files(result)
     assert record["versions"]["pgbouncer"]
     assert result.verdict.case == diagnosis.PORT_EXHAUSTION_PGBOUNCER
@@ -121,7 +131,8 @@ def test_pgbouncer_local_repro_needs_no_ephemeral_ports(incident_run):
     assert result.error_count(EADDRNOTAVAIL) == 0
     assert result.peak_db_connections is not None and result.peak_db_connections <= 20
     # Whatever still fails is recorded by kind (the socket's listen backlog: EAGAIN).
-    assert sum(e["count"] for e in result.errors) == _non_2xx(result)
+    assert sum(e["count"] for e in result.errors) == _db_failures(result)
+    _assert_few_transport_failures(result)
     assert all(e["target"].startswith("/run/pgbouncer") for e in result.errors), result.errors
     expected = diagnosis.SOCKET_BACKLOG if result.errors else diagnosis.HEALTHY
     assert result.verdict.case == expected, result.verdict.headline
