@@ -60,7 +60,7 @@ class Selection:
     knobs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, variant: str, profile: str, knobs: dict[str, str] | None = None) -> "Selection":
+    def of(cls, variant: str, profile: str, knobs: dict[str, str] | None = None) -> Selection:
         _check("variant", variant, variants())
         _check("profile", profile, profiles())
         return cls(variant, profile, _check_knobs(knobs or {}))

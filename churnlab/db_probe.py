@@ -44,7 +44,7 @@ class BackendSampler:
         self._thread = threading.Thread(target=self._loop, name="db-probe", daemon=True)
         self._proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "BackendSampler":
+    def __enter__(self) -> BackendSampler:
         self._proc = subprocess.Popen(
             self.stack.argv("exec", "-T", "db", "psql", "-X", "-q", "-A", "-t", "-F", "|",
                             "-v", "ON_ERROR_STOP=0", "-U", "lab", "-d", "lab"),

@@ -1,5 +1,4 @@
 from django.urls import path
-
 from roles.views import HealthCheckView, PingView
 
 urlpatterns = [
