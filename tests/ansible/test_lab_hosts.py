@@ -112,7 +112,7 @@ class TestLabHosts:
     def test_pg_hba_admits_only_app_and_pgbouncer(self, hosts):
         out = ssh("db1", "grep -hE '^host' /etc/postgresql/*/main/pg_hba.conf").stdout
         rows = [line.split() for line in out.splitlines()]
-        assert sorted(r[3] for r in rows) == [f"{LAB_HOSTS['app1']}/32", f"{LAB_HOSTS['pgbouncer1']}/32"]
+        assert sorted(r[3] for r in rows) == sorted([f"{LAB_HOSTS['app1']}/32", f"{LAB_HOSTS['pgbouncer1']}/32"])
         assert {r[4] for r in rows} == {"scram-sha-256"}
 
     def test_sysctls_match_the_repro_profile(self, hosts):
