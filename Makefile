@@ -25,6 +25,9 @@ RUN ?=
 VARIANTS ?= $(shell ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd, -)
 PROFILES ?= repro,tuned
 VUS_LEVELS ?= 500
+INVENTORY ?= inventories/lab
+ANSIBLE_ARGS ?=
+ANSIBLE_FRONT := ansible/bin/churnlab-ansible
 
 knobs = $(if $(WORKER_CLASS),--worker-class '$(WORKER_CLASS)') $(if $(WORKERS),--workers '$(WORKERS)') \
         $(if $(THREADS),--threads '$(THREADS)') $(if $(CONN_MAX_AGE),--conn-max-age '$(CONN_MAX_AGE)')
@@ -88,13 +91,32 @@ lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left
 lab-clean: $(VENV)/.installed ## Stop the lab and delete its volumes (results/ is kept)
 	$(CHURNLAB) clean
 
+.PHONY: hosts-up
+hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1 loadgen1: systemd + sshd containers)
+	$(ANSIBLE_FRONT) hosts-up
+
+.PHONY: hosts-down
+hosts-down: ## Stop and remove the Ansible lab hosts; no container or network is left
+	$(ANSIBLE_FRONT) hosts-down
+
+.PHONY: provision
+provision: $(VENV)/.installed ## Converge hosts with Ansible: make provision INVENTORY=inventories/lab VARIANT=gthread PROFILE=repro
+	$(ANSIBLE_FRONT) provision '$(INVENTORY)' '$(VARIANT)' '$(PROFILE)' $(ANSIBLE_ARGS)
+
+.PHONY: provision-load
+provision-load: $(VENV)/.installed ## Load from the loadgen host against the app host; results/ as the compose lab writes them
+	$(ANSIBLE_FRONT) load '$(INVENTORY)' '$(SCENARIO)' '$(VUS)' '$(ITERATIONS)' '$(KEEPALIVE)' $(ANSIBLE_ARGS)
+
 .PHONY: lint
-lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, every compose combination
+lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, compose combinations, yamllint, ansible-lint, syntax-check
 	$(VENV)/bin/ruff check churnlab tests app
-	bash -n scripts/*.sh compose/images/*/*.sh .ci/run
+	bash -n scripts/*.sh compose/images/*/*.sh .ci/run ansible/bin/churnlab-ansible
 	$(VENV)/bin/k6 inspect k6/scenarios.js >/dev/null
 	$(VENV)/bin/pytest -q tests/unit/test_compose_model.py
+	$(VENV)/bin/yamllint --strict ansible inventories playbooks .yamllint.yml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --offline --profile production -q
+	$(VENV)/bin/pytest -q tests/ansible/test_static.py
 
 .PHONY: test
 test: lint ## Unit tests, then end-to-end tests on the real lab (builds images; several minutes)
-	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/unit tests/e2e
+	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/unit tests/e2e tests/ansible

@@ -15,6 +15,7 @@ command -v debootstrap >/dev/null || packages+=(debootstrap)
 command -v ss >/dev/null || packages+=(iproute2)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 command -v make >/dev/null || packages+=(make)
+command -v ssh >/dev/null || packages+=(openssh-client)  # Ansible's lab hosts (make hosts-up)
 if [ "${#packages[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null || { echo "bootstrap: no apt-get; install ${packages[*]} yourself" >&2; exit 2; }
   need_root "apt-get install ${packages[*]}"

@@ -1,0 +1,161 @@
+"""Static checks of the Ansible tree: inventories list, playbooks syntax-check,
+role conventions, and bad input refused before anything starts. No host is
+contacted: the production inventory is only listed and syntax-checked."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.ansible.conftest import ROOT, VENV_BIN, env, lab_host_containers, make
+
+PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml"]
+INVENTORIES = ["lab", "production"]
+ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen"]
+GROUPS = {"db", "pgbouncer", "app", "loadgen"}
+
+
+def inventory(name: str) -> dict:
+    proc = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", f"inventories/{name}", "--list"],
+                          cwd=ROOT, env=env(), capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", INVENTORIES)
+def test_inventory_lists_one_group_per_role(name):
+    data = inventory(name)
+    for group in GROUPS:
+        assert data[group]["hosts"], f"{name}: group {group} is empty"
+    assert set(data["churnlab"]["children"]) == GROUPS
+
+
+def test_lab_inventory_is_the_lab_network():
+    hostvars = inventory("lab")["_meta"]["hostvars"]
+    assert set(hostvars) == {"db1", "pgbouncer1", "app1", "loadgen1"}
+    assert all(v["ansible_host"].startswith("192.168.240.") for v in hostvars.values())
+    assert hostvars["db1"]["postgresql_package_source"] == "debian"
+    assert hostvars["db1"]["postgresql_version"] == 15
+
+
+def test_production_inventory_is_the_incident_network():
+    hostvars = inventory("production")["_meta"]["hostvars"]
+    dbs = inventory("production")["db"]["hosts"]
+    assert [hostvars[h]["ansible_host"] for h in dbs] == ["10.30.7.7"]
+    assert all(v["ansible_host"].startswith("10.30.") for v in hostvars.values())
+    assert hostvars[dbs[0]]["postgresql_package_source"] == "pgdg"
+    assert hostvars[dbs[0]]["postgresql_version"] == 14
+
+
+@pytest.mark.parametrize("name", INVENTORIES)
+def test_inventory_header_documents_every_host_variable(name):
+    text = (ROOT / "inventories" / name / "hosts").read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    used = set(re.findall(r"\s(\w+)=", "\n".join(line for line in text.splitlines() if not line.startswith("#"))))
+    assert used, "no host variables found"
+    for var in used:
+        assert var in header, f"{name}/hosts: host variable {var} is not documented in the header"
+
+
+@pytest.mark.parametrize("name", INVENTORIES)
+def test_group_vars_are_split_by_topic(name):
+    base = ROOT / "inventories" / name / "group_vars"
+    for group in ("all", *GROUPS):
+        files = list((base / group).glob("*.yml"))
+        assert files, f"{name}: group_vars/{group}/ has no topic file"
+        for f in files:
+            yaml.safe_load(f.read_text())
+
+
+@pytest.mark.parametrize("inv", INVENTORIES)
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_syntax_check(playbook, inv):
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", f"inventories/{inv}",
+                           f"playbooks/{playbook}", "--syntax-check"],
+                          cwd=ROOT, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_site_is_made_of_imports():
+    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    assert [p["ansible.builtin.import_playbook"] for p in plays] == ["db.yml", "pgbouncer.yml", "app.yml",
+                                                                      "loadgen.yml"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_layout_and_variables(role):
+    base = ROOT / "ansible" / "roles" / role
+    for part in ("defaults/main.yml", "meta/argument_specs.yml", "handlers/main.yml", "tasks/main.yml"):
+        assert (base / part).is_file(), f"{role}: {part} is missing"
+    defaults_text = (base / "defaults" / "main.yml").read_text()
+    defaults = yaml.safe_load(defaults_text)
+    specs = yaml.safe_load((base / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    lines = defaults_text.splitlines()
+    for name in defaults:
+        assert name.startswith(f"{role}_"), f"{role}: variable {name} is not role-prefixed"
+        assert name in specs, f"{role}: {name} is missing from meta/argument_specs.yml"
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"{name}:"))
+        assert lines[at - 1].startswith("#"), f"{role}: {name} has no comment above it"
+
+
+def test_modes_are_quoted_and_modules_fqcn():
+    for path in (ROOT / "ansible" / "roles").rglob("*.yml"):
+        text = path.read_text()
+        for m in re.finditer(r"^\s+mode:\s*(\S+)", text, re.M):
+            assert m.group(1).startswith('"'), f"{path}: unquoted mode {m.group(1)}"
+        if path.parent.name in ("tasks", "handlers"):
+            for task in yaml.safe_load(text) or []:
+                modules = [k for k in task if "." in k]
+                keys = [k for k in task if k not in ("name", "when", "loop", "loop_control", "register",
+                                                     "notify", "become", "become_user", "environment",
+                                                     "changed_when", "failed_when", "run_once", "no_log",
+                                                     "vars", "until", "retries", "delay", "block", "tags",
+                                                     "listen", "delegate_to")]
+                assert all("." in k for k in keys), f"{path}: non-FQCN module in {keys}"
+                assert modules or "block" in task
+
+
+def test_postgresql_conf_comes_from_the_shared_file():
+    template = (ROOT / "ansible/roles/postgresql/templates/postgresql.conf.j2").read_text()
+    assert "postgresql_settings_dir ~ '/postgresql.conf'" in template
+    defaults = yaml.safe_load((ROOT / "ansible/roles/postgresql/defaults/main.yml").read_text())
+    assert defaults["postgresql_settings_dir"].endswith("/../config/postgresql")
+
+
+def test_variants_match_the_compose_lab():
+    presets = yaml.safe_load((ROOT / "playbooks/group_vars/all/variants.yml").read_text())["churnlab_variants"]
+    compose = {p.stem.removeprefix("variant-") for p in (ROOT / "compose").glob("variant-*.yml")}
+    assert set(presets) == compose
+    for name in compose:
+        text = (ROOT / "compose" / f"variant-{name}.yml").read_text().replace("!reset ", "")
+        env_ = yaml.safe_load(text)["services"]["app"]["environment"]
+        for key, field in (("WORKER_CLASS", "worker_class"), ("WORKERS", "workers"), ("THREADS", "threads"),
+                           ("CONN_MAX_AGE", "conn_max_age")):
+            default = re.search(r":-([^}]+)}", env_[key]).group(1)
+            assert str(presets[name][field]) == default, f"{name}: {key}"
+
+
+def test_sysctl_profiles_match_the_compose_lab():
+    profiles = yaml.safe_load((ROOT / "ansible/roles/sysctl/defaults/main.yml").read_text())["sysctl_profiles"]
+    for name in ("repro", "tuned"):
+        compose = yaml.safe_load((ROOT / "compose" / f"profile-{name}.yml").read_text())["services"]["app"]["sysctls"]
+        assert profiles[name] == compose
+
+
+@pytest.mark.parametrize("args, message", [
+    (["provision", "VARIANT=bogus"], "unknown VARIANT 'bogus'; valid variants: direct gthread"),
+    (["provision", "PROFILE=nope"], "unknown PROFILE 'nope'; valid profiles: default repro tuned"),
+    (["provision", "INVENTORY=inventories/missing"], "inventory 'inventories/missing' not found"),
+    (["provision", "INVENTORY=inventories/production"], "is not the lab inventory"),
+    (["provision-load", "SCENARIO=soak"], "unknown SCENARIO 'soak'"),
+    (["provision-load", "VUS=0"], "VUS must be a positive integer"),
+    (["provision-load", "VUS=600", "ITERATIONS=100"], "must be >= VUS"),
+])
+def test_bad_input_is_refused_and_starts_nothing(args, message):
+    before = lab_host_containers()
+    proc = make(*args, timeout=120)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert lab_host_containers() == before
