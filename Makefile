@@ -107,6 +107,10 @@ provision: $(VENV)/.installed ## Converge hosts with Ansible: make provision INV
 provision-load: $(VENV)/.installed ## Load from the loadgen host against the app host; results/ as the compose lab writes them
 	$(ANSIBLE_FRONT) load '$(INVENTORY)' '$(SCENARIO)' '$(VUS)' '$(ITERATIONS)' '$(KEEPALIVE)' $(ANSIBLE_ARGS)
 
+.PHONY: provision-diagnose
+provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: sockets, journal, pg_stat_activity (DIAG_SECONDS=5)
+	$(ANSIBLE_FRONT) diagnose '$(INVENTORY)' '$(or $(DIAG_SECONDS),5)' $(ANSIBLE_ARGS)
+
 .PHONY: lint
 lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, compose combinations, yamllint, ansible-lint, syntax-check
 	$(VENV)/bin/ruff check churnlab tests app

@@ -12,7 +12,7 @@ import yaml
 
 from tests.ansible.conftest import ROOT, VENV_BIN, env, lab_host_containers, make
 
-PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml"]
+PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml"]
 INVENTORIES = ["lab", "production"]
 ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
