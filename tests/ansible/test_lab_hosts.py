@@ -166,6 +166,9 @@ class TestLabHosts:
         assert recap(proc.stdout)["app1"]["changed"] == 0
 
     def test_gthread_fixes_it(self, hosts):
+        # A clean slate first, like the compose lab's fresh stack: the direct
+        # run left app1's port range in TIME_WAIT for up to a minute.
+        wait_time_wait_drained()
         result, _ = provision("gthread", "repro")
         assert all(r["failed"] == 0 for r in result.values())
         g = gunicorn()
