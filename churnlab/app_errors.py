@@ -24,7 +24,8 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("pgbouncer: no more connections allowed", re.compile(r"no more connections allowed")),
 )
 WORKER_TIMEOUT = re.compile(r"\[CRITICAL\] WORKER TIMEOUT")
-TARGET_TCP = re.compile(r'server at "([^"]+)" \([^)]*\), port (\d+)')
+# libpq names the host, then its address unless the host is an address itself.
+TARGET_TCP = re.compile(r'server at "([^"]+)"(?: \([^)]*\))?, port (\d+)')
 TARGET_SOCKET = re.compile(r'server on socket "([^"]+)"')
 
 

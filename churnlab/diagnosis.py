@@ -140,7 +140,11 @@ def diagnose(facts: Facts) -> Verdict:
     if addr_db or addr_bouncer:
         toward_pgbouncer = addr_bouncer > addr_db
         target = next((e["target"] for e in sorted(errs, key=lambda e: -e["count"])
-                       if EADDRNOTAVAIL in e["kind"] and _is_pgbouncer(e["target"]) == toward_pgbouncer), "?")
+                       if EADDRNOTAVAIL in e["kind"] and e["target"]
+                       and _is_pgbouncer(e["target"]) == toward_pgbouncer), "")
+        if not target and facts.peak_tw_by_target:  # the log did not name it: the sampled endpoint did
+            target = max(facts.peak_tw_by_target, key=lambda t: facts.peak_tw_by_target[t])
+        target = target or "?"
         failed = addr_bouncer if toward_pgbouncer else addr_db
         tw = facts.peak_tw_by_target.get(target)
         case = PORT_EXHAUSTION_PGBOUNCER if toward_pgbouncer else PORT_EXHAUSTION_POSTGRES

@@ -14,6 +14,8 @@ LINES = [
     PREFIX + 'OperationalError: connection to server at "db" (172.18.0.2), port 5432 failed: '
              "FATAL:  sorry, too many clients already",
     PREFIX + "ProgrammingError: relation \"roles_role\" does not exist",
+    PREFIX + 'OperationalError: connection to server at "192.168.240.11", port 5432 failed: '
+             "Cannot assign requested address",
     "[2026-11-24 21:37:05 +0000] [1] [CRITICAL] WORKER TIMEOUT (pid:7)",
     "[2026-11-24 21:37:05 +0000] [7] [INFO] Booting worker with pid: 7",
     "an unrelated line mentioning Cannot assign requested address without the marker",
@@ -28,7 +30,9 @@ def test_each_line_gets_its_kind_and_target():
     assert by_label["EAGAIN: Resource temporarily unavailable (toward /run/pgbouncer/.s.PGSQL.6432)"] == 1
     assert by_label["too many clients (toward db:5432)"] == 1
     assert by_label["gunicorn worker timeout"] == 1
-    assert sum(counts.values()) == 7  # the two lines that are not failures are not counted
+    # A host given as an address: libpq does not repeat it in parentheses.
+    assert by_label["EADDRNOTAVAIL: Cannot assign requested address (toward 192.168.240.11:5432)"] == 1
+    assert sum(counts.values()) == 8  # the two lines that are not failures are not counted
 
 
 def test_unknown_failures_keep_their_class_and_message():
