@@ -61,10 +61,10 @@ def ca_bundle() -> Path:
 class Stack:
     """One compose project made of base + variant + profile overlays."""
 
-    def __init__(self, selection: Selection, app_port: int = 8000, extra_env: dict[str, str] | None = None):
+    def __init__(self, selection: Selection, app_port: int = 8000):
         self.selection = selection
         self.app_port = app_port
-        self.extra_env = dict(extra_env or {})
+        self._configs: dict[tuple[str, ...], dict] = {}
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in KNOBS}
@@ -72,7 +72,6 @@ class Stack:
         env["APP_PORT"] = str(self.app_port)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
-        env.update(self.extra_env)
         return env
 
     def argv(self, *args: str) -> list[str]:
@@ -94,10 +93,15 @@ class Stack:
                            + ("\n" + "\n".join(detail) if detail else ""))
         return proc
 
-    def config(self) -> dict:
-        """The resolved model, merged by compose itself."""
-        proc = self.run("config", "--format", "json", capture=True)
-        return json.loads(proc.stdout)
+    def config(self, *profiles: str) -> dict:
+        """The resolved model, merged by compose itself (with these compose
+        profiles active). It depends only on the files and the environment, so
+        each Stack resolves it once."""
+        if profiles not in self._configs:
+            flags = [arg for profile in profiles for arg in ("--profile", profile)]
+            proc = self.run(*flags, "config", "--format", "json", capture=True)
+            self._configs[profiles] = json.loads(proc.stdout)
+        return self._configs[profiles]
 
     def app_settings(self) -> dict[str, str]:
         """The app's effective environment (worker class, counts, CONN_MAX_AGE, DB path)."""

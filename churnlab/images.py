@@ -45,6 +45,5 @@ def build_all() -> list[str]:
         services.remove("db")
     run_logged(stack.argv("--profile", "pgbouncer", "--profile", "load", "build", *services),
                f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
-    config = Stack(Selection.of("direct", "default")).run(
-        "--profile", "pgbouncer", "--profile", "load", "config", "--images", capture=True).stdout.split()
-    return sorted(set(config))
+    services_config = stack.config("pgbouncer", "load")["services"]
+    return sorted({svc["image"] for svc in services_config.values()})

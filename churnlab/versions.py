@@ -33,6 +33,6 @@ def collect(stack: Stack, services: list[str]) -> dict:
                               for i in json.loads(images.stdout or "[]")}
     except (json.JSONDecodeError, KeyError, TypeError):
         versions["images"] = {}
-    k6_image = stack.config()["services"].get("k6", {}).get("image")
+    k6_image = stack.config("load")["services"]["k6"]["image"]
     versions["k6_image"] = k6_image
     return versions
