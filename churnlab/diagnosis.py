@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from churnlab import app_errors
+
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
 MAX_CONNECTIONS = "max-connections"
@@ -222,8 +224,8 @@ def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
     return facts
 
 
-def facts_from_run(run_dir: Path) -> Facts:
-    record = json.loads((run_dir / "run.json").read_text())
+def facts_from_record(record: dict, evidence: list[dict]) -> Facts:
+    """Facts of a finished run: its run.json record and its evidence records."""
     summary = record.get("summary", {})
     statuses = summary.get("status_counts", {})
     facts = Facts(
@@ -235,7 +237,21 @@ def facts_from_run(run_dir: Path) -> Facts:
         failed=sum(n for code, n in statuses.items() if code != "200"),
         errors=record.get("app_errors", []),
     )
-    facts_from_evidence(read_evidence(run_dir / "evidence.jsonl"), facts)
+    facts_from_evidence(evidence, facts)
     if facts.max_connections is None:
         facts.max_connections = record.get("db", {}).get("max_connections")
     return facts
+
+
+def facts_from_run(run_dir: Path) -> Facts:
+    return facts_from_record(json.loads((run_dir / "run.json").read_text()),
+                             read_evidence(run_dir / "evidence.jsonl"))
+
+
+def facts_from_log(evidence: list[dict], log_lines: list[str], settings: dict,
+                   variant: str | None, profile: str | None) -> Facts:
+    """Facts of a live system: evidence just sampled and the app's recent log."""
+    counts = app_errors.count(log_lines)
+    facts = Facts(settings=settings, variant=variant, profile=profile, errors=app_errors.as_records(counts),
+                  failed=sum(counts.values()))
+    return facts_from_evidence(evidence, facts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from churnlab import app_errors, diagnosis
+from churnlab import diagnosis
 
 
 def verdict_of(payload: dict) -> diagnosis.Verdict:
@@ -21,11 +21,9 @@ def verdict_of(payload: dict) -> diagnosis.Verdict:
         ts, backends, max_conn = line.split(",")
         records.append({"ts": float(ts), "source": "postgres", "client_backends": int(backends),
                         "max_connections": int(max_conn)})
-    counts = app_errors.count(str(payload.get("log", "")).splitlines())
-    facts = diagnosis.Facts(settings=app.get("settings", {}), variant=app.get("variant"),
-                            profile=payload.get("profile"), errors=app_errors.as_records(counts),
-                            failed=sum(counts.values()))
-    return diagnosis.diagnose(diagnosis.facts_from_evidence(records, facts))
+    return diagnosis.diagnose(diagnosis.facts_from_log(records, str(payload.get("log", "")).splitlines(),
+                                                       app.get("settings", {}), app.get("variant"),
+                                                       payload.get("profile")))
 
 
 def main() -> int:

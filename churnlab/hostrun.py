@@ -55,7 +55,7 @@ def build(run_dir: Path) -> dict:
     samples, probe_error = _db_samples(run_dir / "db-connections.csv")
     records = write_evidence(run_dir, samples, lines)
     netns = [r for r in records if r.get("source") == "netns"]
-    return {
+    record = {
         "run_id": meta["run_id"],
         "started": meta.get("started"), "finished": meta.get("finished"),
         "selection": {"variant": meta.get("variant"), "profile": meta.get("profile"), "knobs": {},
@@ -72,6 +72,8 @@ def build(run_dir: Path) -> dict:
                      "peak_port_use_pct": max((r["port_use_pct"] for r in netns), default=None)},
         "versions": meta.get("versions", {}),
     }
+    record["verdict"] = diagnosis.diagnose(diagnosis.facts_from_record(record, records)).as_dict()
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,13 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args[0])
     record = build(run_dir)
     (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-    verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
-    record["verdict"] = verdict.as_dict()
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     total = sum(e["count"] for e in record["app_errors"])
+    verdict = record["verdict"]
     print(f"{record['run_id']}: {record['summary']['requests']} requests, "
           f"error rate {record['summary']['error_rate']:.2%}, {total} app errors\n"
-          f"verdict ({verdict.case}): {verdict.headline}")
+          f"verdict ({verdict['case']}): {verdict['headline']}")
     return 0
 
 

@@ -5,7 +5,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis
+from churnlab import diagnosis
 from churnlab.docker_cli import Stack
 from churnlab.evidence.recorder import EvidenceRecorder
 from churnlab.progress import console
@@ -20,8 +20,5 @@ def diagnose(stack: Stack, seconds: float = 5.0, log_window: str = "60s") -> dia
             records = recorder.records
     logs = stack.run("logs", "--no-color", "--no-log-prefix", "--since", log_window, "app",
                      capture=True, check=False).stdout
-    counts = app_errors.count(logs.splitlines())
-    facts = diagnosis.Facts(settings=stack.app_settings(), variant=stack.selection.variant,
-                            profile=stack.selection.profile, errors=app_errors.as_records(counts),
-                            failed=sum(counts.values()))
-    return diagnosis.diagnose(diagnosis.facts_from_evidence(records, facts))
+    return diagnosis.diagnose(diagnosis.facts_from_log(records, logs.splitlines(), stack.app_settings(),
+                                                       stack.selection.variant, stack.selection.profile))

@@ -126,10 +126,12 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
                      "app", capture=True, check=False).stdout
     (run_dir / "app.log").write_text(logs)
+    lines = logs.splitlines()
+    errors_per_second = app_errors.per_second(lines)
     with (run_dir / "evidence.jsonl").open("a") as evidence:
-        for record in app_errors.per_second(logs.splitlines()):
+        for record in errors_per_second:
             evidence.write(json.dumps(record) + "\n")
-    errors = app_errors.as_records(app_errors.count(logs.splitlines()))
+    errors = app_errors.as_records(app_errors.count(lines))
     summary = parse(summary_file)
     settings = stack.app_settings()
     result = RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
@@ -149,8 +151,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
                      "sampler_errors": recorder.errors},
         "versions": versions.collect(stack, stack.running_services()),
     }
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-    result.verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
+    result.verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, recorder.records + errors_per_second))
     record["verdict"] = result.verdict.as_dict()
     (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     return result
