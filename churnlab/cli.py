@@ -4,15 +4,14 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
-from churnlab import catalog, diagnosis, images, lab, loadrun, matrix, render
-from churnlab.docker_cli import require_docker
+from churnlab import catalog, diagnosis, images, lab, loadrun, matrix, terminal
+from churnlab.compose_stack import require_docker
 from churnlab.errors import LabError
+from churnlab.terminal import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
-err = Console(stderr=True)
 
 
 def _knobs(worker_class, workers, threads, conn_max_age) -> dict[str, str]:
@@ -48,7 +47,7 @@ def up(
     selection = catalog.Selection.of(variant, profile, _knobs(worker_class, workers, threads, conn_max_age))
     stack = lab.up(selection, app_port=app_port)
     settings = stack.app_settings()
-    err.print(f"lab is up: {variant} + {profile}; app on http://127.0.0.1:{app_port}/api/v1/healthz/ "
+    console.print(f"lab is up: {variant} + {profile}; app on http://127.0.0.1:{app_port}/api/v1/healthz/ "
               f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
               f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
 
@@ -68,7 +67,7 @@ def load(
                                 keepalive=keepalive, endpoint=endpoint, sample_interval=sample_interval)
     stack = lab.current_stack()
     result = loadrun.run(stack, params)
-    render.run_summary(result)
+    terminal.run_summary(result)
 
 
 @app.command()
@@ -90,7 +89,7 @@ def diagnose(
         from churnlab import live
 
         verdict = live.diagnose(lab.current_stack(), seconds)
-    render.verdict(verdict)
+    terminal.verdict(verdict)
 
 
 @app.command("matrix")
@@ -111,7 +110,7 @@ def run_matrix(
         raise LabError(f"VUS_LEVELS must be comma-separated whole numbers, got {vus!r}") from exc
     result = matrix.run(split(variants), split(profiles), levels, iterations, keepalive)
     if result.report:
-        err.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
+        console.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
     if result.interrupted:
         sys.exit(130)
 
@@ -146,9 +145,9 @@ def demo(
             ("gthread", "the fix: gthread 20 x 40 with persistent connections, same ports, same load")]
     try:
         for variant, story in acts:
-            err.rule(f"[bold]{variant} + repro[/]: {story}")
+            console.rule(f"[bold]{variant} + repro[/]: {story}")
             stack = lab.up(catalog.Selection.of(variant, "repro"))
-            render.run_summary(loadrun.run(stack, params))
+            terminal.run_summary(loadrun.run(stack, params))
     finally:
         lab.down()
 
@@ -157,8 +156,8 @@ def main() -> None:
     try:
         app()
     except LabError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]")
+        console.print("[yellow]interrupted[/]")
         sys.exit(130)

@@ -5,10 +5,10 @@ import os
 import subprocess
 
 from churnlab.catalog import Selection
-from churnlab.docker_cli import DEFAULT_BASE_IMAGE, Stack, image_exists
+from churnlab.compose_stack import DEFAULT_BASE_IMAGE, Stack, image_exists
 from churnlab.errors import LabError
 from churnlab.paths import BASE_IMAGE_SCRIPT, STATE_DIR
-from churnlab.progress import run_logged
+from churnlab.terminal import run_logged
 
 BUILT_SERVICES = ("db", "app", "pgbouncer", "k6")
 

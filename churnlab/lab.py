@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 
 from churnlab import lab_secrets
 from churnlab.catalog import Selection
-from churnlab.docker_cli import Stack, port_is_free, project_containers, project_networks, require_docker
+from churnlab.compose_stack import Stack, port_is_free, project_containers, project_networks, require_docker
 from churnlab.errors import LabError
 from churnlab.images import build_all
 from churnlab.paths import STATE_DIR, STATE_FILE
-from churnlab.progress import console, run_logged
+from churnlab.terminal import console, run_logged
 
 PGDATA_VOLUME = "churnlab_pgdata"
 

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from churnlab import diagnosis
-from churnlab.docker_cli import Stack
+from churnlab.compose_stack import Stack
 from churnlab.evidence.recorder import EvidenceRecorder
-from churnlab.progress import console
+from churnlab.terminal import console
 
 
 def diagnose(stack: Stack, seconds: float = 5.0, log_window: str = "60s") -> diagnosis.Verdict:

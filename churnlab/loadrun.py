@@ -15,12 +15,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from churnlab import app_errors, diagnosis, versions
-from churnlab.docker_cli import Stack
+from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
 from churnlab.k6_summary import LoadSummary, parse
 from churnlab.paths import RESULTS_DIR
-from churnlab.progress import console
+from churnlab.terminal import console
 
 SCENARIOS = ("ab", "ramp")
 K6_UID = 10002  # the k6 image's user, used when the caller is root

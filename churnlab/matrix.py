@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from churnlab import catalog, lab, loadrun, report
+from churnlab import catalog, html_report, lab, loadrun
 from churnlab.errors import LabError
 from churnlab.paths import RESULTS_DIR
-from churnlab.progress import console
+from churnlab.terminal import console
 
 
 @dataclass
@@ -78,5 +78,5 @@ def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterati
         note = (f"{len(run_dirs)} of {len(combos)} planned runs"
                 + (" (interrupted)" if interrupted else "") + f"; k6 ab scenario, {iterations:,} requests each, "
                 f"keep-alive {'on' if keepalive else 'off'}.")
-        out = report.render(matrix_dir, run_dirs, f"churnlab matrix {matrix_id}", note)
+        out = html_report.render(matrix_dir, run_dirs, f"churnlab matrix {matrix_id}", note)
     return MatrixResult(matrix_dir, run_dirs, len(combos), interrupted, out)

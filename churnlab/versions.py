@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from churnlab.docker_cli import Stack
+from churnlab.compose_stack import Stack
 
 APP_PACKAGES = ("django", "rest_framework", "psycopg2", "gunicorn", "eventlet")
 _APP_SNIPPET = (

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from churnlab.docker_cli import Stack
+from churnlab.compose_stack import Stack
 from churnlab.evidence.psql import PsqlSession, psql_flags
 
 SOCKETS_SCRIPT = Path(__file__).with_name("sockets.py")

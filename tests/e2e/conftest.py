@@ -2,7 +2,7 @@
 import pytest
 
 from churnlab import catalog, images, lab, loadrun
-from churnlab.docker_cli import require_docker
+from churnlab.compose_stack import require_docker
 
 INCIDENT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=10000)
 

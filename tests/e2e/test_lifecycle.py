@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from churnlab import catalog, lab
-from churnlab.docker_cli import project_containers, project_networks
+from churnlab.compose_stack import project_containers, project_networks
 from churnlab.errors import LabError
 from churnlab.paths import ROOT
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from churnlab import catalog, lab_secrets
-from churnlab.docker_cli import Stack
+from churnlab.compose_stack import Stack
 from churnlab.paths import ROOT
 
 PRESETS = {  # the variant table

@@ -1,12 +1,32 @@
-"""Readable summaries of runs for the terminal."""
+"""Everything the CLI shows a person: one console (stderr, so stdout stays
+clean for pipes), spinners over long commands with their output kept in a log,
+run summaries and verdicts."""
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from churnlab.loadrun import RunResult
+from churnlab.errors import LabError
 
-out = Console()
+if TYPE_CHECKING:
+    from churnlab.loadrun import RunResult
+
+console = Console(stderr=True)
+
+
+def run_logged(argv: list[str], title: str, log: Path, env: dict[str, str] | None = None) -> None:
+    """Run argv under a spinner; on failure show the log's tail and raise."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out, console.status(f"{title} (log: {log})"):
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        raise LabError(f"{title} failed (exit {proc.returncode}); last lines of {log}:\n" + "\n".join(tail))
+    console.print(f"[green]✓[/] {title}")
 
 
 def _ms(value: float | None) -> str:
@@ -39,17 +59,17 @@ def run_summary(result: RunResult) -> None:
     else:
         table.add_row("app errors by kind", "none logged")
     table.add_row("thresholds", "[green]passed[/]" if s.thresholds_passed else "[red]crossed[/]")
-    out.print(table)
+    console.print(table)
     if result.verdict:
         verdict(result.verdict)
 
 
 def verdict(v) -> None:
     colour = "green" if v.case == "healthy" else "red"
-    out.print(f"[bold {colour}]verdict ({v.case}):[/] {v.headline}")
+    console.print(f"[bold {colour}]verdict ({v.case}):[/] {v.headline}")
     for line in v.evidence:
-        out.print(f"  - {line}")
+        console.print(f"  - {line}")
     if v.fixes:
-        out.print("[bold]fixes, best first:[/]")
+        console.print("[bold]fixes, best first:[/]")
         for i, fix in enumerate(v.fixes, 1):
-            out.print(f"  {i}. {fix.action} [dim](make lab-up {fix.shown_by})[/]")
+            console.print(f"  {i}. {fix.action} [dim](make lab-up {fix.shown_by})[/]")
