@@ -25,9 +25,6 @@ RUN ?=
 VARIANTS ?= $(shell ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd, -)
 PROFILES ?= repro,tuned
 VUS_LEVELS ?= 500
-INVENTORY ?= inventories/lab
-ANSIBLE_ARGS ?=
-ANSIBLE_FRONT := ansible/bin/churnlab-ansible
 
 knobs = $(if $(WORKER_CLASS),--worker-class '$(WORKER_CLASS)') $(if $(WORKERS),--workers '$(WORKERS)') \
         $(if $(THREADS),--threads '$(THREADS)') $(if $(CONN_MAX_AGE),--conn-max-age '$(CONN_MAX_AGE)')
@@ -91,30 +88,33 @@ lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left
 lab-clean: $(VENV)/.installed ## Stop the lab and delete its volumes (results/ is kept)
 	$(CHURNLAB) clean
 
+# The hosts targets read their variables from the environment (make exports
+# what is given on its command line), so nothing unnamed reaches a host: the
+# variant and profile come from the inventory's own group_vars unless named.
 .PHONY: hosts-up
-hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1 loadgen1: systemd + sshd containers)
-	$(ANSIBLE_FRONT) hosts-up
+hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys
+	$(CHURNLAB) hosts up
 
 .PHONY: hosts-down
-hosts-down: ## Stop and remove the Ansible lab hosts; no container or network is left
-	$(ANSIBLE_FRONT) hosts-down
+hosts-down: $(VENV)/.installed ## Stop and remove the Ansible lab hosts; no container or network is left
+	$(CHURNLAB) hosts down
 
 .PHONY: provision
-provision: $(VENV)/.installed ## Converge hosts with Ansible: make provision INVENTORY=inventories/lab VARIANT=gthread PROFILE=repro
-	$(ANSIBLE_FRONT) provision '$(INVENTORY)' '$(VARIANT)' '$(PROFILE)' $(ANSIBLE_ARGS)
+provision: $(VENV)/.installed ## Converge hosts: make provision [INVENTORY=..] [VARIANT=..] [PROFILE=..] [CHECK=1] [CONFIRM=yes]
+	$(CHURNLAB) hosts provision
 
 .PHONY: provision-load
 provision-load: $(VENV)/.installed ## Load from the loadgen host against the app host; results/ as the compose lab writes them
-	$(ANSIBLE_FRONT) load '$(INVENTORY)' '$(SCENARIO)' '$(VUS)' '$(ITERATIONS)' '$(KEEPALIVE)' $(ANSIBLE_ARGS)
+	$(CHURNLAB) hosts load
 
 .PHONY: provision-diagnose
 provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: sockets, journal, pg_stat_activity (DIAG_SECONDS=5)
-	$(ANSIBLE_FRONT) diagnose '$(INVENTORY)' '$(or $(DIAG_SECONDS),5)' $(ANSIBLE_ARGS)
+	$(CHURNLAB) hosts diagnose
 
 .PHONY: lint
 lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, compose combinations, yamllint, ansible-lint, syntax-check
 	$(VENV)/bin/ruff check churnlab tests app
-	bash -n scripts/*.sh compose/images/*/*.sh .ci/run ansible/bin/churnlab-ansible
+	bash -n scripts/*.sh compose/images/*/*.sh .ci/run
 	$(VENV)/bin/k6 inspect k6/scenarios.js >/dev/null
 	$(VENV)/bin/pytest -q tests/unit/test_compose_model.py
 	$(VENV)/bin/yamllint --strict ansible inventories playbooks .yamllint.yml

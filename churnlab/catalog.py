@@ -74,3 +74,13 @@ class Selection:
 
     def as_dict(self) -> dict:
         return {"variant": self.variant, "profile": self.profile, "knobs": dict(self.knobs)}
+
+
+def check_variant(name: str) -> str:
+    _check("variant", name, variants())
+    return name
+
+
+def check_profile(name: str) -> str:
+    _check("profile", name, profiles())
+    return name

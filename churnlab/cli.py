@@ -3,14 +3,29 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from churnlab import catalog, diagnosis, images, lab, loadrun, matrix, terminal
 from churnlab.compose_stack import require_docker
 from churnlab.errors import LabError
 from churnlab.terminal import console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+class LabGroup(TyperGroup):
+    """Every command's LabError becomes one line on stderr and its exit code (2
+    for bad input), whether the CLI runs from `churnlab` or typer's CliRunner."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LabError as exc:
+            console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+            ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(cls=LabGroup, add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
 
 
@@ -152,11 +167,105 @@ def demo(
         lab.down()
 
 
+# -- Ansible on hosts: the lab hosts or real ones ---------------------------
+hosts_app = typer.Typer(no_args_is_help=True, help="Ansible on hosts: lab hosts up/down, provision, load, diagnose.")
+app.add_typer(hosts_app, name="hosts")
+
+
+def _whole(name: str, text: str, low: int, high: int) -> int:
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise LabError(f"{name} must be a whole number from {low:,} to {high:,}, got {text!r}")
+    return int(text)
+
+
+@hosts_app.command("up")
+def hosts_up() -> None:
+    """Start the lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys."""
+    from churnlab import lab_hosts
+
+    lab_hosts.up()
+
+
+@hosts_app.command("down")
+def hosts_down() -> None:
+    """Stop and remove the lab hosts; no container or network is left."""
+    from churnlab import lab_hosts
+
+    lab_hosts.down()
+
+
+@hosts_app.command("status")
+def hosts_status() -> None:
+    """The lab hosts that exist, with their addresses."""
+    from churnlab import lab_hosts
+
+    found = lab_hosts.status()
+    console.print("\n".join(f"{name} {ip or '(stopped)'}" for name, ip in sorted(found.items()))
+                  or "no lab hosts: `make hosts-up` starts them")
+
+
+INVENTORY_OPT = typer.Option("inventories/lab", envvar="INVENTORY", help="inventory folder (inventories/<name>)")
+CONFIRM_OPT = typer.Option("", envvar="CONFIRM", help="yes: go ahead on hosts outside the lab network")
+ARGS_OPT = typer.Option("", envvar="ANSIBLE_ARGS", help="extra ansible-playbook options (an allowlist)")
+
+
+@hosts_app.command("provision")
+def hosts_provision(
+    inventory: str = INVENTORY_OPT,
+    variant: str = typer.Option("", envvar="VARIANT", help="default: the inventory's own churnlab_variant"),
+    profile: str = typer.Option("", envvar="PROFILE", help="default: the inventory's own sysctl_profile"),
+    check: str = typer.Option("", envvar="CHECK", help="1: dry run (--check --diff), nothing changes"),
+    confirm: str = CONFIRM_OPT,
+    confirm_repro: str = typer.Option("", envvar="CONFIRM_REPRO",
+                                      help="yes: apply the incident's settings to hosts outside the lab"),
+    ansible_args: str = ARGS_OPT,
+) -> None:
+    """Converge the hosts of an inventory (playbooks/site.yml)."""
+    from churnlab import hosts
+
+    hosts.provision(inventory, variant or None, profile or None, check=hosts.flag(check), confirm=confirm,
+                    confirm_repro=confirm_repro, ansible_args=ansible_args)
+
+
+@hosts_app.command("load")
+def hosts_load(
+    inventory: str = INVENTORY_OPT,
+    scenario: str = typer.Option("ab", envvar="SCENARIO"),
+    vus: str = typer.Option("500", envvar="VUS"),
+    iterations: str = typer.Option("10000", envvar="ITERATIONS"),
+    keepalive: str = typer.Option("0", envvar="KEEPALIVE"),
+    confirm: str = CONFIRM_OPT,
+    ansible_args: str = ARGS_OPT,
+) -> None:
+    """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
+    from churnlab import hosts
+
+    params = loadrun.LoadParams(scenario=scenario, vus=_whole("VUS", vus, 1, 100_000),
+                                iterations=_whole("ITERATIONS", iterations, 1, 10_000_000),
+                                keepalive=hosts.flag(keepalive))
+    hosts.load(inventory, params.scenario, params.vus, params.iterations, params.keepalive, confirm=confirm,
+               ansible_args=ansible_args)
+
+
+@hosts_app.command("diagnose")
+def hosts_diagnose(
+    inventory: str = INVENTORY_OPT,
+    seconds: str = typer.Option("5", envvar="DIAG_SECONDS", help="seconds of socket samples, 1-300"),
+    confirm: str = CONFIRM_OPT,
+    ansible_args: str = ARGS_OPT,
+) -> None:
+    """Read-only verdict from the hosts: sockets, the app's journal, pg_stat_activity."""
+    from churnlab import hosts
+
+    hosts.diagnose(inventory, _whole("DIAG_SECONDS", seconds, 1, 300), confirm=confirm, ansible_args=ansible_args)
+
+
 def main() -> None:
     try:
         app()
     except LabError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -30,3 +30,17 @@ def masked(value: str) -> str:
     """Show enough of a secret to tell two apart, never the whole of it."""
     value = value.strip()
     return f"{value[:3]}…({len(value)} chars)" if value else "(empty)"
+
+
+def tighten(directory: Path = SECRETS_DIR) -> list[str]:
+    """Owner-only access: the folder 0700 and every file in it 0600 (public keys,
+    which sshd in the lab hosts reads as another user, 0644); return what was corrected."""
+    corrected = []
+    if not directory.is_dir():
+        return corrected
+    for path in [directory, *sorted(p for p in directory.iterdir() if p.is_file() or p.is_dir())]:
+        want = 0o700 if path.is_dir() else 0o644 if path.suffix == ".pub" else 0o600
+        if path.stat().st_mode & 0o777 != want:
+            path.chmod(want)
+            corrected.append(path.name)
+    return corrected

@@ -15,7 +15,7 @@ from churnlab.errors import LabError
 if TYPE_CHECKING:
     from churnlab.loadrun import RunResult
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line stays one line in logs and pipes
 
 
 def run_logged(argv: list[str], title: str, log: Path, env: dict[str, str] | None = None) -> None:

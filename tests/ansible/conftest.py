@@ -16,8 +16,15 @@ LAB_HOSTS = {"db1": "192.168.240.11", "pgbouncer1": "192.168.240.12",
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
+# Variables that steer the front door: never inherited from the caller, so an
+# exported CONFIRM=yes cannot turn a "production is refused" test into a run.
+STEERING = ("CONFIRM", "CONFIRM_REPRO", "INVENTORY", "VARIANT", "PROFILE", "CHECK", "ANSIBLE_ARGS", "SCENARIO",
+            "VUS", "ITERATIONS", "KEEPALIVE", "DIAG_SECONDS")
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    clean = {k: v for k, v in os.environ.items() if k not in STEERING and not k.startswith("ANSIBLE_")}
+    return {**clean, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
 
 

@@ -1,0 +1,137 @@
+"""Ansible on hosts, through one front door: provision, load and diagnose.
+
+Every command validates its input and passes the guard (churnlab.hosts_guard)
+before ansible-playbook starts, so a refusal never sends a packet. The
+variant and the kernel profile come from the inventory's own group_vars
+unless the user names them: production never gets the lab's defaults.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnlab import catalog, hosts_guard, lab_hosts, lab_secrets
+from churnlab.errors import LabError
+from churnlab.paths import ROOT
+from churnlab.terminal import console
+
+PLAYBOOKS = ROOT / "playbooks"
+YES = ("1", "yes", "true", "on")
+# Settings that reproduce the incident on purpose. Naming one for hosts outside
+# the lab needs CONFIRM_REPRO=yes on top of CONFIRM=yes.
+INCIDENT_PROFILES = {"repro"}
+INCIDENT_VARIANTS = {"direct", "persistent", "pgbouncer"}
+
+
+class AnsibleFailed(LabError):
+    """ansible-playbook ran and failed: its own output says why; keep its exit code."""
+
+    def __init__(self, playbook: str, code: int):
+        super().__init__(f"ansible-playbook {playbook} failed (exit {code}); see its output above")
+        self.exit_code = code
+
+
+def flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in YES
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked inventory and the extra Ansible arguments that go with it."""
+
+    inventory: Path
+    extra: list[str]
+    decision: hosts_guard.Decision
+
+    @property
+    def label(self) -> str:
+        return hosts_guard._rel(self.inventory)
+
+
+def target(inventory: str, ansible_args: str, *, confirm: str | None, confirm_repro: str | None = None,
+           check: bool = False, variant: str | None = None, profile: str | None = None) -> Target:
+    extra = hosts_guard.parse_extra_args(ansible_args)
+    if check:
+        extra = [a for a in extra if a not in ("--check", "-C", "--diff", "-D")] + ["--check", "--diff"]
+    dry = any(a in ("--check", "-C") for a in extra)
+    path = hosts_guard.inventory_dir(inventory)
+    decision = hosts_guard.check(path, extra, confirm=flag(confirm), confirm_repro=flag(confirm_repro) or dry,
+                                 named_variant=variant, named_profile=profile,
+                                 incident_variants=INCIDENT_VARIANTS, incident_profiles=INCIDENT_PROFILES)
+    return Target(path, extra, decision)
+
+
+def _own_setting(t: Target, key: str, what: str) -> str:
+    """The inventory's own value for the app hosts (group_vars), the same on all of them."""
+    values = {h.hostvars.get(key) for h in t.decision.hosts if "app" in h.groups}
+    values.discard(None)
+    if not values:
+        raise LabError(f"{t.label} sets no {key} for its app hosts: name {what}=<name> or set {key} in "
+                       f"{t.label}/group_vars/app/")
+    if len(values) > 1:
+        raise LabError(f"{t.label} sets {key} differently per app host ({', '.join(sorted(map(str, values)))}); "
+                       f"name {what}=<name> to choose one")
+    return str(values.pop())
+
+
+def _describe(t: Target) -> str:
+    hosts = t.decision.hosts
+    shown = ", ".join(f"{h.name} {h.address}" for h in hosts[:8]) + (" ..." if len(hosts) > 8 else "")
+    return f"{t.label}: {len(hosts)} host{'s' if len(hosts) != 1 else ''} ({shown})"
+
+
+def _playbook(t: Target, name: str, extra_vars: dict) -> None:
+    argv = [str(hosts_guard.VENV_BIN / "ansible-playbook"), "-i", str(t.inventory), str(PLAYBOOKS / name)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    argv += t.extra
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, env=hosts_guard.ansible_env())
+    finally:
+        if t.decision.lab:
+            lab_secrets.tighten(lab_hosts.HOSTS_SECRETS)
+    if proc.returncode != 0:
+        raise AnsibleFailed(name, proc.returncode)
+
+
+def provision(inventory: str, variant: str | None, profile: str | None, *, check: bool, confirm: str | None,
+              confirm_repro: str | None, ansible_args: str) -> None:
+    variant = catalog.check_variant(variant) if variant else None
+    profile = catalog.check_profile(profile) if profile else None
+    t = target(inventory, ansible_args, confirm=confirm, confirm_repro=confirm_repro, check=check,
+               variant=variant, profile=profile)
+    chosen_variant = variant or catalog.check_variant(_own_setting(t, "churnlab_variant", "VARIANT"))
+    chosen_profile = profile or catalog.check_profile(_own_setting(t, "sysctl_profile", "PROFILE"))
+    origin = lambda named: "named" if named else "the inventory's own"  # noqa: E731
+    dry = "--check" in t.extra or "-C" in t.extra
+    console.print(f"{'dry run (--check --diff) of' if dry else 'provisioning'} {_describe(t)}: "
+                  f"VARIANT={chosen_variant} ({origin(variant)}), PROFILE={chosen_profile} ({origin(profile)})")
+    if t.decision.outside and not dry and (chosen_variant in INCIDENT_VARIANTS or chosen_profile in INCIDENT_PROFILES):
+        console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(
+            chosen_variant, chosen_profile, INCIDENT_VARIANTS, INCIDENT_PROFILES))
+    extra_vars = {}
+    if variant:
+        extra_vars["churnlab_variant"] = variant
+    if profile:
+        extra_vars["sysctl_profile"] = profile
+    _playbook(t, "site.yml", extra_vars)
+
+
+def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: str | None,
+         ansible_args: str) -> None:
+    t = target(inventory, ansible_args, confirm=confirm)
+    console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
+                  + (f" x {iterations} requests" if scenario == "ab" else "")
+                  + (", keep-alive" if keepalive else ", no keep-alive"))
+    _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
+                              "load_keepalive": keepalive})
+
+
+def diagnose(inventory: str, seconds: int, *, confirm: str | None, ansible_args: str) -> None:
+    if not 1 <= seconds <= 300:
+        raise LabError(f"DIAG_SECONDS must be 1-300, got {seconds}")
+    t = target(inventory, ansible_args, confirm=confirm)
+    console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
+    _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})

@@ -1,0 +1,145 @@
+"""The Ansible lab hosts: Debian containers with systemd and sshd on their own
+network (ansible/lab-hosts/compose.yml, project churnlab-hosts).
+
+`up` generates the lab's SSH key, starts the hosts, pins their SSH host keys
+(read through Docker, not over the network) into a known_hosts file the lab
+inventory uses with StrictHostKeyChecking=yes, and waits until every host's
+systemd is running. `down` leaves no container or network behind.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from churnlab import lab_secrets
+from churnlab.compose_stack import DEFAULT_BASE_IMAGE, image_exists, require_docker
+from churnlab.errors import LabError
+from churnlab.paths import BASE_IMAGE_SCRIPT, ROOT, SECRETS_DIR, STATE_DIR
+from churnlab.terminal import console, run_logged
+
+PROJECT = "churnlab-hosts"
+COMPOSE_FILE = ROOT / "ansible" / "lab-hosts" / "compose.yml"
+HOSTS_SECRETS = SECRETS_DIR / "lab-hosts"
+KEY = HOSTS_SECRETS / "id_ed25519"
+PUBKEY = HOSTS_SECRETS / "id_ed25519.pub"
+KNOWN_HOSTS = HOSTS_SECRETS / "known_hosts"
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+READY_TIMEOUT_S = 180
+
+
+def _compose(*args: str, pubkey: Path | str = PUBKEY) -> tuple[list[str], dict[str, str]]:
+    return ["docker", "compose", "-f", str(COMPOSE_FILE), *args], {**os.environ, "LAB_HOSTS_PUBKEY": str(pubkey)}
+
+
+def _run(*args: str, title: str, pubkey: Path | str = PUBKEY) -> None:
+    argv, env = _compose(*args, pubkey=pubkey)
+    run_logged(argv, title, STATE_DIR / "hosts.log", env=env)
+
+
+def containers(running_only: bool = False) -> dict[str, str]:
+    """Container name -> lab address of the lab hosts."""
+    proc = subprocess.run(["docker", "ps", *([] if running_only else ["-a"]), "--filter",
+                           f"label=com.docker.compose.project={PROJECT}", "--format",
+                           '{{.Names}} {{.Label "com.docker.compose.service"}}'],
+                          capture_output=True, text=True)
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    out = {}
+    for name in names:
+        ip = subprocess.run(["docker", "inspect", "--format",
+                             "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
+                            capture_output=True, text=True).stdout.strip()
+        out[name] = ip
+    return out
+
+
+def _ensure_key() -> None:
+    SECRETS_DIR.mkdir(mode=0o700, exist_ok=True)
+    SECRETS_DIR.chmod(0o700)
+    HOSTS_SECRETS.mkdir(mode=0o700, exist_ok=True)
+    if not KEY.exists():
+        if not shutil.which("ssh-keygen"):
+            raise LabError("ssh-keygen is missing: apt-get install openssh-client (or run `make bootstrap`)")
+        console.print("generating this lab's SSH key into .secrets/lab-hosts/")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "churnlab-lab-hosts", "-f", str(KEY)],
+                       check=True)
+    lab_secrets.tighten(HOSTS_SECRETS)
+
+
+def _pin_host_keys(hosts: dict[str, str]) -> None:
+    """known_hosts from each container's own host key, read through Docker."""
+    lines = []
+    deadline = time.monotonic() + 60
+    for name, ip in sorted(hosts.items(), key=lambda kv: kv[1]):
+        while True:
+            proc = subprocess.run(["docker", "exec", name, "cat", HOST_KEY], capture_output=True, text=True)
+            if proc.returncode == 0 and proc.stdout.strip():
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"lab host {name} has no SSH host key after 60 s (docker logs {name})")
+            time.sleep(1)
+        key_type, key = proc.stdout.split()[:2]
+        lines.append(f"{ip} {key_type} {key}\n")
+    KNOWN_HOSTS.write_text("".join(lines))
+    KNOWN_HOSTS.chmod(0o600)
+
+
+def ssh_argv(address: str, command: str, connect_timeout: int = 3) -> list[str]:
+    """ssh to a lab host as the lab's user, host key checked against the pinned file."""
+    return ["ssh", "-q", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={KNOWN_HOSTS}", "-o", "IdentitiesOnly=yes",
+            "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR", f"ansible@{address}", command]
+
+
+def _wait_ready(hosts: dict[str, str]) -> None:
+    ready = ('state=$(systemctl is-system-running --wait 2>/dev/null || true); '
+             '[ "$state" = running ] || [ "$state" = degraded ]')
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with console.status("waiting for sshd and systemd on every lab host"):
+        for name, ip in sorted(hosts.items(), key=lambda kv: kv[1]):
+            while subprocess.run(ssh_argv(ip, ready), capture_output=True, timeout=READY_TIMEOUT_S).returncode:
+                if time.monotonic() > deadline:
+                    raise LabError(f"lab host {name} ({ip}) did not come up within {READY_TIMEOUT_S} s "
+                                   f"(docker compose -p {PROJECT} logs)")
+                time.sleep(2)
+
+
+def up() -> dict[str, str]:
+    require_docker()
+    if not shutil.which("ssh"):
+        raise LabError("ssh is missing: apt-get install openssh-client (or run `make bootstrap`)")
+    base = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
+    if not image_exists(base):
+        run_logged(["bash", str(BASE_IMAGE_SCRIPT), base], f"building the base image {base}",
+                   STATE_DIR / "base-image.log")
+    _ensure_key()
+    _run("build", "--quiet", title="building the lab hosts' image")
+    _run("up", "--detach", "--quiet-pull", title="starting the lab hosts")
+    hosts = containers(running_only=True)
+    _pin_host_keys(hosts)
+    _wait_ready(hosts)
+    console.print(f"[green]✓[/] lab hosts up: {', '.join(f'{n} {ip}' for n, ip in sorted(hosts.items()))}; "
+                  "host keys pinned in .secrets/lab-hosts/known_hosts")
+    return hosts
+
+
+def down() -> None:
+    require_docker()
+    # down reads no key: the mount source is only needed to create containers.
+    _run("down", "--remove-orphans", "--volumes", "--timeout", "20", title="removing the lab hosts",
+         pubkey="/dev/null")
+    left = containers()
+    if left:
+        raise LabError(f"lab hosts left behind: {', '.join(left)}")
+    net = subprocess.run(["docker", "network", "inspect", PROJECT], capture_output=True)
+    if net.returncode == 0:
+        raise LabError(f"network {PROJECT} left behind")
+    KNOWN_HOSTS.unlink(missing_ok=True)
+    console.print("[green]✓[/] lab hosts down: no container or network left")
+
+
+def status() -> dict[str, str]:
+    require_docker()
+    return containers()

@@ -1,0 +1,79 @@
+"""The front door refuses production before a single connection attempt.
+
+Every case runs `make provision|provision-load|provision-diagnose` inside a
+network namespace that has only loopback (`unshare --net`): even a bug in the
+guard could not send a packet to 10.30.x. Besides the exit code and the one
+line, each case proves nothing was attempted: ansible-playbook never started
+(no PLAY line) and the namespace's only interface sent nothing but loopback.
+The caller's CONFIRM, INVENTORY, ANSIBLE_* ... are cleared (conftest.env)."""
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+
+import pytest
+
+from tests.ansible.conftest import ROOT, env
+
+pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+
+PRODUCTION = "INVENTORY=inventories/production"
+
+
+def in_empty_netns(*make_args: str) -> subprocess.CompletedProcess:
+    """make, in a new network namespace with only lo up; then print what left through it."""
+    script = (f"ip link set lo up; make -s {' '.join(shlex.quote(a) for a in make_args)}; rc=$?; "
+              "echo \"interfaces: $(ip -o link show | awk -F': ' '{print $2}' | tr '\\n' ' ')\" >&2; exit $rc")
+    return subprocess.run(["unshare", "--net", "bash", "-c", script], cwd=ROOT, env=env(), capture_output=True,
+                          text=True, timeout=180)
+
+
+@pytest.mark.parametrize("args, message", [
+    ([PRODUCTION], "reaches hosts outside the lab network 192.168.240.0/24: app-01 (10.30.8.11)"),
+    ([PRODUCTION, "CHECK=1"], "Rerun with CONFIRM=yes"),
+    (["ANSIBLE_ARGS=-i inventories/production"], "ANSIBLE_ARGS: '-i' is not allowed; allowed: --check --diff"),
+    (["ANSIBLE_ARGS=-e ansible_host=10.30.7.7"], "ANSIBLE_ARGS: '-e' is not allowed"),
+    (["ANSIBLE_ARGS=--extra-vars=ansible_host=10.30.7.7"], "'--extra-vars=ansible_host=10.30.7.7' is not allowed"),
+    (["ANSIBLE_ARGS=--ssh-common-args=-oProxyCommand=x"], "is not allowed"),
+    ([PRODUCTION, "CONFIRM=yes", "PROFILE=repro"],
+     "PROFILE=repro reproduces the incident on app-01 (10.30.8.11), app-02 (10.30.8.12)"),
+    ([PRODUCTION, "CONFIRM=yes", "VARIANT=direct"], "VARIANT=direct reproduces the incident on app-01"),
+    ([PRODUCTION, "CONFIRM=yes", "VARIANT=bogus"], "unknown variant 'bogus'; valid variants: direct"),
+])
+def test_production_is_refused_without_a_connection_attempt(args, message):
+    proc = in_empty_netns("provision", *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "PLAY [" not in proc.stdout  # ansible-playbook never started
+    assert "interfaces: lo \n" in proc.stderr  # the namespace had nothing but loopback
+
+
+@pytest.mark.parametrize("target", ["provision-load", "provision-diagnose"])
+def test_load_and_diagnose_on_production_need_confirm(target):
+    proc = in_empty_netns(target, PRODUCTION)
+    assert proc.returncode == 2
+    assert "Rerun with CONFIRM=yes" in proc.stderr and "PLAY [" not in proc.stdout
+
+
+def test_lab_inventory_with_the_lab_hosts_down_is_refused_before_ssh(tmp_path):
+    # A lab-network address no lab host holds: on another network it could be a real machine.
+    inventory = tmp_path / "ghost"
+    inventory.mkdir()
+    (inventory / "hosts").write_text("[app]\nghost1 ansible_host=192.168.240.99\n[db]\nghost1\n")
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "group_vars" / "all" / "variant.yml").write_text("churnlab_variant: direct\nsysctl_profile: repro\n")
+    proc = in_empty_netns("provision", f"INVENTORY={inventory}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "the lab hosts are not up (ghost1 192.168.240.99): run `make hosts-up` first" in proc.stderr
+    assert "PLAY [" not in proc.stdout
+
+
+def test_exported_confirm_does_not_leak_into_tests(monkeypatch):
+    monkeypatch.setenv("CONFIRM", "yes")
+    monkeypatch.setenv("ANSIBLE_INVENTORY", "inventories/production")
+    assert "CONFIRM" not in env() and "ANSIBLE_INVENTORY" not in env()
+    proc = in_empty_netns("provision", PRODUCTION)
+    assert proc.returncode == 2 and "Rerun with CONFIRM=yes" in proc.stderr
