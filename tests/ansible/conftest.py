@@ -47,11 +47,10 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def ssh(host: str, command: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run a command on a lab host as root (sudo), over SSH with the lab's key."""
-    return subprocess.run(
-        ["ssh", "-q", "-i", str(LAB_KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
-         f"ansible@{LAB_HOSTS[host]}", f"sudo bash -c {quote(command)}"],
-        input=stdin, capture_output=True, text=True, timeout=timeout)
+    from churnlab.lab_hosts import ssh_argv
+
+    return subprocess.run(ssh_argv(LAB_HOSTS[host], f"sudo bash -c {quote(command)}", connect_timeout=5),
+                          input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def quote(s: str) -> str:
