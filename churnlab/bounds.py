@@ -38,28 +38,29 @@ _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
-def _out_of_range(name: str, text: str) -> LabError:
+def _out_of_range(name: str, text: str, label: str | None = None) -> LabError:
     r = RANGES[name]
     low, high = _fmt(r.low, r.whole), _fmt(r.high, r.whole)
     kind = "a whole number" if r.whole else "a number"
-    return LabError(f"{name}={text!r} must be {kind} from {low} to {high}: {r.why}")
+    return LabError(f"{label or name}={text!r} must be {kind} from {low} to {high}: {r.why}")
 
 
-def number(name: str, text: object) -> int | float:
-    """The value of knob `name`, checked against its range (ASCII digits only: '²' is refused)."""
+def number(name: str, text: object, label: str | None = None) -> int | float:
+    """The value of knob `name`, checked against its range (ASCII digits only: '²' is refused).
+    `label` names the variable in the message when it is not `name` (VUS_LEVELS uses VUS's range)."""
     raw = str(text).strip()
     r = RANGES[name]
     pattern = _WHOLE if r.whole else _DECIMAL
     if not raw.isascii() or not pattern.fullmatch(raw):
-        raise _out_of_range(name, raw)
+        raise _out_of_range(name, raw, label)
     value: int | float = int(raw) if r.whole else float(raw)
     if not r.low <= value <= r.high:
-        raise _out_of_range(name, raw)
+        raise _out_of_range(name, raw, label)
     return value
 
 
-def whole(name: str, text: object) -> int:
-    return int(number(name, text))
+def whole(name: str, text: object, label: str | None = None) -> int:
+    return int(number(name, text, label))
 
 
 def split_list(text: str) -> list[str]:

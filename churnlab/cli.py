@@ -186,7 +186,7 @@ def run_matrix(
 
     chosen_variants = bounds.split_list(variants) or catalog.variants()
     chosen_profiles = bounds.split_list(_or(profiles, "repro,tuned"))
-    levels = [bounds.whole("VUS", level) for level in bounds.split_list(_or(vus, "500"))]
+    levels = [bounds.whole("VUS", level, "VUS_LEVELS") for level in bounds.split_list(_or(vus, "500"))]
     count = bounds.whole("ITERATIONS", _or(iterations, "10000"))
     matrix.plan(chosen_variants, chosen_profiles, levels)  # every name checked before anything starts
     result = matrix.run(chosen_variants, chosen_profiles, levels, count, _flag("KEEPALIVE", keepalive))
