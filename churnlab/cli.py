@@ -8,10 +8,9 @@ conversions cannot end in a traceback.
 """
 from __future__ import annotations
 
+import importlib
 import re
 import sys
-
-import importlib
 
 import typer
 from rich.markup import escape
@@ -239,7 +238,7 @@ def demo(
     acts = [("direct", catalog.about("variant", "direct")), ("gthread", catalog.about("variant", "gthread"))]
     selections = [catalog.Selection.of(variant, "repro") for variant, _ in acts]
     try:
-        for selection, (variant, story) in zip(selections, acts):
+        for selection, (variant, story) in zip(selections, acts, strict=True):
             console.rule(f"[bold]{variant} + repro[/]: {story}")
             stack = lab.up(selection)
             terminal.run_summary(loadrun.run(stack, params))
