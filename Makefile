@@ -129,4 +129,4 @@ test-ansible: bootstrap $(VENV)/.installed ## The Ansible tests (tests/ansible):
 	$(PYTEST) tests/ansible
 
 .PHONY: test
-test: lint test-unit test-contract test-e2e test-ansible ## Everything, from a fresh machine (what CI runs): lint, unit, contract, e2e, ansible
+test: bootstrap lint test-unit test-contract test-e2e test-ansible ## Everything, from a fresh machine (what CI runs): lint, unit, contract, e2e, ansible
