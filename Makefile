@@ -8,27 +8,17 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 VENV := .venv
 CHURNLAB := $(VENV)/bin/churnlab
 
-VARIANT ?= direct
-PROFILE ?= repro
-SCENARIO ?= ab
-VUS ?= 500
-ITERATIONS ?= 10000
-KEEPALIVE ?= 0
-APP_PORT ?= 8000
-WORKER_CLASS ?=
-WORKERS ?=
-THREADS ?=
-CONN_MAX_AGE ?=
+# The lab's make variables reach the churnlab CLI through the environment
+# (each option names its variable), never as shell-quoted arguments: any value
+# arrives intact and the CLI checks it (one line, exit code 2, nothing started).
+# Defaults and ranges live in the CLI (`make help` lists them), never here: an
+# unset variable reaches the CLI empty, so the hosts commands can tell a value
+# the user named from none (production never gets the lab's defaults).
 PYTEST_ARGS ?=
-SAMPLE_INTERVAL ?= 1
-RUN ?=
-VARIANTS ?= $(shell ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd, -)
-PROFILES ?= repro,tuned
-VUS_LEVELS ?= 500
-
-knobs = $(if $(WORKER_CLASS),--worker-class '$(WORKER_CLASS)') $(if $(WORKERS),--workers '$(WORKERS)') \
-        $(if $(THREADS),--threads '$(THREADS)') $(if $(CONN_MAX_AGE),--conn-max-age '$(CONN_MAX_AGE)')
-keepalive = $(if $(filter 1 true yes on,$(KEEPALIVE)),--keepalive,--no-keepalive)
+PYTEST := $(VENV)/bin/pytest $(PYTEST_ARGS)
+export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE APP_PORT SCENARIO VUS ITERATIONS KEEPALIVE \
+       ENDPOINT SAMPLE_INTERVAL RUN DIAG_SECONDS VARIANTS PROFILES VUS_LEVELS SERVICE PGBOUNCER_POOL_SIZE \
+       INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,15 +26,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .PHONY: help
-help: ## Show this help
+help: ## Show this help, the variants and profiles (config/presets.yml) and every variable's range
 	@printf 'Usage: make <target> [VARIABLE=value ...]\n\nTargets:\n'
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
-	@printf '\nVariables: VARIANT (%s) PROFILE (%s)\n' "$$(ls compose/variant-*.yml | sed 's|.*/variant-||;s|\.yml||' | paste -sd' ')" "$$(ls compose/profile-*.yml | sed 's|.*/profile-||;s|\.yml||' | paste -sd' ')"
-	@printf '  knobs: WORKER_CLASS WORKERS THREADS CONN_MAX_AGE; load: SCENARIO (ab ramp) VUS ITERATIONS KEEPALIVE\n'
-	@printf '  SAMPLE_INTERVAL; diagnose: RUN; matrix: VARIANTS PROFILES VUS_LEVELS (comma-separated); APP_PORT\n'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+	@printf '\n'
+	@if [ -x $(CHURNLAB) ]; then $(CHURNLAB) variants; \
+	 else echo "Variants, profiles and ranges: run 'make venv' (or any target), then 'make help' again."; fi
+	@printf 'Other variables: SCENARIO (ab ramp) KEEPALIVE (0 1) ENDPOINT RUN (a run id) SERVICE (app db pgbouncer)\n'
+	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS\n'
 
 .PHONY: bootstrap
-bootstrap: ## Install Docker engine + Compose v2 (Debian/Ubuntu) and start the daemon; no-op where present
+bootstrap: ## Optional: install Docker + Compose v2 + debootstrap (Debian/Ubuntu); demo and test do it themselves
 	scripts/bootstrap.sh
 
 .PHONY: venv
@@ -56,29 +48,27 @@ images: $(VENV)/.installed ## Build every image locally (air-gapped: debootstrap
 
 .PHONY: lab-up
 lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFILE=repro [WORKERS=.. THREADS=..]
-	$(CHURNLAB) up --variant '$(VARIANT)' --profile '$(PROFILE)' --app-port '$(APP_PORT)' $(knobs)
+	$(CHURNLAB) up
 
 .PHONY: load
 load: $(VENV)/.installed ## Put k6 load on the running lab: make load SCENARIO=ab VUS=500 ITERATIONS=10000 KEEPALIVE=0
-	$(CHURNLAB) load --scenario '$(SCENARIO)' --vus '$(VUS)' --iterations '$(ITERATIONS)' $(keepalive) \
-	  --sample-interval '$(SAMPLE_INTERVAL)'
+	$(CHURNLAB) load
 
 .PHONY: diagnose
 diagnose: $(VENV)/.installed ## Verdict in plain words: on the running lab, or on a finished run with RUN=<run-id>
-	$(CHURNLAB) diagnose $(if $(RUN),--run '$(RUN)')
+	$(CHURNLAB) diagnose
 
 .PHONY: matrix
 matrix: $(VENV)/.installed ## VARIANTS x PROFILES x VUS_LEVELS, to results/matrix-<id>/report.html + summary.md
-	$(CHURNLAB) matrix --variants '$(VARIANTS)' --profiles '$(PROFILES)' --vus '$(VUS_LEVELS)' \
-	  --iterations '$(ITERATIONS)' $(keepalive)
+	$(CHURNLAB) matrix
 
 .PHONY: demo
-demo: $(VENV)/.installed ## The incident and its fix: direct + repro fails, gthread + repro holds
-	$(CHURNLAB) demo --vus '$(VUS)' --iterations '$(ITERATIONS)'
+demo: bootstrap $(VENV)/.installed ## The incident and its fix, from a fresh machine: direct + repro fails, gthread + repro holds
+	$(CHURNLAB) demo
 
 .PHONY: lab-logs
 lab-logs: $(VENV)/.installed ## Show the app's recent log lines (SERVICE=db|pgbouncer for others)
-	$(CHURNLAB) logs $(or $(SERVICE),app)
+	$(CHURNLAB) logs
 
 .PHONY: lab-down
 lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left (the data volume stays)
@@ -88,9 +78,6 @@ lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left
 lab-clean: $(VENV)/.installed ## Stop the lab and delete its volumes (results/ is kept)
 	$(CHURNLAB) clean
 
-# The hosts targets read their variables from the environment (make exports
-# what is given on its command line), so nothing unnamed reaches a host: the
-# variant and profile come from the inventory's own group_vars unless named.
 .PHONY: hosts-up
 hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys
 	$(CHURNLAB) hosts up
@@ -112,15 +99,27 @@ provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: socket
 	$(CHURNLAB) hosts diagnose
 
 .PHONY: lint
-lint: $(VENV)/.installed ## Static checks: ruff, shell syntax, k6 script, compose combinations, yamllint, ansible-lint, syntax-check
+lint: $(VENV)/.installed ## Linters only: ruff, shell syntax, yamllint, ansible-lint (no tests)
 	$(VENV)/bin/ruff check churnlab tests app
 	bash -n scripts/*.sh compose/images/*/*.sh .ci/run
-	$(VENV)/bin/k6 inspect k6/scenarios.js >/dev/null
-	$(VENV)/bin/pytest -q tests/unit/test_compose_model.py
-	$(VENV)/bin/yamllint --strict ansible inventories playbooks .yamllint.yml
+	$(VENV)/bin/yamllint --strict ansible inventories playbooks config .yamllint.yml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --offline --profile production -q
-	$(VENV)/bin/pytest -q tests/ansible/test_static.py
+
+.PHONY: test-unit
+test-unit: $(VENV)/.installed ## Unit tests: seconds, no Docker, no make/compose/k6/ansible subprocess
+	$(PYTEST) tests/unit
+
+.PHONY: test-contract
+test-contract: bootstrap $(VENV)/.installed ## Contract tests with the real tools, no container: compose config, k6, ansible, pip install
+	$(PYTEST) tests/contract
+
+.PHONY: test-e2e
+test-e2e: bootstrap $(VENV)/.installed ## End-to-end tests on the real compose lab (builds images; several minutes)
+	$(PYTEST) tests/e2e
+
+.PHONY: test-ansible
+test-ansible: bootstrap $(VENV)/.installed ## The Ansible tests (tests/ansible): static checks, then the lab hosts
+	$(PYTEST) tests/ansible
 
 .PHONY: test
-test: lint ## Unit tests, then end-to-end tests on the real lab (builds images; several minutes)
-	$(VENV)/bin/pytest $(PYTEST_ARGS) tests/unit tests/e2e tests/ansible
+test: bootstrap lint test-unit test-contract test-e2e test-ansible ## Everything, from a fresh machine (what CI runs): lint, unit, contract, e2e, ansible

@@ -1,34 +1,95 @@
-"""The lab's variants, kernel profiles and knobs, read from the compose overlays.
+"""The lab's variants, kernel profiles and knobs, read from config/presets.yml.
 
-A variant is compose/variant-<name>.yml and a profile is compose/profile-<name>.yml:
-adding a file adds a choice, and the error for a bad name lists what exists.
+That file is the one place a variant's numbers and a profile's sysctls are
+written; the compose lab, Ansible, `make help` and the tests read it. A bad
+name gets the same message everywhere: unknown variant 'x'; valid variants: ...
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-from churnlab.errors import LabError
-from churnlab.paths import COMPOSE_DIR
+import yaml
 
-# Knobs that override a variant's preset; each is a compose interpolation variable.
+from churnlab import bounds
+from churnlab.errors import LabError
+from churnlab.paths import COMPOSE_DIR, PRESETS_FILE, STATE_DIR
+
+# Knobs that override a variant's preset (make variables of the same name).
 KNOBS = ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE")
 WORKER_CLASSES = ("eventlet", "gthread", "sync", "gevent")
+# How the compose lab's app reaches Postgres for each db_path (the service
+# layout itself lives in the variant's compose_overlay).
+DB_PATHS = {
+    "direct": {"DB_HOST": "db", "DB_PORT": "5432"},
+    "pgbouncer": {"DB_HOST": "pgbouncer", "DB_PORT": "6432", "DISABLE_SERVER_SIDE_CURSORS": "true"},
+    "pgbouncer-local": {"DB_HOST": "/run/pgbouncer", "DB_PORT": "6432", "DISABLE_SERVER_SIDE_CURSORS": "true"},
+}
+PRESET_KEYS = {"about", "worker_class", "workers", "threads", "conn_max_age", "db_path", "app_image"}
 
 
-def _names(prefix: str, compose_dir: Path = COMPOSE_DIR) -> list[str]:
-    return sorted(p.stem[len(prefix):] for p in compose_dir.glob(f"{prefix}*.yml"))
+def presets_file() -> Path:
+    """config/presets.yml, or the copy named by CHURNLAB_PRESETS (Ansible reads the same variable)."""
+    chosen = os.environ.get("CHURNLAB_PRESETS")
+    return Path(chosen) if chosen else PRESETS_FILE
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, mtime: float) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise LabError(f"cannot read the presets file {path}: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("variants"), dict) \
+            or not isinstance(data.get("profiles"), dict):
+        raise LabError(f"{path}: expected a mapping with 'variants' and 'profiles'")
+    for name, preset in data["variants"].items():
+        missing = PRESET_KEYS - set(preset or {})
+        if missing:
+            raise LabError(f"{path}: variant {name!r} lacks {', '.join(sorted(missing))}")
+        if preset["db_path"] not in DB_PATHS:
+            raise LabError(f"{path}: variant {name!r} has db_path {preset['db_path']!r}; "
+                           f"valid: {', '.join(DB_PATHS)}")
+    return data
+
+
+def presets() -> dict:
+    path = presets_file()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        raise LabError(f"the presets file {path} is missing") from exc
+    return _load(path, mtime)
 
 
 def variants() -> list[str]:
-    return _names("variant-")
+    return list(presets()["variants"])
 
 
 def profiles() -> list[str]:
-    return _names("profile-")
+    return list(presets()["profiles"])
 
 
-def _check(kind: str, name: str, valid: list[str]) -> None:
+def variant(name: str) -> dict:
+    check("variant", name)
+    return presets()["variants"][name]
+
+
+def profile_sysctls(name: str) -> dict[str, str]:
+    check("profile", name)
+    return {k: str(v) for k, v in (presets()["profiles"][name].get("sysctls") or {}).items()}
+
+
+def about(kind: str, name: str) -> str:
+    return str(presets()[f"{kind}s"][name].get("about", ""))
+
+
+def check(kind: str, name: str) -> None:
+    valid = variants() if kind == "variant" else profiles()
     if name not in valid:
         raise LabError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
 
@@ -36,18 +97,17 @@ def _check(kind: str, name: str, valid: list[str]) -> None:
 def _check_knobs(knobs: dict[str, str]) -> dict[str, str]:
     clean: dict[str, str] = {}
     for key, value in knobs.items():
-        if value is None or str(value) == "":
+        if value is None or str(value).strip() == "":
             continue
         if key not in KNOBS:
             raise LabError(f"unknown knob {key!r}; valid knobs: {', '.join(KNOBS)}")
-        value = str(value).strip()
+        text = str(value).strip()
         if key == "WORKER_CLASS":
-            if value not in WORKER_CLASSES:
-                raise LabError(f"WORKER_CLASS={value!r} is not one of: {', '.join(WORKER_CLASSES)}")
-        elif not value.isdigit() or (key != "CONN_MAX_AGE" and int(value) < 1):
-            minimum = 0 if key == "CONN_MAX_AGE" else 1
-            raise LabError(f"{key}={value!r} must be a whole number >= {minimum}")
-        clean[key] = value
+            if text not in WORKER_CLASSES:
+                raise LabError(f"WORKER_CLASS={text!r} is not one of: {', '.join(WORKER_CLASSES)}")
+            clean[key] = text
+        else:
+            clean[key] = str(bounds.whole(key, text))
     return clean
 
 
@@ -61,26 +121,58 @@ class Selection:
 
     @classmethod
     def of(cls, variant: str, profile: str, knobs: dict[str, str] | None = None) -> Selection:
-        _check("variant", variant, variants())
-        _check("profile", profile, profiles())
+        check("variant", variant)
+        check("profile", profile)
         return cls(variant, profile, _check_knobs(knobs or {}))
 
+    def app_environment(self) -> dict[str, str]:
+        """The app's settings: the variant's preset, then the knobs given."""
+        preset = variant(self.variant)
+        env = {"WORKER_CLASS": str(preset["worker_class"]), "WORKERS": str(preset["workers"]),
+               "THREADS": str(preset["threads"]), "CONN_MAX_AGE": str(preset["conn_max_age"]),
+               **DB_PATHS[preset["db_path"]]}
+        env.update(self.knobs)
+        return env
+
+    def overlay(self) -> dict:
+        """The compose overlay carrying this selection's presets (no structure)."""
+        image = str(variant(self.variant)["app_image"])
+        app: dict = {"image": image, "environment": self.app_environment()}
+        sysctls = profile_sysctls(self.profile)
+        if sysctls:
+            app["sysctls"] = sysctls
+        return {"services": {"app": app, "migrate": {"image": image}}}
+
+    def overlay_file(self) -> Path:
+        """Write the presets overlay under .lab/ (named by its content) and return it."""
+        text = "# Generated from config/presets.yml by churnlab; do not edit.\n" + \
+            json.dumps(self.overlay(), indent=2, sort_keys=True) + "\n"
+        path = STATE_DIR / "compose" / f"presets-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yml"
+        if not path.is_file() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+        return path
+
     def files(self) -> list[Path]:
-        return [
-            COMPOSE_DIR / "base.yml",
-            COMPOSE_DIR / f"variant-{self.variant}.yml",
-            COMPOSE_DIR / f"profile-{self.profile}.yml",
-        ]
+        """base.yml, the variant's structural overlay if it has one, then its presets."""
+        files = [COMPOSE_DIR / "base.yml"]
+        overlay = variant(self.variant).get("compose_overlay")
+        if overlay:
+            files.append(COMPOSE_DIR / overlay)
+        files.append(self.overlay_file())
+        return files
 
     def as_dict(self) -> dict:
         return {"variant": self.variant, "profile": self.profile, "knobs": dict(self.knobs)}
 
 
 def check_variant(name: str) -> str:
-    _check("variant", name, variants())
+    check("variant", name)
     return name
 
 
 def check_profile(name: str) -> str:
-    _check("profile", name, profiles())
+    check("profile", name)
     return name

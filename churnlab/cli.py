@@ -1,48 +1,105 @@
-"""churnlab: the lab's command line. The Makefile is a front door to these commands."""
+"""churnlab: the lab's command line. The Makefile is a front door to these commands.
+
+make passes its variables through the environment (each option names its
+variable), never through shell-quoted argv, so any value arrives intact and is
+checked here: a bad one is one line on stderr and exit code 2, and nothing starts.
+Values are taken as strings and parsed by churnlab.bounds, so even typer's own
+conversions cannot end in a traceback.
+"""
 from __future__ import annotations
 
+import importlib
+import re
 import sys
 
-import click
 import typer
-from typer.core import TyperGroup
+from rich.markup import escape
 
-from churnlab import catalog, diagnosis, images, lab, loadrun, matrix, terminal
-from churnlab.compose_stack import require_docker
+from churnlab import bounds, catalog, terminal
 from churnlab.errors import LabError
 from churnlab.terminal import console
 
-
-class LabGroup(TyperGroup):
-    """Every command's LabError becomes one line on stderr and its exit code (2
-    for bad input), whether the CLI runs from `churnlab` or typer's CliRunner."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except LabError as exc:
-            console.print(f"[red]error:[/] {exc}", soft_wrap=True)
-            ctx.exit(exc.exit_code)
-
-
-app = typer.Typer(cls=LabGroup, add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
 
+SCENARIOS = ("ab", "ramp")
+SERVICES = ("app", "db", "migrate", "pgbouncer", "k6")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
 
-def _knobs(worker_class, workers, threads, conn_max_age) -> dict[str, str]:
-    return {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
+
+def _opt(envvar: str, default: str, text: str) -> str:
+    return typer.Option(default, envvar=envvar, help=f"{text} [{envvar}]", show_default=bool(default))
+
+
+def _or(value: str, default: str) -> str:
+    """An empty value (an empty make variable) means the default."""
+    return value.strip() or default
+
+
+def _flag(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise LabError(f"{name}={value!r} must be one of: 1 0 true false yes no on off")
+
+
+def _choice(name: str, value: str, valid: tuple[str, ...]) -> str:
+    if value not in valid:
+        raise LabError(f"unknown {name} {value!r}; valid {name}s: {', '.join(valid)}")
+    return value
+
+
+def _run_id(value: str) -> str:
+    """A finished run's folder name under results/ (no path, no '..')."""
+    name = value.strip().removeprefix("results/").rstrip("/")
+    if not RUN_ID.fullmatch(name) or ".." in name:
+        raise LabError(f"RUN={value!r} must be a run id: a folder name under results/ (letters, digits, . _ -)")
+    return name
+
+
+def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sample_interval: str,
+                 endpoint: str = "/api/v1/healthz/"):
+    from churnlab import loadrun
+
+    return loadrun.LoadParams(
+        scenario=_choice("SCENARIO", _or(scenario, "ab"), SCENARIOS),
+        vus=bounds.whole("VUS", _or(vus, "500")),
+        iterations=bounds.whole("ITERATIONS", _or(iterations, "10000")),
+        keepalive=_flag("KEEPALIVE", keepalive),
+        endpoint=_or(endpoint, "/api/v1/healthz/"),
+        sample_interval=float(bounds.number("SAMPLE_INTERVAL", _or(sample_interval, "1"))))
 
 
 @app.command("variants")
-def list_variants() -> None:
-    """List the variants and kernel profiles."""
-    print("variants:", " ".join(catalog.variants()))
-    print("profiles:", " ".join(catalog.profiles()))
+def list_variants(
+    names: str = typer.Option("", "--names", help="print only the names of: variants or profiles"),
+) -> None:
+    """List the variants and kernel profiles (config/presets.yml) and every knob's range."""
+    if names:
+        kind = _choice("list", names, ("variants", "profiles"))
+        print(" ".join(catalog.variants() if kind == "variants" else catalog.profiles()))
+        return
+    print("VARIANT (config/presets.yml):")
+    for name in catalog.variants():
+        print(f"  {name:<16} {catalog.about('variant', name)}")
+    print("PROFILE (kernel sysctls of the app host):")
+    for name in catalog.profiles():
+        print(f"  {name:<16} {catalog.about('profile', name)}")
+    print("Ranges (a value outside is refused before anything starts):")
+    for line in bounds.describe():
+        print(f"  {line}")
 
 
 @app.command("images")
 def build_images() -> None:
     """Build every image locally (base from debootstrap unless BASE_IMAGE is set)."""
+    from churnlab import images
+    from churnlab.compose_stack import require_docker
+
     require_docker()
     for ref in images.build_all():
         print(ref)
@@ -50,36 +107,41 @@ def build_images() -> None:
 
 @app.command()
 def up(
-    variant: str = typer.Option("direct", envvar="VARIANT", help="direct, persistent, gthread, pgbouncer, ..."),
-    profile: str = typer.Option("repro", envvar="PROFILE", help="default, repro or tuned"),
-    worker_class: str = typer.Option("", help="override the variant's gunicorn worker class"),
-    workers: str = typer.Option("", help="override the number of gunicorn workers"),
-    threads: str = typer.Option("", help="override threads per worker (gthread)"),
-    conn_max_age: str = typer.Option("", help="override Django CONN_MAX_AGE"),
-    app_port: int = typer.Option(8000, envvar="APP_PORT", help="loopback port the app is published on"),
+    variant: str = _opt("VARIANT", "direct", "a variant of config/presets.yml"),
+    profile: str = _opt("PROFILE", "repro", "a kernel profile of config/presets.yml"),
+    worker_class: str = _opt("WORKER_CLASS", "", "override the variant's gunicorn worker class"),
+    workers: str = _opt("WORKERS", "", "override the number of gunicorn workers (1-64)"),
+    threads: str = _opt("THREADS", "", "override threads per worker, gthread (1-256)"),
+    conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
+    app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
 ) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
-    selection = catalog.Selection.of(variant, profile, _knobs(worker_class, workers, threads, conn_max_age))
-    stack = lab.up(selection, app_port=app_port)
+    from churnlab import lab
+
+    knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
+    selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs)
+    port = bounds.whole("APP_PORT", _or(app_port, "8000"))
+    stack = lab.up(selection, app_port=port)
     settings = stack.app_settings()
-    console.print(f"lab is up: {variant} + {profile}; app on http://127.0.0.1:{app_port}/api/v1/healthz/ "
-              f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
-              f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
+    console.print(f"lab is up: {selection.variant} + {selection.profile}; "
+                  f"app on http://127.0.0.1:{port}/api/v1/healthz/ "
+                  f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
+                  f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
 
 
 @app.command()
 def load(
-    scenario: str = typer.Option("ab", envvar="SCENARIO", help="ab (the incident's ab -n/-c) or ramp"),
-    vus: int = typer.Option(500, envvar="VUS", help="concurrent clients (ab -c)"),
-    iterations: int = typer.Option(10000, envvar="ITERATIONS", help="total requests (ab -n)"),
-    keepalive: bool = typer.Option(False, "--keepalive/--no-keepalive", envvar="KEEPALIVE",
-                                   help="HTTP keep-alive (ab uses none)"),
-    endpoint: str = typer.Option("/api/v1/healthz/", envvar="ENDPOINT", help="path to load"),
-    sample_interval: float = typer.Option(1.0, envvar="SAMPLE_INTERVAL", help="seconds between evidence samples"),
+    scenario: str = _opt("SCENARIO", "ab", "ab (the incident's ab -n/-c) or ramp"),
+    vus: str = _opt("VUS", "500", "concurrent clients, ab -c (1-5000)"),
+    iterations: str = _opt("ITERATIONS", "10000", "total requests, ab -n (1-1000000)"),
+    keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0 (ab uses none)"),
+    endpoint: str = _opt("ENDPOINT", "/api/v1/healthz/", "path to load"),
+    sample_interval: str = _opt("SAMPLE_INTERVAL", "1", "seconds between evidence samples (0.1-60)"),
 ) -> None:
     """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
-    params = loadrun.LoadParams(scenario=scenario, vus=vus, iterations=iterations,
-                                keepalive=keepalive, endpoint=endpoint, sample_interval=sample_interval)
+    from churnlab import lab, loadrun
+
+    params = _load_params(scenario, vus, iterations, keepalive, sample_interval, endpoint)
     stack = lab.current_stack()
     result = loadrun.run(stack, params)
     terminal.run_summary(result)
@@ -87,43 +149,46 @@ def load(
 
 @app.command()
 def diagnose(
-    run: str = typer.Option("", envvar="RUN", help="a finished run's id (folder under results/); "
-                                                   "empty = the running lab, sampled now"),
-    seconds: float = typer.Option(5.0, help="how long to sample the running lab"),
+    run: str = _opt("RUN", "", "a finished run's id (folder under results/); empty = the running lab, sampled now"),
+    seconds: str = _opt("DIAG_SECONDS", "5", "how long to sample the running lab (1-300)"),
 ) -> None:
     """A verdict in plain words, with the numbers behind it."""
-    if run:
+    from churnlab import diagnosis
+
+    if run.strip():
         from churnlab.paths import RESULTS_DIR
 
-        run_dir = RESULTS_DIR / run
+        run_dir = RESULTS_DIR / _run_id(run)
         if not (run_dir / "run.json").is_file():
-            known = sorted(p.name for p in RESULTS_DIR.glob("*/run.json"))[-5:] if RESULTS_DIR.exists() else []
-            raise LabError(f"no run {run!r} under results/" + (f"; recent runs: {', '.join(known)}" if known else ""))
+            known = sorted(p.parent.name for p in RESULTS_DIR.glob("*/run.json"))[-5:] if RESULTS_DIR.exists() else []
+            raise LabError(f"no run {run_dir.name!r} under results/"
+                           + (f"; recent runs: {', '.join(known)}" if known else ""))
         verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
     else:
-        from churnlab import live
+        from churnlab import lab, live
 
-        verdict = live.diagnose(lab.current_stack(), seconds)
+        window = float(bounds.whole("DIAG_SECONDS", _or(seconds, "5")))
+        verdict = live.diagnose(lab.current_stack(), window)
     terminal.verdict(verdict)
 
 
 @app.command("matrix")
 def run_matrix(
-    variants: str = typer.Option(",".join(catalog.variants()), envvar="VARIANTS", help="comma-separated"),
-    profiles: str = typer.Option("repro,tuned", envvar="PROFILES", help="comma-separated"),
-    vus: str = typer.Option("500", envvar="VUS_LEVELS", help="comma-separated concurrency levels"),
-    iterations: int = typer.Option(10000, envvar="ITERATIONS", help="requests per run"),
-    keepalive: bool = typer.Option(False, "--keepalive/--no-keepalive", envvar="KEEPALIVE"),
+    variants: str = _opt("VARIANTS", "", "variants, comma- or space-separated; empty = all"),
+    profiles: str = _opt("PROFILES", "repro,tuned", "kernel profiles, comma- or space-separated"),
+    vus: str = _opt("VUS_LEVELS", "500", "concurrency levels, comma- or space-separated (each 1-5000)"),
+    iterations: str = _opt("ITERATIONS", "10000", "requests per run (1-1000000)"),
+    keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0"),
 ) -> None:
     """Run VARIANTS x PROFILES x VUS levels; write results/matrix-<id>/report.html and summary.md."""
-    def split(text: str) -> list[str]:
-        return [part.strip() for part in text.split(",") if part.strip()]
+    from churnlab import matrix
 
-    try:
-        levels = [int(v) for v in split(vus)]
-    except ValueError as exc:
-        raise LabError(f"VUS_LEVELS must be comma-separated whole numbers, got {vus!r}") from exc
-    result = matrix.run(split(variants), split(profiles), levels, iterations, keepalive)
+    chosen_variants = bounds.split_list(variants) or catalog.variants()
+    chosen_profiles = bounds.split_list(_or(profiles, "repro,tuned"))
+    levels = [bounds.whole("VUS", level, "VUS_LEVELS") for level in bounds.split_list(_or(vus, "500"))]
+    count = bounds.whole("ITERATIONS", _or(iterations, "10000"))
+    matrix.plan(chosen_variants, chosen_profiles, levels)  # every name checked before anything starts
+    result = matrix.run(chosen_variants, chosen_profiles, levels, count, _flag("KEEPALIVE", keepalive))
     if result.report:
         console.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
     if result.interrupted:
@@ -131,37 +196,51 @@ def run_matrix(
 
 
 @app.command()
-def logs(service: str = typer.Argument("app"), tail: int = typer.Option(100)) -> None:
+def logs(
+    service: str = _opt("SERVICE", "app", f"one of: {', '.join(SERVICES)}"),
+    tail: str = typer.Option("100", help="lines to show (1-100000)"),
+) -> None:
     """Show the last lines of a lab service's log."""
+    from churnlab import lab
+
+    name = _choice("service", _or(service, "app"), SERVICES)
+    if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 100000:
+        raise LabError(f"--tail={tail!r} must be a whole number from 1 to 100,000")
     stack = lab.current_stack()
-    stack.run("logs", "--tail", str(tail), service)
+    stack.run("logs", "--tail", str(int(tail)), name)
 
 
 @app.command()
 def down() -> None:
     """Stop the lab: no containers or networks are left behind (data volume kept)."""
+    from churnlab import lab
+
     lab.down()
 
 
 @app.command()
 def clean() -> None:
     """Stop the lab and remove its volumes too."""
+    from churnlab import lab
+
     lab.down(volumes=True)
 
 
 @app.command()
 def demo(
-    vus: int = typer.Option(500, envvar="VUS"),
-    iterations: int = typer.Option(10000, envvar="ITERATIONS"),
+    vus: str = _opt("VUS", "500", "concurrent clients, ab -c (1-5000)"),
+    iterations: str = _opt("ITERATIONS", "10000", "total requests, ab -n (1-1000000)"),
 ) -> None:
     """The incident in two acts: direct + repro fails, gthread + repro holds."""
-    params = loadrun.LoadParams(vus=vus, iterations=iterations)
-    acts = [("direct", "the incident: eventlet x6, a new DB connection per request, 1,000 ephemeral ports"),
-            ("gthread", "the fix: gthread 20 x 40 with persistent connections, same ports, same load")]
+    from churnlab import lab, loadrun
+
+    params = _load_params("ab", vus, iterations, "0", "1")
+    acts = [("direct", catalog.about("variant", "direct")), ("gthread", catalog.about("variant", "gthread"))]
+    selections = [catalog.Selection.of(variant, "repro") for variant, _ in acts]
     try:
-        for variant, story in acts:
+        for selection, (variant, story) in zip(selections, acts, strict=True):
             console.rule(f"[bold]{variant} + repro[/]: {story}")
-            stack = lab.up(catalog.Selection.of(variant, "repro"))
+            stack = lab.up(selection)
             terminal.run_summary(loadrun.run(stack, params))
     finally:
         lab.down()
@@ -170,13 +249,6 @@ def demo(
 # -- Ansible on hosts: the lab hosts or real ones ---------------------------
 hosts_app = typer.Typer(no_args_is_help=True, help="Ansible on hosts: lab hosts up/down, provision, load, diagnose.")
 app.add_typer(hosts_app, name="hosts")
-
-
-def _whole(name: str, text: str, low: int, high: int) -> int:
-    text = (text or "").strip()
-    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-        raise LabError(f"{name} must be a whole number from {low:,} to {high:,}, got {text!r}")
-    return int(text)
 
 
 @hosts_app.command("up")
@@ -205,7 +277,8 @@ def hosts_status() -> None:
                   or "no lab hosts: `make hosts-up` starts them")
 
 
-INVENTORY_OPT = typer.Option("inventories/lab", envvar="INVENTORY", help="inventory folder (inventories/<name>)")
+LAB_INVENTORY = "inventories/lab"
+INVENTORY_OPT = typer.Option("", envvar="INVENTORY", help="inventory folder (default inventories/lab)")
 CONFIRM_OPT = typer.Option("", envvar="CONFIRM", help="yes: go ahead on hosts outside the lab network")
 ARGS_OPT = typer.Option("", envvar="ANSIBLE_ARGS", help="extra ansible-playbook options (an allowlist)")
 
@@ -224,49 +297,82 @@ def hosts_provision(
     """Converge the hosts of an inventory (playbooks/site.yml)."""
     from churnlab import hosts
 
-    hosts.provision(inventory, variant or None, profile or None, check=hosts.flag(check), confirm=confirm,
-                    confirm_repro=confirm_repro, ansible_args=ansible_args)
+    hosts.provision(_or(inventory, LAB_INVENTORY), variant.strip() or None, profile.strip() or None,
+                    check=_flag("CHECK", check), confirm=confirm, confirm_repro=confirm_repro,
+                    ansible_args=ansible_args)
 
 
 @hosts_app.command("load")
 def hosts_load(
     inventory: str = INVENTORY_OPT,
-    scenario: str = typer.Option("ab", envvar="SCENARIO"),
-    vus: str = typer.Option("500", envvar="VUS"),
-    iterations: str = typer.Option("10000", envvar="ITERATIONS"),
-    keepalive: str = typer.Option("0", envvar="KEEPALIVE"),
+    scenario: str = typer.Option("", envvar="SCENARIO", help="ab or ramp"),
+    vus: str = typer.Option("", envvar="VUS", help="concurrent clients (ab -c), default 500"),
+    iterations: str = typer.Option("", envvar="ITERATIONS", help="total requests (ab -n), default 10000"),
+    keepalive: str = typer.Option("", envvar="KEEPALIVE", help="1: HTTP keep-alive (ab uses none)"),
     confirm: str = CONFIRM_OPT,
     ansible_args: str = ARGS_OPT,
 ) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
     from churnlab import hosts
 
-    params = loadrun.LoadParams(scenario=scenario, vus=_whole("VUS", vus, 1, 100_000),
-                                iterations=_whole("ITERATIONS", iterations, 1, 10_000_000),
-                                keepalive=hosts.flag(keepalive))
-    hosts.load(inventory, params.scenario, params.vus, params.iterations, params.keepalive, confirm=confirm,
-               ansible_args=ansible_args)
+    params = _load_params(scenario, vus, iterations, keepalive, "1")
+    hosts.load(_or(inventory, LAB_INVENTORY), params.scenario, params.vus, params.iterations, params.keepalive,
+               confirm=confirm, ansible_args=ansible_args)
 
 
 @hosts_app.command("diagnose")
 def hosts_diagnose(
     inventory: str = INVENTORY_OPT,
-    seconds: str = typer.Option("5", envvar="DIAG_SECONDS", help="seconds of socket samples, 1-300"),
+    seconds: str = typer.Option("", envvar="DIAG_SECONDS", help="seconds of socket samples, 1-300"),
     confirm: str = CONFIRM_OPT,
     ansible_args: str = ARGS_OPT,
 ) -> None:
     """Read-only verdict from the hosts: sockets, the app's journal, pg_stat_activity."""
     from churnlab import hosts
 
-    hosts.diagnose(inventory, _whole("DIAG_SECONDS", seconds, 1, 300), confirm=confirm, ansible_args=ansible_args)
+    hosts.diagnose(_or(inventory, LAB_INVENTORY), bounds.whole("DIAG_SECONDS", _or(seconds, "5")), confirm=confirm,
+                   ansible_args=ansible_args)
 
 
-def main() -> None:
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """typer's parse errors: from its vendored click (typer >= 0.20) or from click itself."""
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+NO_ARGS, USAGE, ABORT = _click_errors("NoArgsIsHelpError"), _click_errors("UsageError"), _click_errors("Abort")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: a problem the user can fix is one line on stderr and exit code 2."""
     try:
-        app()
+        code = app(args=argv, standalone_mode=False, prog_name="churnlab")
     except LabError as exc:
-        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        first, *rest = str(exc).splitlines() or [""]
+        console.print(f"[red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
+        for line in rest:  # a failed command's log tail, after the one line
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except NO_ARGS as exc:
+        ctx = getattr(exc, "ctx", None)
+        print(ctx.get_help() if ctx else "", file=sys.stderr)
+        sys.exit(2)
+    except USAGE as exc:
+        console.print(f"[red]error:[/] {escape(_one_line(exc.format_message()))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except ABORT:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

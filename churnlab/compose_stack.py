@@ -8,6 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+from churnlab import bounds, lab_secrets
 from churnlab.catalog import KNOBS, Selection
 from churnlab.errors import LabError
 from churnlab.paths import COMPOSE_DIR, SECRETS_DIR
@@ -59,7 +60,8 @@ def ca_bundle() -> Path:
 
 
 class Stack:
-    """One compose project made of base + variant + profile overlays."""
+    """One compose project: base.yml, the variant's structural overlay if any,
+    and the presets overlay written from config/presets.yml."""
 
     def __init__(self, selection: Selection, app_port: int = 8000):
         self.selection = selection
@@ -67,8 +69,10 @@ class Stack:
         self._configs: dict[tuple[str, ...], dict] = {}
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in KNOBS}
-        env.update(self.selection.knobs)
+        env = {k: v for k, v in os.environ.items() if k not in KNOBS and not k.startswith("CHURNLAB_SECRET_")}
+        if env.get("PGBOUNCER_POOL_SIZE"):
+            env["PGBOUNCER_POOL_SIZE"] = str(bounds.whole("PGBOUNCER_POOL_SIZE", env["PGBOUNCER_POOL_SIZE"]))
+        env.update(lab_secrets.compose_env())
         env["APP_PORT"] = str(self.app_port)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)

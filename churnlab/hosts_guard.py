@@ -21,10 +21,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from churnlab import lab_hosts
 from churnlab.errors import LabError
+from churnlab.lab_hosts import LAB_NETWORK
 from churnlab.paths import ROOT
 
-LAB_NETWORK = ipaddress.ip_network("192.168.240.0/24")
 INVENTORIES_DIR = ROOT / "inventories"
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -176,18 +177,7 @@ def _list(argv: list[str]) -> dict:
 
 def running_lab_hosts() -> dict[str, str]:
     """Address -> container name of every running lab host (none without Docker)."""
-    try:
-        proc = subprocess.run(["docker", "network", "inspect", "churnlab-hosts", "--format",
-                               "{{range .Containers}}{{.IPv4Address}} {{.Name}}\n{{end}}"],
-                              capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    running: dict[str, str] = {}
-    for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
-        cidr, _, name = line.strip().partition(" ")
-        if cidr:
-            running[cidr.split("/")[0]] = name
-    return running
+    return {ip: name for name, ip in lab_hosts.containers(running_only=True).items() if ip}
 
 
 @dataclass

@@ -89,7 +89,10 @@ def down(volumes: bool = False) -> None:
     """Remove every container and network of the lab (and volumes if asked)."""
     require_docker()
     state = read_state() or {}
-    selection = Selection.of(state.get("variant", "direct"), state.get("profile", "default"))
+    try:
+        selection = Selection.of(state.get("variant", "direct"), state.get("profile", "default"))
+    except LabError:  # a variant since removed from config/presets.yml: base.yml names every service
+        selection = Selection.of("direct", "default")
     stack = Stack(selection)
     args = ["--profile", "pgbouncer", "--profile", "load", "down", "--remove-orphans", "--timeout", "10"]
     if volumes:

@@ -5,9 +5,15 @@ network (ansible/lab-hosts/compose.yml, project churnlab-hosts).
 (read through Docker, not over the network) into a known_hosts file the lab
 inventory uses with StrictHostKeyChecking=yes, and waits until every host's
 systemd is running. `down` leaves no container or network behind.
+
+The hosts' addresses have one source, inventories/lab/hosts: the compose
+file takes them as LAB_HOST_<NAME> and LAB_HOSTS_SUBNET from `compose_env()`,
+the tests through `addresses()`. They must lie in the lab network, the one
+range the guard (churnlab.hosts_guard) lets Ansible reach without CONFIRM.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -17,10 +23,11 @@ from pathlib import Path
 from churnlab import lab_secrets
 from churnlab.compose_stack import DEFAULT_BASE_IMAGE, image_exists, require_docker
 from churnlab.errors import LabError
-from churnlab.paths import BASE_IMAGE_SCRIPT, ROOT, SECRETS_DIR, STATE_DIR
+from churnlab.paths import BASE_IMAGE_SCRIPT, LAB_INVENTORY, ROOT, SECRETS_DIR, STATE_DIR
 from churnlab.terminal import console, run_logged
 
 PROJECT = "churnlab-hosts"
+LAB_NETWORK = ipaddress.IPv4Network("192.168.240.0/24")
 COMPOSE_FILE = ROOT / "ansible" / "lab-hosts" / "compose.yml"
 HOSTS_SECRETS = SECRETS_DIR / "lab-hosts"
 KEY = HOSTS_SECRETS / "id_ed25519"
@@ -30,8 +37,47 @@ HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 READY_TIMEOUT_S = 180
 
 
+def addresses(inventory: Path = LAB_INVENTORY) -> dict[str, str]:
+    """Host name -> ansible_host, in the order of the inventory file."""
+    hosts_file = inventory / "hosts"
+    try:
+        lines = hosts_file.read_text().splitlines()
+    except OSError as exc:
+        raise LabError(f"cannot read the lab inventory {hosts_file}: {exc.strerror}") from exc
+    found: dict[str, str] = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("["):
+            continue
+        name, *pairs = line.split()
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            if key == "ansible_host":
+                found[name] = str(ipaddress.IPv4Address(value))
+    if not found:
+        raise LabError(f"{hosts_file} names no host with ansible_host=")
+    return found
+
+
+def subnet(inventory: Path = LAB_INVENTORY) -> str:
+    """The lab network, once every lab host is checked to be in it."""
+    outside = [f"{name} {ip}" for name, ip in addresses(inventory).items()
+               if ipaddress.IPv4Address(ip) not in LAB_NETWORK]
+    if outside:
+        raise LabError(f"lab hosts must be in the lab network {LAB_NETWORK}: {', '.join(outside)}")
+    return str(LAB_NETWORK)
+
+
+def compose_env(inventory: Path = LAB_INVENTORY) -> dict[str, str]:
+    """The variables ansible/lab-hosts/compose.yml interpolates."""
+    env = {f"LAB_HOST_{name.upper()}": ip for name, ip in addresses(inventory).items()}
+    env["LAB_HOSTS_SUBNET"] = subnet(inventory)
+    return env
+
+
 def _compose(*args: str, pubkey: Path | str = PUBKEY) -> tuple[list[str], dict[str, str]]:
-    return ["docker", "compose", "-f", str(COMPOSE_FILE), *args], {**os.environ, "LAB_HOSTS_PUBKEY": str(pubkey)}
+    return (["docker", "compose", "-f", str(COMPOSE_FILE), *args],
+            {**os.environ, **compose_env(), "LAB_HOSTS_PUBKEY": str(pubkey)})
 
 
 def _run(*args: str, title: str, pubkey: Path | str = PUBKEY) -> None:
@@ -40,7 +86,9 @@ def _run(*args: str, title: str, pubkey: Path | str = PUBKEY) -> None:
 
 
 def containers(running_only: bool = False) -> dict[str, str]:
-    """Container name -> lab address of the lab hosts."""
+    """Container name -> lab address of the lab hosts (none where Docker is missing)."""
+    if not shutil.which("docker"):
+        return {}
     proc = subprocess.run(["docker", "ps", *([] if running_only else ["-a"]), "--filter",
                            f"label=com.docker.compose.project={PROJECT}", "--format",
                            '{{.Names}} {{.Label "com.docker.compose.service"}}'],

@@ -1,29 +1,72 @@
-"""Generated, git-ignored secrets for the lab. Never printed in full."""
+"""Generated, git-ignored secrets for the lab. Never printed in full.
+
+The files are 0600 in a 0700 folder; a wider mode found there is narrowed.
+The compose lab gets them as environment-sourced compose secrets (see
+compose/base.yml): compose copies each value into its containers, so the
+non-root users there can read it while the host file stays private.
+"""
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 from churnlab.paths import SECRETS_DIR
 
 NAMES = ("db_password", "django_secret_key")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def env_name(name: str) -> str:
+    """The variable compose reads the secret from (secrets: <name>: environment:)."""
+    return f"CHURNLAB_SECRET_{name.upper()}"
+
+
+def tighten(directory: Path = SECRETS_DIR) -> list[str]:
+    """Narrow the folder to 0700 and the files directly in it to 0600 (a
+    public key, *.pub, is left alone: the lab hosts read it); return what changed."""
+    changed = []
+    if not directory.is_dir():
+        return changed
+    if directory.stat().st_mode & 0o777 != DIR_MODE:
+        directory.chmod(DIR_MODE)
+        changed.append(f"{directory.name}/")
+    for path in sorted(directory.iterdir()):
+        if path.is_symlink() or not path.is_file() or path.suffix == ".pub":
+            continue
+        if path.stat().st_mode & 0o777 & ~FILE_MODE:
+            path.chmod(FILE_MODE)
+            changed.append(path.name)
+    return changed
 
 
 def ensure(directory: Path = SECRETS_DIR) -> list[str]:
     """Create any missing secret file (mode 0600); return the names created."""
-    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    tighten(directory)
     created = []
     for name in NAMES:
         path = directory / name
         if path.exists() and path.read_text().strip():
             continue
         length = 32 if name == "db_password" else 50
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(length) + "\n")
-        # Postgres and PgBouncer read it as non-root users inside containers.
-        path.chmod(0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(length) + "\n")
+        path.chmod(FILE_MODE)
         created.append(name)
     return created
+
+
+def compose_env(directory: Path = SECRETS_DIR) -> dict[str, str]:
+    """The secrets as compose reads them (only those that exist yet)."""
+    env = {}
+    for name in NAMES:
+        path = directory / name
+        if path.is_file():
+            env[env_name(name)] = path.read_text().strip()
+    return env
 
 
 def masked(value: str) -> str:
@@ -31,16 +74,3 @@ def masked(value: str) -> str:
     value = value.strip()
     return f"{value[:3]}…({len(value)} chars)" if value else "(empty)"
 
-
-def tighten(directory: Path = SECRETS_DIR) -> list[str]:
-    """Owner-only access: the folder 0700 and every file in it 0600 (public keys,
-    which sshd in the lab hosts reads as another user, 0644); return what was corrected."""
-    corrected = []
-    if not directory.is_dir():
-        return corrected
-    for path in [directory, *sorted(p for p in directory.iterdir() if p.is_file() or p.is_dir())]:
-        want = 0o700 if path.is_dir() else 0o644 if path.suffix == ".pub" else 0o600
-        if path.stat().st_mode & 0o777 != want:
-            path.chmod(want)
-            corrected.append(path.name)
-    return corrected

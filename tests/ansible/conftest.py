@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from churnlab import lab_hosts
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 LAB_KEY = ROOT / ".secrets" / "lab-hosts" / "id_ed25519"
-LAB_HOSTS = {"db1": "192.168.240.11", "pgbouncer1": "192.168.240.12",
-             "app1": "192.168.240.13", "loadgen1": "192.168.240.14"}
+LAB_HOSTS = lab_hosts.addresses()  # from inventories/lab/hosts, their one source
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 

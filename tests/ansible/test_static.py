@@ -124,28 +124,19 @@ def test_postgresql_conf_comes_from_the_shared_file():
     assert defaults["postgresql_settings_dir"].endswith("/../config/postgresql")
 
 
-def test_variants_match_the_compose_lab():
-    presets = yaml.safe_load((ROOT / "playbooks/group_vars/all/variants.yml").read_text())["churnlab_variants"]
-    compose = {p.stem.removeprefix("variant-") for p in (ROOT / "compose").glob("variant-*.yml")}
-    assert set(presets) == compose
-    for name in compose:
-        text = (ROOT / "compose" / f"variant-{name}.yml").read_text().replace("!reset ", "")
-        env_ = yaml.safe_load(text)["services"]["app"]["environment"]
-        for key, field in (("WORKER_CLASS", "worker_class"), ("WORKERS", "workers"), ("THREADS", "threads"),
-                           ("CONN_MAX_AGE", "conn_max_age")):
-            default = re.search(r":-([^}]+)}", env_[key]).group(1)
-            assert str(presets[name][field]) == default, f"{name}: {key}"
-
-
-def test_sysctl_profiles_match_the_compose_lab():
-    profiles = yaml.safe_load((ROOT / "ansible/roles/sysctl/defaults/main.yml").read_text())["sysctl_profiles"]
-    for name in ("repro", "tuned"):
-        compose = yaml.safe_load((ROOT / "compose" / f"profile-{name}.yml").read_text())["services"]["app"]["sysctls"]
-        assert profiles[name] == compose
+def test_variants_and_profiles_come_from_the_data_file():
+    """config/presets.yml is read, not copied: no preset or sysctl is written in
+    the playbooks' group_vars or the sysctl role (tests/contract/test_presets_everywhere.py
+    proves a change there reaches both sides)."""
+    text = (ROOT / "playbooks/group_vars/all/variants.yml").read_text()
+    assert "lookup('ansible.builtin.file', churnlab_presets_file) | from_yaml" in text
+    assert "churnlab_variant:" not in text and "eventlet" not in text
+    defaults = yaml.safe_load((ROOT / "ansible/roles/sysctl/defaults/main.yml").read_text())
+    assert defaults["sysctl_profiles"] == {}
 
 
 @pytest.mark.parametrize("args, message", [
-    (["provision", "VARIANT=bogus"], "unknown variant 'bogus'; valid variants: direct, gthread"),
+    (["provision", "VARIANT=bogus"], "unknown variant 'bogus'; valid variants: direct, persistent, gthread"),
     (["provision", "PROFILE=nope"], "unknown profile 'nope'; valid profiles: default, repro, tuned"),
     (["provision", "INVENTORY=inventories/missing"], "inventory 'inventories/missing' not found"),
     (["provision-load", "SCENARIO=soak"], "unknown SCENARIO 'soak'"),

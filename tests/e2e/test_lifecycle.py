@@ -1,15 +1,16 @@
 """Front-door behaviour on the real engine: idempotent up, clean down, and bad
 input that starts nothing."""
 import socket
+import stat
 import subprocess
 import urllib.request
 
 import pytest
 
-from churnlab import catalog, lab
+from churnlab import catalog, lab, lab_secrets
 from churnlab.compose_stack import project_containers, project_networks
 from churnlab.errors import LabError
-from churnlab.paths import ROOT
+from churnlab.paths import ROOT, SECRETS_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -22,13 +23,24 @@ def _container_ids():
 
 def test_up_twice_changes_nothing_and_down_leaves_nothing(built):
     lab.down()
-    lab.up(catalog.Selection.of("pgbouncer", "default"))
+    stack = lab.up(catalog.Selection.of("pgbouncer", "default"))
     first = _container_ids()
     assert len(first) == 4  # db, migrate (exited), pgbouncer, app
+    # The secrets stay private on the host, and the non-root services read them.
+    (SECRETS_DIR / "db_password").chmod(0o644)  # a wider mode, as earlier versions left it
+    for service in ("db", "pgbouncer", "app"):
+        uid = stack.exec(service, "id", "-u").stdout.strip()
+        assert uid.isdigit() and uid != "0", (service, uid)
+        assert stack.exec(service, "test", "-r", "/run/secrets/db_password").returncode == 0, service
+    env = subprocess.run(["docker", "inspect", "--format", "{{json .Config.Env}}", *first], capture_output=True,
+                         text=True, check=True).stdout
+    assert lab_secrets.compose_env()["CHURNLAB_SECRET_DB_PASSWORD"] not in env
     proc = subprocess.run(["make", "-s", "lab-up", "VARIANT=pgbouncer", "PROFILE=default"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert _container_ids() == first
+    assert stat.S_IMODE(SECRETS_DIR.stat().st_mode) == 0o700
+    assert {stat.S_IMODE((SECRETS_DIR / n).stat().st_mode) for n in lab_secrets.NAMES} == {0o600}
     # The app answers on loopback only.
     with urllib.request.urlopen("http://127.0.0.1:8000/api/v1/healthz/", timeout=10) as response:
         assert response.status == 200

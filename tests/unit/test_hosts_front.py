@@ -3,10 +3,8 @@ the two boundaries faked: the inventory listing and ansible-playbook."""
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from churnlab import hosts, hosts_guard
-from churnlab.cli import app
 
 LAB = [hosts_guard.Host("app1", "192.168.240.13", ("app",), {"churnlab_variant": "direct", "sysctl_profile": "repro"}),
        hosts_guard.Host("db1", "192.168.240.11", ("db",), {})]
@@ -15,40 +13,36 @@ PROD = [hosts_guard.Host("app-01", "10.30.8.11", ("app",), {"churnlab_variant": 
 
 
 @pytest.fixture()
-def fake(monkeypatch):
+def fake(monkeypatch, cli):
     """Which hosts the inventory resolves to, which lab hosts run, and what ansible-playbook got."""
     state = {"hosts": LAB, "running": {h.address: h.name for h in LAB}, "runs": []}
     monkeypatch.setattr(hosts_guard, "resolve_hosts", lambda inventory, extra: state["hosts"])
     monkeypatch.setattr(hosts_guard, "running_lab_hosts", lambda: state["running"])
     monkeypatch.setattr(hosts, "_playbook",
                         lambda t, name, extra_vars: state["runs"].append((name, extra_vars, t.extra)))
-    for var in hosts_guard.os.environ.copy():
-        if var in ("CONFIRM", "CONFIRM_REPRO", "VARIANT", "PROFILE", "CHECK", "ANSIBLE_ARGS", "INVENTORY"):
-            monkeypatch.delenv(var)
+    for var in ("CONFIRM", "CONFIRM_REPRO", "INVENTORY", "CHECK", "ANSIBLE_ARGS"):
+        monkeypatch.delenv(var, raising=False)
+    state["cli"] = cli
     return state
-
-
-def invoke(*args: str, **env: str):
-    return CliRunner().invoke(app, ["hosts", *args], env=env)
 
 
 def test_unnamed_settings_come_from_the_inventory(fake):
     fake["hosts"] = PROD
-    result = invoke("provision", "--inventory", "inventories/production", CONFIRM="yes")
-    assert result.exit_code == 0, result.output
+    result = fake["cli"]("hosts", "provision", INVENTORY="inventories/production", CONFIRM="yes")
+    assert result.code == 0, result.stderr
     assert fake["runs"] == [("site.yml", {}, [])]  # no -e: the inventory's own gthread + tuned
-    assert "VARIANT=gthread (the inventory's own), PROFILE=tuned (the inventory's own)" in result.output
+    assert "VARIANT=gthread (the inventory's own), PROFILE=tuned (the inventory's own)" in result.stderr
 
 
 def test_named_settings_are_passed_and_checked(fake):
-    result = invoke("provision", VARIANT="gthread", PROFILE="tuned", CHECK="1")
-    assert result.exit_code == 0, result.output
+    result = fake["cli"]("hosts", "provision", VARIANT="gthread", PROFILE="tuned", CHECK="1")
+    assert result.code == 0, result.stderr
     assert fake["runs"] == [("site.yml", {"churnlab_variant": "gthread", "sysctl_profile": "tuned"},
                              ["--check", "--diff"])]
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"VARIANT": "bogus"}, "unknown variant 'bogus'; valid variants: direct, gthread"),
+    ({"VARIANT": "bogus"}, "unknown variant 'bogus'; valid variants: direct, persistent, gthread"),
     ({"PROFILE": "x"}, "unknown profile 'x'; valid profiles: default, repro, tuned"),
     ({"ANSIBLE_ARGS": "-i inventories/production"}, "'-i' is not allowed"),
     ({"ANSIBLE_ARGS": "--limit"}, "--limit needs a value"),
@@ -56,10 +50,10 @@ def test_named_settings_are_passed_and_checked(fake):
     ({"ANSIBLE_ARGS": "--tags 'unterminated"}, "cannot be parsed"),
 ])
 def test_bad_input_starts_nothing(fake, env, message):
-    result = invoke("provision", **env)
-    assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    result = fake["cli"]("hosts", "provision", **env)
+    assert result.code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
     assert fake["runs"] == []
 
 
@@ -68,26 +62,26 @@ def test_outside_the_lab_needs_confirm_then_confirm_repro(fake):
     for env, message in [({}, "Rerun with CONFIRM=yes"),
                          ({"CONFIRM": "yes", "PROFILE": "repro"}, "PROFILE=repro reproduces the incident on app-01"),
                          ({"CONFIRM": "yes", "VARIANT": "persistent"}, "VARIANT=persistent reproduces")]:
-        result = invoke("provision", **env)
-        assert result.exit_code == 2 and message in result.output, (env, result.exception)
+        result = fake["cli"]("hosts", "provision", **env)
+        assert result.code == 2 and message in result.stderr, (env, result.stderr)
     assert fake["runs"] == []
     # Both confirmations: it goes ahead, and says what it does to those hosts.
-    result = invoke("provision", CONFIRM="yes", CONFIRM_REPRO="yes", PROFILE="repro")
-    assert result.exit_code == 0 and fake["runs"][-1][1] == {"sysctl_profile": "repro"}
-    assert "1,000 ephemeral ports" in result.output
+    result = fake["cli"]("hosts", "provision", CONFIRM="yes", CONFIRM_REPRO="yes", PROFILE="repro", VARIANT="")
+    assert result.code == 0 and fake["runs"][-1][1] == {"sysctl_profile": "repro"}
+    assert "1,000 ephemeral ports" in result.stderr
 
 
 def test_dry_run_of_the_incident_profile_needs_only_confirm(fake):
     fake["hosts"] = PROD
-    result = invoke("provision", CONFIRM="yes", PROFILE="repro", CHECK="1")
-    assert result.exit_code == 0, result.exception
+    result = fake["cli"]("hosts", "provision", CONFIRM="yes", PROFILE="repro", CHECK="1")
+    assert result.code == 0, result.stderr
     assert fake["runs"][-1][2] == ["--check", "--diff"]
 
 
 def test_lab_hosts_down_are_refused(fake):
     fake["running"] = {}
-    result = invoke("provision")
-    assert result.exit_code == 2 and "the lab hosts are not up" in result.output
+    result = fake["cli"]("hosts", "provision")
+    assert result.code == 2 and "the lab hosts are not up" in result.stderr
     assert fake["runs"] == []
 
 

@@ -1,4 +1,4 @@
-"""The real k6 binary runs the lab's script against a loopback server whose
+"""Contract with the real k6 binary: it runs the lab's script against a loopback server whose
 answers are known; the summary parser must report exactly those answers."""
 import http.server
 import itertools
@@ -113,3 +113,9 @@ def test_ramp_scenario_raises_the_arrival_rate(server, tmp_path):
     # About (5 + 25) / 2 requests/s over 2 s; arrival-rate executors start on schedule.
     assert 15 <= summary.requests <= 45
     assert summary.status_counts == {"200": summary.requests}
+
+
+def test_k6_inspects_the_script():
+    proc = subprocess.run([K6, "inspect", str(ROOT / "k6" / "scenarios.js")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr

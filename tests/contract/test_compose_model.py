@@ -1,5 +1,7 @@
-"""Every variant x profile resolves, through compose's own merge, to the stack the
-lab promises: presets, loopback-only publishing, healthchecks, sysctls, config."""
+"""Contract with the real `docker compose config`: every variant x profile
+resolves, through compose's own merge of base.yml, the variant's structural
+overlay and the presets overlay, to the stack the lab promises: presets,
+loopback-only publishing, healthchecks, sysctls, secrets, config."""
 import itertools
 import re
 
@@ -59,14 +61,18 @@ def test_variant_and_profile_resolve_to_the_promised_stack(variant, profile):
     assert "DB_PASSWORD" not in env and env["DB_PASSWORD_FILE"].startswith("/run/secrets/")
 
     sysctls = services["app"].get("sysctls", {})
-    if profile == "default":
-        assert sysctls == {}
+    low, high = map(int, sysctls["net.ipv4.ip_local_port_range"].split())
+    if profile == "default":  # the kernel's own values, written out
+        assert (low, high) == (32768, 60999) and sysctls["net.ipv4.tcp_tw_reuse"] == "2"
+    elif profile == "repro":
+        assert high - low + 1 == 1000 and sysctls["net.ipv4.tcp_tw_reuse"] == "0"
     else:
-        low, high = map(int, sysctls["net.ipv4.ip_local_port_range"].split())
-        if profile == "repro":
-            assert high - low + 1 == 1000 and sysctls["net.ipv4.tcp_tw_reuse"] == "0"
-        else:
-            assert high - low + 1 > 60000 and sysctls["net.ipv4.tcp_tw_reuse"] == "1"
+        assert high - low + 1 > 60000 and sysctls["net.ipv4.tcp_tw_reuse"] == "1"
+    # Secrets are copied in from the compose process's environment (the host
+    # files stay 0600), never put in a container's environment.
+    assert cfg["secrets"]["db_password"]["environment"] == "CHURNLAB_SECRET_DB_PASSWORD"
+    for svc in services.values():
+        assert not any(k.startswith("CHURNLAB_SECRET") for k in svc.get("environment", {}))
     for name in expected - {"app"}:
         assert "sysctls" not in services[name]
     # Postgres must not be PID 1: it would reap orphaned healthcheck processes

@@ -1,0 +1,77 @@
+"""Every numeric knob's range, with the reason, and the parsers that enforce them.
+
+Values arrive as strings (make variables through the environment, or options):
+they are checked here, before anything starts, so a bad value is one line and
+exit code 2, never a traceback. The README's "Variables" table lists the same
+ranges (tests/unit/test_bounds.py keeps it in step).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from churnlab.errors import LabError
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    why: str
+    whole: bool = True  # whole numbers only
+
+
+RANGES: dict[str, Range] = {
+    "APP_PORT": Range(1024, 65535, "an unprivileged TCP port on 127.0.0.1 (below 1024 needs root)"),
+    "WORKERS": Range(1, 64, "gunicorn processes; beyond 64 a lab host only thrashes"),
+    "THREADS": Range(1, 256, "threads per gthread worker; workers x threads stays below Postgres' 4096 connections"),
+    "CONN_MAX_AGE": Range(0, 86400, "seconds Django keeps a DB connection; 0 = one per request, a day at most"),
+    "VUS": Range(1, 5000, "concurrent k6 clients (ab -c); each is a JS runtime of a few MB, 10x the incident's 500"),
+    "ITERATIONS": Range(1, 1_000_000, "requests per run (ab -n); a million already takes many minutes"),
+    "SAMPLE_INTERVAL": Range(0.1, 60, "seconds between evidence samples; faster skews the load, slower misses it",
+                             whole=False),
+    "PGBOUNCER_POOL_SIZE": Range(1, 1000, "PgBouncer server connections per pool; below Postgres' max_connections"),
+    "DIAG_SECONDS": Range(1, 300, "seconds the running lab or hosts are sampled"),
+}
+
+_WHOLE = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _out_of_range(name: str, text: str, label: str | None = None) -> LabError:
+    r = RANGES[name]
+    low, high = _fmt(r.low, r.whole), _fmt(r.high, r.whole)
+    kind = "a whole number" if r.whole else "a number"
+    return LabError(f"{label or name}={text!r} must be {kind} from {low} to {high}: {r.why}")
+
+
+def number(name: str, text: object, label: str | None = None) -> int | float:
+    """The value of knob `name`, checked against its range (ASCII digits only: '²' is refused).
+    `label` names the variable in the message when it is not `name` (VUS_LEVELS uses VUS's range)."""
+    raw = str(text).strip()
+    r = RANGES[name]
+    pattern = _WHOLE if r.whole else _DECIMAL
+    if not raw.isascii() or not pattern.fullmatch(raw):
+        raise _out_of_range(name, raw, label)
+    value: int | float = int(raw) if r.whole else float(raw)
+    if not r.low <= value <= r.high:
+        raise _out_of_range(name, raw, label)
+    return value
+
+
+def whole(name: str, text: object, label: str | None = None) -> int:
+    return int(number(name, text, label))
+
+
+def split_list(text: str) -> list[str]:
+    """A list given with commas, spaces or both: "direct gthread" == "direct,gthread"."""
+    return [part for part in re.split(r"[,\s]+", text.strip()) if part]
+
+
+def describe() -> list[str]:
+    """One line per knob: NAME low-high: why (for `churnlab variants` and the README)."""
+    return [f"{name} {_fmt(r.low, r.whole)}-{_fmt(r.high, r.whole)}: {r.why}" for name, r in RANGES.items()]
+
+
+def _fmt(value: float, whole: bool) -> str:
+    return f"{int(value)}" if whole else f"{value:g}"

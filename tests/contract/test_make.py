@@ -1,0 +1,80 @@
+"""The make front door with bad values: the CLI's one line, exit code 2, and
+not a single docker (or ansible) call. make adds its own "*** Error 2" line."""
+import subprocess
+
+import pytest
+
+from churnlab.paths import ROOT
+from tests.contract.conftest import clean_env
+
+CASES = [
+    (["lab-up", "APP_PORT=70000"], "APP_PORT='70000' must be a whole number from 1024 to 65535"),
+    (["lab-up", "APP_PORT=0"], "APP_PORT='0'"),
+    (["lab-up", "WORKERS=²"], "WORKERS='²'"),
+    (["lab-up", "THREADS=-1"], "THREADS='-1'"),
+    (["lab-up", "VARIANT=dir'ect"], "unknown variant \"dir'ect\"; valid variants: direct"),
+    (["lab-up", "PROFILE=warp"], "unknown profile 'warp'; valid profiles: default, repro, tuned"),
+    (["load", "VUS=10000000"], "VUS='10000000'"),
+    (["diagnose", "RUN=/tmp"], "RUN='/tmp' must be a run id"),
+    (["diagnose", "RUN=../x"], "RUN='../x' must be a run id"),
+    (["diagnose", "RUN=no-such-run"], "no run 'no-such-run' under results/"),
+    (["lab-logs", "SERVICE=app; x"], "unknown service 'app; x'"),
+    (["matrix", "VARIANTS=direct warp"], "unknown variant 'warp'"),
+    (["matrix", "VUS_LEVELS=5x"], "VUS_LEVELS='5x'"),
+    (["demo", "ITERATIONS=0"], "ITERATIONS='0'"),
+]
+
+
+@pytest.fixture()
+def spy(tmp_path):
+    """docker, ansible-playbook and ssh that only record being called."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    for tool in ("docker", "ansible-playbook", "ssh", "apt-get"):
+        script = bin_dir / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\nexit 1\n')
+        script.chmod(0o755)
+    return bin_dir, log
+
+
+@pytest.mark.parametrize("args,message", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_make_refuses_bad_values_before_anything_starts(spy, args, message):
+    bin_dir, log = spy
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    # demo runs bootstrap first; that is allowed to look for docker, so it is skipped here.
+    target, *variables = args
+    argv = ["make", "-s", "-o", "bootstrap", target, *variables]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    ours = [line for line in proc.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(ours) == 1 and ours[0].startswith("error: ") and message in ours[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not log.exists(), log.read_text()
+
+
+def test_make_help_lists_the_data_files_variants_via_the_cli():
+    proc = subprocess.run(["make", "-s", "help"], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0
+    from churnlab import catalog
+
+    for name in catalog.variants() + catalog.profiles():
+        assert f"  {name} " in proc.stdout
+    for target in ("test-unit", "test-contract", "test-e2e", "lint", "demo", "bootstrap"):
+        assert f"{target} " in proc.stdout
+
+
+def test_make_lint_runs_linters_only():
+    proc = subprocess.run(["make", "-n", "lint"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    assert proc.returncode == 0 and "pytest" not in proc.stdout
+    for tool in ("ruff", "bash -n", "yamllint", "ansible-lint"):
+        assert tool in proc.stdout
+
+
+def test_make_test_is_everything():
+    proc = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    assert proc.returncode == 0
+    for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "tests/contract", "tests/e2e", "tests/ansible"):
+        assert part in proc.stdout, part
