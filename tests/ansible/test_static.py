@@ -140,9 +140,9 @@ def test_variants_and_profiles_come_from_the_data_file():
     (["provision", "PROFILE=nope"], "unknown profile 'nope'; valid profiles: default, repro, tuned"),
     (["provision", "INVENTORY=inventories/missing"], "inventory 'inventories/missing' not found"),
     (["provision-load", "SCENARIO=soak"], "unknown SCENARIO 'soak'"),
-    (["provision-load", "VUS=0"], "VUS must be a whole number from 1"),
+    (["provision-load", "VUS=0"], "VUS='0' must be a whole number from 1 to 5000"),
     (["provision-load", "VUS=600", "ITERATIONS=100"], "must be >= VUS"),
-    (["provision-diagnose", "DIAG_SECONDS=301"], "DIAG_SECONDS must be a whole number from 1 to 300"),
+    (["provision-diagnose", "DIAG_SECONDS=301"], "DIAG_SECONDS='301' must be a whole number from 1 to 300"),
 ])
 def test_bad_input_is_refused_and_starts_nothing(args, message):
     before = lab_host_containers()
