@@ -27,6 +27,7 @@ from churnlab.terminal import console
 SCENARIOS = ("ab", "ramp")
 K6_UID = 10002  # the k6 image's user, used when the caller is root
 K6_THRESHOLDS_CROSSED = 99
+INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
                     env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
         if proc.returncode in (0, K6_THRESHOLDS_CROSSED) and (run_dir / "k6-summary.json").exists():
             status = run_record.FINISHED
+        elif proc.returncode in INTERRUPTED_EXITS:  # k6 got the Ctrl-C (this process may ignore SIGINT)
+            raise KeyboardInterrupt
         else:
             tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
             problems.append(f"k6 failed (exit {proc.returncode}): " + " | ".join(tail[-3:]))

@@ -63,7 +63,9 @@ def test_ctrl_c_during_a_load_leaves_no_k6_and_marks_the_run(stack):
     before = set(RESULTS_DIR.glob("*/run.json"))
     churnlab = str(ROOT / ".venv" / "bin" / "churnlab")
     proc = subprocess.Popen([churnlab, "load", "--vus", "50", "--iterations", "1000000"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # As from a terminal: SIGINT not ignored (a background job of a shell ignores it).
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not k6_containers() and time.monotonic() < deadline:
         time.sleep(0.5)

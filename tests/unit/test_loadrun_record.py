@@ -117,3 +117,11 @@ def test_a_failed_k6_is_recorded_then_reported(lab, tmp_path):
     record = run_record.read(run_dir)
     assert record.status == run_record.FAILED
     assert any(p.startswith("k6 failed (exit 107)") for p in record.problems), record.problems
+
+
+def test_k6_stopped_by_ctrl_c_marks_the_run_interrupted(lab, tmp_path):
+    """The Ctrl-C reached k6 (exit 130) but not this process (SIGINT ignored, as in a background job)."""
+    with pytest.raises(KeyboardInterrupt):
+        loadrun.run(FakeStack("import sys; sys.exit(130)"), PARAMS)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert run_record.read(run_dir).status == run_record.INTERRUPTED
