@@ -138,6 +138,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     finally:
         remove_container(name)
         result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors)
+        if status != run_record.FINISHED:
+            console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
         tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
         raise LabError(f"k6 failed; see {run_dir / 'k6.log'} and {run_dir / 'run.json'}:\n" + "\n".join(tail))
