@@ -193,6 +193,9 @@ def run_matrix(
         console.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
     if result.interrupted:
         sys.exit(130)
+    if result.stopped:
+        console.print(f"[red]the matrix stopped ({result.stopped['reason']}):[/] {result.stopped['error']}")
+        sys.exit(1)
 
 
 @app.command()

@@ -7,11 +7,10 @@ Standard library only, so it can run on a real host too.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from churnlab import app_errors
+from churnlab import app_errors, run_record
 
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
@@ -192,15 +191,7 @@ def diagnose(facts: Facts) -> Verdict:
 
 # -- building Facts ---------------------------------------------------------
 def read_evidence(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
+    return run_record.read_evidence(path)
 
 
 def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
@@ -224,28 +215,28 @@ def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
     return facts
 
 
-def facts_from_record(record: dict, evidence: list[dict]) -> Facts:
-    """Facts of a finished run: its run.json record and its evidence records."""
-    summary = record.get("summary", {})
+def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Facts:
+    """Facts of a finished run: its record and its evidence records."""
+    summary = record.summary or {}
     statuses = summary.get("status_counts", {})
     facts = Facts(
-        settings=record.get("app_settings", {}),
-        variant=record.get("selection", {}).get("variant"),
-        profile=record.get("selection", {}).get("profile"),
-        keepalive=record.get("load", {}).get("keepalive"),
+        settings=record.app_settings,
+        variant=record.selection.variant,
+        profile=record.selection.profile,
+        keepalive=record.load.keepalive,
         requests=summary.get("requests"),
         failed=sum(n for code, n in statuses.items() if code != "200"),
-        errors=record.get("app_errors", []),
+        errors=record.app_errors,
     )
     facts_from_evidence(evidence, facts)
     if facts.max_connections is None:
-        facts.max_connections = record.get("db", {}).get("max_connections")
+        facts.max_connections = record.db.max_connections
     return facts
 
 
 def facts_from_run(run_dir: Path) -> Facts:
-    return facts_from_record(json.loads((run_dir / "run.json").read_text()),
-                             read_evidence(run_dir / "evidence.jsonl"))
+    """Facts of a run folder, of any schema run_record reads."""
+    return facts_from_record(run_record.read(run_dir), read_evidence(run_dir / run_record.EVIDENCE))
 
 
 def facts_from_log(evidence: list[dict], log_lines: list[str], settings: dict,

@@ -2,8 +2,9 @@
 app host and its database in, a verdict out (the same code as `make diagnose`).
 
 stdin: JSON with host, app (the app host's local facts: variant, settings),
-profile, netns (sockets.py's JSON lines), db ("ts,client_backends,max") and log
-(the app unit's recent journal). stdout: the verdict in plain words, then its
+profile, netns (sockets.py's JSON lines), db (psql's output of
+evidence/pg_sample.sql, parsed by churnlab.evidence.postgres as everywhere) and
+log (the app unit's recent journal). stdout: the verdict in plain words, then its
 JSON on the last line.
 """
 from __future__ import annotations
@@ -12,15 +13,18 @@ import json
 import sys
 
 from churnlab import diagnosis
+from churnlab.evidence import postgres
+
+
+def _text(value) -> str:
+    """A command's stdout as text (Ansible turns a one-line JSON stdout into a mapping)."""
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value or "")
 
 
 def verdict_of(payload: dict) -> diagnosis.Verdict:
     app = payload.get("app") or {}
-    records = [json.loads(line) for line in str(payload.get("netns", "")).splitlines() if line.startswith("{")]
-    for line in str(payload.get("db", "")).splitlines():
-        ts, backends, max_conn = line.split(",")
-        records.append({"ts": float(ts), "source": "postgres", "client_backends": int(backends),
-                        "max_connections": int(max_conn)})
+    records = [json.loads(line) for line in _text(payload.get("netns")).splitlines() if line.startswith("{")]
+    records += postgres.parse(_text(payload.get("db")))
     return diagnosis.diagnose(diagnosis.facts_from_log(records, str(payload.get("log", "")).splitlines(),
                                                        app.get("settings", {}), app.get("variant"),
                                                        payload.get("profile")))

@@ -1,94 +1,147 @@
-"""run.json for a load run on Ansible-provisioned hosts (playbooks/load.yml).
+"""The record of a load run on Ansible-provisioned hosts (playbooks/load.yml).
 
-load.yml fetches k6-summary.json, k6.log, app.log (the app unit's journal for
-the run), db-connections.csv and netns.jsonl (the app host's sockets, sampled
-by churnlab/evidence/sockets.py) into results/<run-id>/, plus meta.json with
-what the hosts reported (variant, profile, app settings, versions). This
-writes evidence.jsonl and run.json (with its verdict) in the same form
-churnlab.loadrun writes for the compose lab, so the report and diagnosis code
-read both alike.
+load.yml only runs k6 and the samplers and fetches their raw output into a
+staging folder (results/.incoming-*), with host-facts.json: what the hosts
+reported, as they reported it (the app host's local fact, its sysctl
+profile, the host names, the load's parameters, start and end times, k6's
+exit code and the raw output of the version commands). Each file is
+optional: a probe that failed leaves its file missing, which is recorded.
 
-Usage: python -m churnlab.hostrun RESULTS/<run-id>
+  k6-summary.json, k6.log   from the load generator
+  app.log                   the app unit's journal for the run
+  postgres.jsonl            evidence/pg_sample.sql under psql \\watch on the db host
+  netns.jsonl               sockets.py (churnlab-sockets) on the app host
+
+This builds the RunRecord (churnlab.run_record) from them, names the run with
+run_record.run_id, moves the folder to results/<run-id>/ and writes
+evidence.jsonl and run.json, exactly as churnlab.loadrun does for the
+compose lab, so diagnose and the report read both alike.
+
+Usage: python -m churnlab.hostrun RESULTS/.incoming-<id>
 """
 from __future__ import annotations
 
-import csv
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis
+from churnlab import app_errors, diagnosis, run_record, versions
+from churnlab.evidence import postgres
 from churnlab.k6_summary import parse
 
+FACTS = "host-facts.json"
+K6_OK = (0, 99)  # 99: thresholds crossed, the expected outcome for the incident's variant
 
-def _db_samples(path: Path) -> tuple[list[dict], str | None]:
+
+def _when(epoch) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(epoch), timezone.utc)
+    except (TypeError, ValueError):
+        return datetime.now(timezone.utc)
+
+
+def _read(path: Path, problems: list[str], what: str) -> str:
     if not path.exists():
-        return [], "no db-connections.csv"
-    rows = []
-    for row in csv.DictReader(path.read_text().splitlines()):
-        try:
-            rows.append({"ts": float(row["ts"]), "client_backends": int(row["client_backends"]),
-                         "active": int(row["active"]), "max_connections": int(row["max_connections"])})
-        except (KeyError, TypeError, ValueError):
-            continue
-    return rows, None if rows else "no samples"
+        problems.append(f"{what}: {path.name} was not fetched")
+        return ""
+    return path.read_text(errors="replace")
 
 
-def write_evidence(run_dir: Path, samples: list[dict], log_lines: list[str]) -> list[dict]:
-    """evidence.jsonl as the compose lab writes it: netns, postgres and app_errors records."""
-    records = diagnosis.read_evidence(run_dir / "netns.jsonl")
-    records += [{"ts": s["ts"], "source": "postgres", "client_backends": s["client_backends"],
-                 "by_state": {"active": s["active"], "other": s["client_backends"] - s["active"]},
-                 "max_connections": s["max_connections"]} for s in samples]
-    records += app_errors.per_second(log_lines)
-    records.sort(key=lambda r: r["ts"])
-    (run_dir / "evidence.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    return records
+def _int(value, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
-def build(run_dir: Path) -> dict:
-    meta = json.loads((run_dir / "meta.json").read_text())
-    summary = parse(run_dir / "k6-summary.json")
-    log = run_dir / "app.log"
-    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    errors = app_errors.as_records(app_errors.count(lines))
-    samples, probe_error = _db_samples(run_dir / "db-connections.csv")
-    records = write_evidence(run_dir, samples, lines)
-    netns = [r for r in records if r.get("source") == "netns"]
-    record = {
-        "run_id": meta["run_id"],
-        "started": meta.get("started"), "finished": meta.get("finished"),
-        "selection": {"variant": meta.get("variant"), "profile": meta.get("profile"), "knobs": {},
-                      "via": "ansible", "hosts": meta.get("hosts", {})},
-        "app_settings": meta.get("app_settings", {}),
-        "load": meta.get("load", {}),
-        "summary": summary.as_dict(),
-        "app_errors": errors,
-        "db": {"peak_client_backends": max((s["client_backends"] for s in samples), default=None),
-               "samples": len(samples), "probe_error": probe_error,
-               "max_connections": samples[-1]["max_connections"] if samples else meta.get("max_connections")},
-        "evidence": {"samples": len(records), "targets": list(netns[-1]["targets"]) if netns else [],
-                     "peak_time_wait": max((r["time_wait"] for r in netns), default=None),
-                     "peak_port_use_pct": max((r["port_use_pct"] for r in netns), default=None)},
-        "versions": meta.get("versions", {}),
-    }
-    record["verdict"] = diagnosis.diagnose(diagnosis.facts_from_record(record, records)).as_dict()
-    return record
+def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
+    """The record and the time-ordered evidence of a fetched host run."""
+    facts = json.loads((fetch_dir / FACTS).read_text())
+    problems: list[str] = []
+    app = facts.get("app_fact") or {}
+    load = facts.get("load") or {}
+    started, finished = _when(facts.get("started_epoch")), _when(facts.get("finished_epoch"))
+    k6_rc = facts.get("k6_rc")
+    k6_rc = None if k6_rc in (None, "", "None") else _int(k6_rc, -1)
+    summary = None
+    if (fetch_dir / "k6-summary.json").exists():
+        summary = parse(fetch_dir / "k6-summary.json")
+    if k6_rc is None:
+        problems.append("k6 did not run")
+    elif k6_rc not in K6_OK:
+        tail = (fetch_dir / "k6.log").read_text(errors="replace").splitlines()[-3:] \
+            if (fetch_dir / "k6.log").exists() else []
+        problems.append(f"k6 failed (exit {k6_rc}): " + " | ".join(tail))
+    status = run_record.FINISHED if summary and k6_rc in K6_OK else run_record.FAILED
+    lines = _read(fetch_dir / "app.log", problems, "app log").splitlines()
+    pg = postgres.parse(_read(fetch_dir / "postgres.jsonl", problems, "postgres sampler"))
+    netns = run_record.read_evidence(fetch_dir / "netns.jsonl") if (fetch_dir / "netns.jsonl").exists() else []
+    if not (fetch_dir / "netns.jsonl").exists():
+        problems.append("netns sampler: netns.jsonl was not fetched")
+    for name, records in (("postgres sampler", pg), ("netns sampler", netns)):
+        if not records and not any(p.startswith(name) for p in problems):
+            problems.append(f"{name}: no samples")
+    problems += [f"host: {p}" for p in facts.get("problems") or []]
+    raw = facts.get("versions") or {}
+    found_versions = {"postgres": str(raw.get("postgres") or "").strip(), "k6": str(raw.get("k6") or "").strip()}
+    try:
+        app_raw = raw.get("app")  # Ansible may have read the one-line JSON into a mapping already
+        found_versions["app"] = app_raw if isinstance(app_raw, dict) else versions.parse_app(str(app_raw or ""))
+    except json.JSONDecodeError as exc:
+        found_versions["app"] = {}
+        problems.append(f"versions: the app's answer is not JSON: {exc}")
+    for part, value in found_versions.items():
+        if not value:
+            problems.append(f"versions: {part} did not answer")
+    evidence = sorted(netns + pg + app_errors.per_second(lines), key=lambda r: float(r["ts"]))
+    db, ev = run_record.evidence_figures(evidence)
+    scenario, vus, keepalive = str(load.get("scenario", "ab")), _int(load.get("vus")), \
+        str(load.get("keepalive")).lower() in ("true", "1", "yes", "on")
+    variant, profile = app.get("variant"), facts.get("profile") or "unknown"
+    record = run_record.RunRecord(
+        run_id=run_record.run_id(started, str(variant), str(profile), scenario, vus, keepalive),
+        status=status, started=started.isoformat(), finished=finished.isoformat(),
+        selection=run_record.Selection(variant=variant, profile=profile, via="ansible",
+                                       hosts=facts.get("hosts") or {}),
+        app_settings=app.get("settings") or {},
+        load=run_record.Load(scenario=scenario, vus=vus, iterations=_int(load.get("iterations")),
+                             keepalive=keepalive, endpoint=str(load.get("endpoint", "/api/v1/healthz/")),
+                             sample_interval=1.0),
+        summary=summary.as_dict() if summary else None,
+        app_errors=app_errors.as_records(app_errors.count(lines)), db=db, evidence=ev,
+        versions=found_versions, problems=problems)
+    if status == run_record.FINISHED:
+        record.verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence)).as_dict()
+    return record, evidence
+
+
+def finish(fetch_dir: Path) -> tuple[run_record.RunRecord, Path]:
+    """Build the record, move the folder to results/<run-id>/, write evidence.jsonl and run.json."""
+    record, evidence = build(fetch_dir)
+    run_dir = fetch_dir.parent / record.run_id
+    if run_dir.exists():
+        raise SystemExit(f"hostrun: {run_dir} already exists")
+    fetch_dir.rename(run_dir)
+    run_record.write_evidence(run_dir / run_record.EVIDENCE, evidence)
+    run_record.write(run_dir, record)
+    return record, run_dir
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
+    if len(args) != 1 or not (Path(args[0]) / FACTS).is_file():
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    run_dir = Path(args[0])
-    record = build(run_dir)
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-    total = sum(e["count"] for e in record["app_errors"])
-    verdict = record["verdict"]
-    print(f"{record['run_id']}: {record['summary']['requests']} requests, "
-          f"error rate {record['summary']['error_rate']:.2%}, {total} app errors\n"
-          f"verdict ({verdict['case']}): {verdict['headline']}")
+    record, run_dir = finish(Path(args[0]))
+    s = record.summary or {}
+    total = sum(e["count"] for e in record.app_errors)
+    print(f"{record.run_id} ({record.status}): {s.get('requests', 0)} requests, "
+          f"error rate {s.get('error_rate', 0.0):.2%}, {total} app errors -> {run_dir}")
+    if record.verdict:
+        print(f"verdict ({record.verdict['case']}): {record.verdict['headline']}")
+    for problem in record.problems:
+        print(f"problem: {problem}")
     return 0
 
 

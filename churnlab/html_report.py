@@ -3,7 +3,6 @@ offline HTML file (plotly, with plotly.js inlined once) plus a Markdown table.""
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from churnlab import timeline
+from churnlab import run_record, timeline
 
 COLUMNS = ("run", "variant", "profile", "keep-alive", "VUs", "rps", "error %", "p95 ms", "p99 ms",
            "peak TIME_WAIT to DB", "peak DB conns", "verdict")
@@ -43,15 +42,15 @@ class Row:
 
 
 def row_of(run_dir: Path) -> Row:
-    r = json.loads((run_dir / "run.json").read_text())
-    s = r["summary"]
+    r = run_record.read(run_dir)
+    s = r.summary or {}
     tl = timeline.load(run_dir)
-    verdict = r.get("verdict") or {}
-    return Row(run_id=r["run_id"], variant=r["selection"]["variant"], profile=r["selection"]["profile"],
-               keepalive=bool(r["load"]["keepalive"]), vus=int(r["load"]["vus"]), rps=float(s["rps"]),
-               error_pct=100.0 * float(s["error_rate"]), p95_ms=s.get("p95_ms"), p99_ms=s.get("p99_ms"),
-               peak_time_wait=max(tl.time_wait.values(), default=None), peak_db=r["db"]["peak_client_backends"],
-               verdict_case=verdict.get("case", "-"), verdict=verdict.get("headline", ""))
+    verdict = r.verdict or {}
+    return Row(run_id=r.run_id, variant=r.selection.variant or "?", profile=r.selection.profile or "?",
+               keepalive=bool(r.load.keepalive), vus=int(r.load.vus), rps=float(s.get("rps", 0.0)),
+               error_pct=100.0 * float(s.get("error_rate", 0.0)), p95_ms=s.get("p95_ms"), p99_ms=s.get("p99_ms"),
+               peak_time_wait=max(tl.time_wait.values(), default=None), peak_db=r.db.peak_client_backends,
+               verdict_case=verdict.get("case", r.status), verdict=verdict.get("headline", ""))
 
 
 def markdown(rows: list[Row]) -> str:

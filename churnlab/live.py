@@ -15,7 +15,7 @@ def diagnose(stack: Stack, seconds: float = 5.0, log_window: str = "60s") -> dia
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "evidence.jsonl"
         with console.status(f"sampling the running lab for {seconds:g} s"):
-            with EvidenceRecorder(stack, out, interval=1.0) as recorder:
+            with EvidenceRecorder(stack, out, interval=1.0, max_seconds=seconds + 60) as recorder:
                 time.sleep(seconds)
             records = recorder.records
     logs = stack.run("logs", "--no-color", "--no-log-prefix", "--since", log_window, "app",

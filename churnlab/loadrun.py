@@ -1,20 +1,22 @@
 """One load run: k6 in a container on the lab network, plus what the app logged.
 
 Writes results/<run-id>/: k6-summary.json (k6's handleSummary), run.json
-(parameters, versions, summary, errors by kind, verdict), app.log (the app's
-log during the run), evidence.jsonl (sockets, Postgres, PgBouncer and app
-errors, once a second) and k6-metrics.csv.gz (every request, for timelines).
+(churnlab.run_record: status, parameters, versions, summary, errors by kind,
+problems, verdict), app.log (the app's log during the run), evidence.jsonl
+(sockets, Postgres, PgBouncer and app errors, once a second, in time order)
+and k6-metrics.csv.gz (every request, for timelines). run.json is written
+even when k6 fails or the run is interrupted.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis, versions
+from churnlab import app_errors, diagnosis, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
@@ -25,6 +27,7 @@ from churnlab.terminal import console
 SCENARIOS = ("ab", "ramp")
 K6_UID = 10002  # the k6 image's user, used when the caller is root
 K6_THRESHOLDS_CROSSED = 99
+INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
 
 @dataclass(frozen=True)
@@ -60,98 +63,129 @@ class RunResult:
     settings: dict = field(default_factory=dict)
     selection: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    record: run_record.RunRecord | None = None
 
     def error_count(self, kind_contains: str) -> int:
         return sum(e["count"] for e in self.errors if kind_contains in e["kind"])
 
 
 def new_run_id(stack: Stack, params: LoadParams, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
     sel = stack.selection
-    keep = "-ka" if params.keepalive else ""
-    return f"{now:%Y%m%dT%H%M%SZ}-{sel.variant}-{sel.profile}-{params.scenario}-c{params.vus}{keep}"
+    return run_record.run_id(now or datetime.now(timezone.utc), sel.variant, sel.profile, params.scenario,
+                             params.vus, params.keepalive)
 
 
-def _k6_env(stack: Stack, params: LoadParams, run_id: str) -> list[str]:
-    settings = stack.app_settings()
-    services = stack.config()["services"]
-    images = {f"RUN_{name.upper()}_IMAGE": svc.get("image", "") for name, svc in services.items()
-              if name in ("app", "db", "pgbouncer")}
-    values = {
-        "TARGET": "http://app:8000", "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
-        "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
-        "RESULTS_DIR": "/results", "RUN_ID": run_id,
-        "RUN_VARIANT": stack.selection.variant, "RUN_PROFILE": stack.selection.profile,
-        **{f"RUN_{k}": settings.get(k, "") for k in ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE",
-                                                   "DB_HOST", "DB_PORT")},
-        **images,
-    }
+def k6_container_name(run_id: str) -> str:
+    """The k6 container's own name for this run, so it can be removed whatever happens."""
+    return f"churnlab-k6-{run_id[:16].lower()}-{uuid.uuid4().hex[:6]}"
+
+
+def _k6_env(params: LoadParams) -> list[str]:
+    values = {"TARGET": "http://app:8000", "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
+              "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
+              "RESULTS_DIR": "/results"}
     argv: list[str] = []
     for key, value in values.items():
         argv += ["-e", f"{key}={value}"]
     return argv
 
 
+def remove_container(name: str) -> None:
+    subprocess.run(["docker", "rm", "--force", name], capture_output=True, text=True, timeout=60)
+
+
 def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResult:
-    run_id = run_id or new_run_id(stack, params)
+    """Run k6 and record it. run.json is written whatever happens: finished,
+    failed (LabError raised after writing) or interrupted (KeyboardInterrupt
+    re-raised after writing); no k6 container is left behind."""
+    started = datetime.now(timezone.utc)
+    run_id = run_id or new_run_id(stack, params, started)
     run_dir = RESULTS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
     if os.getuid() == 0:
         os.chown(run_dir, uid, gid)
     env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
-    started = datetime.now(timezone.utc)
     what = (f"{params.scenario}: {params.vus} VUs"
             + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
             + (", keep-alive" if params.keepalive else ", no keep-alive"))
-    with EvidenceRecorder(stack, run_dir / "evidence.jsonl", interval=params.sample_interval) as recorder, \
-            console.status(f"k6 {what} on {stack.selection.variant} "
-                                                           f"+ {stack.selection.profile}"):
-        with (run_dir / "k6.log").open("w") as k6_log:
-            proc = subprocess.run(
-                stack.argv("--profile", "load", "run", "--rm", "--no-deps", *_k6_env(stack, params, run_id),
-                           "k6", "run", "--quiet", "--no-usage-report",
-                           "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
-                env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
+    name = k6_container_name(run_id)
+    recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
+    status, problems = run_record.FAILED, []
+    try:
+        with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"):
+            with (run_dir / "k6.log").open("w") as k6_log:
+                proc = subprocess.run(
+                    stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
+                               "--label", f"churnlab.run={run_id}", *_k6_env(params),
+                               "k6", "run", "--quiet", "--no-usage-report",
+                               "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
+                    env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
+        if proc.returncode in (0, K6_THRESHOLDS_CROSSED) and (run_dir / "k6-summary.json").exists():
+            status = run_record.FINISHED
+        elif proc.returncode in INTERRUPTED_EXITS:  # k6 got the Ctrl-C (this process may ignore SIGINT)
+            raise KeyboardInterrupt
+        else:
+            tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
+            problems.append(f"k6 failed (exit {proc.returncode}): " + " | ".join(tail[-3:]))
+    except KeyboardInterrupt:
+        status = run_record.INTERRUPTED
+        problems.append("interrupted (Ctrl-C) during the load")
+        raise
+    except Exception as exc:
+        problems.append(f"the load failed: {exc}")
+        raise
+    finally:
+        remove_container(name)
+        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors)
+        if status != run_record.FINISHED:
+            console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
+    if status == run_record.FAILED:
+        tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
+        raise LabError(f"k6 failed; see {run_dir / 'k6.log'} and {run_dir / 'run.json'}:\n" + "\n".join(tail))
+    return result
+
+
+def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
+            problems: list[str]) -> RunResult:
+    """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
         for path in [run_dir, *run_dir.iterdir()]:
             os.chown(path, 0, 0)
-    summary_file = run_dir / "k6-summary.json"
-    if proc.returncode not in (0, K6_THRESHOLDS_CROSSED) or not summary_file.exists():
-        tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
-        raise LabError(f"k6 failed (exit {proc.returncode}); see {run_dir / 'k6.log'}:\n" + "\n".join(tail))
-
     logs = stack.run("logs", "--no-color", "--no-log-prefix",
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
-                     "app", capture=True, check=False).stdout
+                     "app", capture=True, check=False).stdout or ""
     (run_dir / "app.log").write_text(logs)
     lines = logs.splitlines()
-    errors_per_second = app_errors.per_second(lines)
-    with (run_dir / "evidence.jsonl").open("a") as evidence:
-        for record in errors_per_second:
-            evidence.write(json.dumps(record) + "\n")
+    evidence = run_record.write_evidence(run_dir / run_record.EVIDENCE,
+                                         run_record.read_evidence(run_dir / run_record.EVIDENCE),
+                                         app_errors.per_second(lines))
     errors = app_errors.as_records(app_errors.count(lines))
-    summary = parse(summary_file)
+    summary_file = run_dir / "k6-summary.json"
+    summary = parse(summary_file) if summary_file.exists() else None
     settings = stack.app_settings()
-    result = RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
-                       peak_db_connections=recorder.peak("postgres", "client_backends"), settings=settings,
-                       selection=stack.selection.as_dict(), params=asdict(params))
-    record = {
-        "run_id": run_id,
-        "started": started.isoformat(), "finished": finished.isoformat(),
-        "selection": result.selection, "app_settings": settings, "load": result.params,
-        "summary": summary.as_dict(), "app_errors": errors,
-        "db": {"peak_client_backends": recorder.peak("postgres", "client_backends"),
-               "max_connections": recorder.peak("postgres", "max_connections")},
-        "evidence": {"samples": len(recorder.records), "targets": recorder.targets,
-                     "peak_time_wait": recorder.peak("netns", "time_wait"),
-                     "peak_port_use_pct": recorder.peak("netns", "port_use_pct"),
-                     "peak_pgbouncer_server_connections": recorder.peak("pgbouncer", "server_connections"),
-                     "sampler_errors": recorder.errors},
-        "versions": versions.collect(stack, stack.running_services()),
-    }
-    result.verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, recorder.records + errors_per_second))
-    record["verdict"] = result.verdict.as_dict()
-    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
-    return result
+    found_versions: dict = {}
+    if status == run_record.INTERRUPTED:
+        problems.append("versions: not collected (interrupted)")
+    else:
+        try:
+            found_versions, version_problems = versions.collect(stack, stack.running_services())
+            problems += version_problems
+        except Exception as exc:  # noqa: BLE001 - a missing version never loses the run
+            problems.append(f"versions: not collected: {exc}")
+    db, ev = run_record.evidence_figures(evidence)
+    record = run_record.RunRecord(
+        run_id=run_id, status=status, started=started.isoformat(), finished=finished.isoformat(),
+        selection=run_record.Selection(**stack.selection.as_dict(), via="compose"),
+        app_settings=settings, load=run_record.Load(**asdict(params)),
+        summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
+        versions=found_versions, problems=problems)
+    verdict = None
+    if status == run_record.FINISHED:
+        verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))
+        record.verdict = verdict.as_dict()
+    run_record.write(run_dir, record)
+    return RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
+                     peak_db_connections=db.peak_client_backends, verdict=verdict, settings=settings,
+                     selection=stack.selection.as_dict(), params=asdict(params), record=record)

@@ -1,7 +1,9 @@
 """Run variants x profiles x concurrency levels and render one report.
 
-Each run starts from a fresh stack (no TIME_WAIT carried over). Ctrl-C stops
-cleanly: the lab comes down and the report renders from the runs finished."""
+Each run starts from a fresh stack (no TIME_WAIT carried over). Whatever
+stops it (Ctrl-C, a failed run, a failed `lab-down`), matrix.json,
+summary.md and report.html are written for the runs that finished, and
+matrix.json says why it stopped: `stopped: {reason, error}`."""
 from __future__ import annotations
 
 import itertools
@@ -16,14 +18,22 @@ from churnlab.errors import LabError
 from churnlab.paths import RESULTS_DIR
 from churnlab.terminal import console
 
+INTERRUPTED = "interrupted"
+RUN_FAILED = "run-failed"
+LAB_DOWN_FAILED = "lab-down-failed"
+
 
 @dataclass
 class MatrixResult:
     matrix_dir: Path
     run_dirs: list[Path]
     planned: int
-    interrupted: bool
+    stopped: dict | None  # None: every planned run finished; else {reason, error}
     report: Path | None
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.stopped and self.stopped["reason"] == INTERRUPTED)
 
 
 def plan(variants: list[str], profiles: list[str], vus_levels: list[int]) -> list[tuple[str, str, int]]:
@@ -52,7 +62,7 @@ def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterati
     matrix_dir = RESULTS_DIR / f"matrix-{matrix_id}"
     matrix_dir.mkdir(parents=True)
     run_dirs: list[Path] = []
-    interrupted = False
+    stopped: dict | None = None
     started = time.monotonic()
     try:
         for i, (variant, profile, vus) in enumerate(combos):
@@ -66,17 +76,29 @@ def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterati
             console.print(f"  {result.summary.requests:,} requests, {result.summary.error_rate:.1%} failed: "
                           f"{result.verdict.case if result.verdict else '-'}")
     except KeyboardInterrupt:
-        interrupted = True
+        stopped = {"reason": INTERRUPTED, "error": None}
         console.print("[yellow]interrupted: bringing the lab down and rendering the runs finished so far[/]")
-    finally:
+    except Exception as exc:  # noqa: BLE001 - recorded in matrix.json, then raised as a LabError
+        stopped = {"reason": RUN_FAILED, "error": f"{type(exc).__name__}: {exc}"}
+        console.print(f"[red]a run failed:[/] {exc}\nrendering the runs finished so far")
+    try:
         lab.down()
-        (matrix_dir / "matrix.json").write_text(json.dumps({
-            "matrix_id": matrix_id, "planned": [list(c) for c in combos], "iterations": iterations,
-            "keepalive": keepalive, "runs": [d.name for d in run_dirs], "interrupted": interrupted}, indent=2))
-    out = None
-    if run_dirs:
-        note = (f"{len(run_dirs)} of {len(combos)} planned runs"
-                + (" (interrupted)" if interrupted else "") + f"; k6 ab scenario, {iterations:,} requests each, "
-                f"keep-alive {'on' if keepalive else 'off'}.")
-        out = html_report.render(matrix_dir, run_dirs, f"churnlab matrix {matrix_id}", note)
-    return MatrixResult(matrix_dir, run_dirs, len(combos), interrupted, out)
+    except Exception as exc:  # noqa: BLE001
+        stopped = stopped or {"reason": LAB_DOWN_FAILED, "error": f"{type(exc).__name__}: {exc}"}
+    out = write_outputs(matrix_dir, matrix_id, combos, iterations, keepalive, run_dirs, stopped)
+    return MatrixResult(matrix_dir, run_dirs, len(combos), stopped, out)
+
+
+def write_outputs(matrix_dir: Path, matrix_id: str, combos: list, iterations: int, keepalive: bool,
+                  run_dirs: list[Path], stopped: dict | None) -> Path | None:
+    """matrix.json, and summary.md + report.html for the runs that finished."""
+    (matrix_dir / "matrix.json").write_text(json.dumps({
+        "matrix_id": matrix_id, "planned": [list(c) for c in combos], "iterations": iterations,
+        "keepalive": keepalive, "runs": [d.name for d in run_dirs],
+        "interrupted": bool(stopped and stopped["reason"] == INTERRUPTED), "stopped": stopped}, indent=2) + "\n")
+    if not run_dirs:
+        return None
+    why = f" (stopped: {stopped['reason']})" if stopped else ""
+    note = (f"{len(run_dirs)} of {len(combos)} planned runs{why}; k6 ab scenario, {iterations:,} requests each, "
+            f"keep-alive {'on' if keepalive else 'off'}.")
+    return html_report.render(matrix_dir, run_dirs, f"churnlab matrix {matrix_id}", note)

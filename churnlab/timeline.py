@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from churnlab.diagnosis import read_evidence
+from churnlab import run_record
+from churnlab.run_record import read_evidence
 
 
 @dataclass
@@ -41,13 +41,13 @@ def _k6_seconds(path: Path) -> tuple[Counter[int], Counter[int]]:
 
 
 def load(run_dir: Path) -> Timeline:
-    record = json.loads((run_dir / "run.json").read_text())
+    record = run_record.read(run_dir)
     reqs, failed = _k6_seconds(run_dir / "k6-metrics.csv.gz")
     evidence = read_evidence(run_dir / "evidence.jsonl")
     starts = [min(reqs)] if reqs else []
     starts += [r["ts"] for r in evidence if r.get("source") in ("netns", "postgres")][:1]
     t0 = min(starts) if starts else 0.0
-    targets = record.get("evidence", {}).get("targets") or []
+    targets = record.evidence.targets
     tl = Timeline(t0=t0, target=targets[0] if targets else "")
     for second in sorted(reqs):
         tl.rps[second - int(t0)] = reqs[second]

@@ -1,38 +1,55 @@
-"""What actually ran: image IDs and the versions reported by the running parts."""
+"""What actually ran: image IDs and the versions reported by the running parts.
+
+The app's package versions come from evidence/app_versions.py, the same text
+playbooks/load.yml runs on an app host. A part that does not answer is
+recorded as a problem, never an exception: the run's record is written anyway."""
 from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from churnlab.compose_stack import Stack
 
-APP_PACKAGES = ("django", "rest_framework", "psycopg2", "gunicorn", "eventlet")
-_APP_SNIPPET = (
-    "import importlib,json;"
-    f"print(json.dumps({{m: importlib.import_module(m).__version__.split()[0] for m in {APP_PACKAGES!r}}}))"
-)
+APP_VERSIONS_SCRIPT = Path(__file__).parent / "evidence" / "app_versions.py"
 
 
-def _out(proc: subprocess.CompletedProcess) -> str:
-    return proc.stdout.strip() if proc.returncode == 0 else ""
+def parse_app(stdout: str) -> dict:
+    """The app's versions from the snippet's output (its last line of JSON)."""
+    lines = [line for line in stdout.strip().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
 
 
-def collect(stack: Stack, services: list[str]) -> dict:
+def _out(proc: subprocess.CompletedProcess, what: str, problems: list[str]) -> str:
+    if proc.returncode != 0:
+        problems.append(f"versions: {what} failed (exit {proc.returncode}): "
+                        f"{(proc.stderr or '').strip()[-200:]}")
+        return ""
+    return proc.stdout.strip()
+
+
+def collect(stack: Stack, services: list[str]) -> tuple[dict, list[str]]:
+    """(versions, problems): whatever answered, and what did not."""
     versions: dict = {}
+    problems: list[str] = []
     if "app" in services:
-        raw = _out(stack.exec("app", "python3", "-c", _APP_SNIPPET))
-        versions["app"] = json.loads(raw) if raw else {}
+        raw = _out(stack.exec("app", "python3", "-c", APP_VERSIONS_SCRIPT.read_text()), "the app", problems)
+        versions["app"] = parse_app(raw) if raw else {}
     if "db" in services:
         versions["postgres"] = _out(stack.exec("db", "psql", "-XAtq", "-U", "lab", "-d", "lab",
-                                               "-c", "SHOW server_version"))
+                                               "-c", "SHOW server_version"), "postgres", problems)
     if "pgbouncer" in services:
-        versions["pgbouncer"] = _out(stack.exec("pgbouncer", "pgbouncer", "--version")).splitlines()[0:1]
+        versions["pgbouncer"] = _out(stack.exec("pgbouncer", "pgbouncer", "--version"),
+                                     "pgbouncer", problems).splitlines()[0:1]
     images = stack.run("--profile", "load", "images", "--format", "json", capture=True, check=False)
     try:
         versions["images"] = {i["ContainerName"]: f'{i["Repository"]}:{i["Tag"]}@{i["ID"][:19]}'
                               for i in json.loads(images.stdout or "[]")}
     except (json.JSONDecodeError, KeyError, TypeError):
         versions["images"] = {}
-    k6_image = stack.config("load")["services"]["k6"]["image"]
-    versions["k6_image"] = k6_image
-    return versions
+        problems.append("versions: `docker compose images` gave no readable answer")
+    try:
+        versions["k6_image"] = stack.config("load")["services"]["k6"]["image"]
+    except Exception as exc:  # noqa: BLE001 - recorded, never raised
+        problems.append(f"versions: the k6 image is unknown: {exc}")
+    return versions, problems

@@ -7,8 +7,8 @@
 //         over RAMP_DURATION, to find the breaking point.
 //
 // Environment: TARGET (base URL), ENDPOINT (path), SCENARIO, VUS, ITERATIONS,
-// KEEPALIVE, RAMP_*, RESULTS_DIR, and the run's parameters in RUN_* (recorded
-// into the summary as they are).
+// KEEPALIVE, RAMP_*, RESULTS_DIR. The run's record (variant, settings,
+// versions) is written by churnlab from what it ran, not passed through k6.
 import http from 'k6/http';
 import { check, fail } from 'k6';
 
@@ -82,10 +82,6 @@ export default function () {
 }
 
 export function handleSummary(data) {
-  const run = {};
-  for (const [key, value] of Object.entries(__ENV)) {
-    if (key.startsWith('RUN_')) run[key.slice(4).toLowerCase()] = value;
-  }
   data.lab = {
     target: TARGET,
     endpoint: ENDPOINT,
@@ -94,7 +90,6 @@ export function handleSummary(data) {
     iterations: SCENARIO === 'ab' ? ITERATIONS : null,
     keepalive: KEEPALIVE,
     tracked_status: TRACKED_STATUS,
-    run,
   };
   return {
     [`${RESULTS_DIR}/k6-summary.json`]: JSON.stringify(data, null, 2),

@@ -3,7 +3,8 @@
 Sources, each a single long-lived process so sampling does not disturb what
 it measures:
 - netns:     sockets.py inside the app container's network namespace;
-- postgres:  client backends by state, over one psql on the db's Unix socket;
+- postgres:  client backends by state (evidence/pg_sample.sql), over one psql
+             on the db's Unix socket;
 - pgbouncer: SHOW POOLS / SHOW STATS, over one psql on PgBouncer's socket.
 """
 from __future__ import annotations
@@ -12,17 +13,43 @@ import json
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from churnlab.compose_stack import Stack
+from churnlab.evidence import postgres
 from churnlab.evidence.psql import PsqlSession, psql_flags
 
 SOCKETS_SCRIPT = Path(__file__).with_name("sockets.py")
+MARKER_PREFIX = "churnlab-sampler-"
+# Run inside a container: kill every process whose command line holds the
+# marker (argv[1]), except this one; print how many were found.
+_KILL_BY_MARKER = """
+import os, signal, sys
+marker, me, found = sys.argv[1].encode(), os.getpid(), 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+    except OSError:
+        continue
+    if marker in cmd and int(pid) != me:
+        found += 1
+        if len(sys.argv) < 3:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+print(found)
+"""
 
-PG_QUERY = (
-    "SELECT coalesce(state, 'starting'), count(*) FROM pg_stat_activity "
-    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1"
-)
+
+def processes_with_marker(stack: Stack, service: str, marker: str = MARKER_PREFIX, kill: bool = False) -> int:
+    """How many processes in the service's container carry the marker (killing them if asked)."""
+    proc = stack.exec(service, "python3", "-c", _KILL_BY_MARKER, marker, *([] if kill else ["count-only"]))
+    if proc.returncode != 0:
+        raise OSError(f"cannot list processes in {service}: {proc.stderr.strip()[-200:]}")
+    return int(proc.stdout.strip() or 0)
 
 
 def tcp_targets(settings: dict[str, str], services: list[str]) -> list[str]:
@@ -38,6 +65,8 @@ def tcp_targets(settings: dict[str, str], services: list[str]) -> list[str]:
 
 class EvidenceRecorder:
     def __init__(self, stack: Stack, out: Path, interval: float = 1.0, max_seconds: float = 3600):
+        self.marker = f"{MARKER_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.targets: list[str] = []
         self.stack = stack
         self.out = out
         self.interval = interval
@@ -52,36 +81,66 @@ class EvidenceRecorder:
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> EvidenceRecorder:
-        services = self.stack.running_services()
-        self.targets = tcp_targets(self.stack.app_settings(), services)
+        """Start every source it can; a source that cannot start is an error
+        in self.errors, not an exception: the load still runs and is recorded."""
         self._file = self.out.open("a")
-        argv = ["exec", "-T", "app", "python3", "-c", SOCKETS_SCRIPT.read_text(),
-                "--interval", str(self.interval), "--count", "0", "--max-seconds", str(self.max_seconds)]
-        for target in self.targets:
-            argv += ["--target", target]
-        self._netns = subprocess.Popen(self.stack.argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True, env=self.stack.env())
-        self._spawn(self._read_netns)
-        self._sessions["postgres"] = PsqlSession(
+        try:
+            services = self.stack.running_services()
+            self.targets = tcp_targets(self.stack.app_settings(), services)
+        except Exception as exc:  # noqa: BLE001 - anything here is recorded, not raised
+            self.errors.append(f"samplers not started: {exc}")
+            return self
+        self._start("netns sampler", self._start_netns)
+        self._start("postgres sampler", lambda: self._sessions.__setitem__("postgres", PsqlSession(
             self.stack.argv("exec", "-T", "db", "psql", *psql_flags(), "-U", "lab", "-d", "lab"),
-            env=self.stack.env())
+            env=self.stack.env())))
         if "pgbouncer" in services:
-            self._sessions["pgbouncer"] = PsqlSession(self.stack.argv(
-                "exec", "-T", "pgbouncer", "sh", "-c",
-                'PGPASSWORD="$(cat /run/secrets/db_password)" exec psql ' + " ".join(
-                    f"'{flag}'" for flag in psql_flags()) + " -h /run/pgbouncer -p 6432 -U lab -d pgbouncer"),
-                env=self.stack.env())
+            self._start("pgbouncer sampler", lambda: self._sessions.__setitem__("pgbouncer", PsqlSession(
+                self.stack.argv("exec", "-T", "pgbouncer", "sh", "-c",
+                                'PGPASSWORD="$(cat /run/secrets/db_password)" exec psql ' + " ".join(
+                                    f"'{flag}'" for flag in psql_flags())
+                                + " -h /run/pgbouncer -p 6432 -U lab -d pgbouncer"),
+                env=self.stack.env())))
         self._spawn(self._poll_sql)
         return self
+
+    def _start(self, name: str, start) -> None:
+        try:
+            start()
+        except Exception as exc:  # noqa: BLE001
+            self.errors.append(f"{name} not started: {exc}")
+
+    def _start_netns(self) -> None:
+        # The sampler stops itself when its stdin closes (this process went
+        # away) and after max_seconds; the marker finds it if both fail.
+        argv = ["exec", "-T", "app", "python3", "-c", SOCKETS_SCRIPT.read_text(),
+                "--interval", str(self.interval), "--count", "0", "--max-seconds", str(self.max_seconds),
+                "--until-stdin-closes", "--tag", self.marker]
+        for target in self.targets:
+            argv += ["--target", target]
+        self._netns = subprocess.Popen(self.stack.argv(*argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env=self.stack.env())
+        self._spawn(self._read_netns)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         if self._netns:
-            self._netns.terminate()
             try:
-                self._netns.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._netns.kill()
+                if self._netns.stdin:
+                    self._netns.stdin.close()  # the sampler inside sees EOF and exits
+                self._netns.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._netns.terminate()
+                try:
+                    self._netns.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._netns.kill()
+            try:
+                left = processes_with_marker(self.stack, "app", self.marker, kill=True)
+                if left:
+                    self.errors.append(f"netns sampler outlived its exec: {left} process(es) killed by marker")
+            except (OSError, subprocess.SubprocessError) as exc:
+                self.errors.append(f"could not check for a leftover netns sampler: {exc}")
         for thread in self._threads:
             thread.join(timeout=15)
         for session in self._sessions.values():
@@ -126,10 +185,11 @@ class EvidenceRecorder:
     def _sample(name: str, session: PsqlSession) -> dict:
         ts = round(time.time(), 3)
         if name == "postgres":
-            by_state = {state: int(n) for state, n in session.query(PG_QUERY)}
-            max_conn = int(session.query("SHOW max_connections")[0][0])
-            return {"ts": ts, "source": "postgres", "client_backends": sum(by_state.values()),
-                    "by_state": by_state, "max_connections": max_conn}
+            rows = session.query(postgres.QUERY)
+            record = postgres.parse_line("|".join(rows[0])) if rows else None
+            if record is None:
+                raise ValueError(f"unreadable postgres sample: {rows!r:.200}")
+            return record
         pools = _table(session.query("SHOW POOLS", header=True))
         stats = _table(session.query("SHOW STATS", header=True))
         lab_pools = [p for p in pools if p.get("database") != "pgbouncer"]

@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 STATES = {
@@ -161,6 +162,16 @@ def resolve(targets: list[str]) -> dict[str, tuple[str, int]]:
     return out
 
 
+def _exit_on_eof() -> None:
+    """Stop the whole process when the caller closes our stdin (or dies)."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", action="append", default=[], help="host:port of the DB or PgBouncer")
@@ -171,9 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ss", action="store_true",
                         help="read sockets with `ss -Htan` (iproute2, netlink) instead of /proc/net/tcp")
     parser.add_argument("--ss-output", help="for tests: a file holding `ss -tan` output to read instead")
+    parser.add_argument("--until-stdin-closes", action="store_true",
+                        help="exit as soon as stdin reaches EOF (the caller went away)")
+    parser.add_argument("--tag", default="", help="a marker in the command line, to find this process by")
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error("--interval must be > 0")
+    if args.until_stdin_closes:
+        threading.Thread(target=_exit_on_eof, daemon=True).start()
     targets = resolve(args.target)
     deadline = time.monotonic() + args.max_seconds
     taken = 0

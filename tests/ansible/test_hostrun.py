@@ -1,17 +1,29 @@
-"""churnlab.hostrun writes run.json for Ansible load runs in the compose lab's form."""
+"""churnlab.hostrun builds the run record of an Ansible load run from the raw files load.yml fetched."""
 import json
 
-from churnlab import diagnosis, hostrun
+from churnlab import diagnosis, hostrun, run_record
 from churnlab.evidence import sockets
 
 DB = "192.168.240.11"
 
 
+def fetched(tmp_path, **facts):
+    """A staging folder as load.yml leaves it: raw output and what the hosts reported."""
+    fetch = tmp_path / ".incoming-1"
+    fetch.mkdir()
+    (fetch / "host-facts.json").write_text(json.dumps({
+        "app_fact": {"variant": "direct", "service": "churnlab-app", "port": 8000,
+                     "settings": {"WORKER_CLASS": "eventlet", "CONN_MAX_AGE": "0", "DB_HOST": DB, "DB_PORT": "5432"}},
+        "profile": "repro", "hosts": {"app": "app1", "db": "db1", "loadgen": "loadgen1"},
+        "load": {"scenario": "ab", "vus": "500", "iterations": "10000", "keepalive": "False",
+                 "endpoint": "/api/v1/healthz/"},
+        "started_epoch": "1764020225.5", "finished_epoch": "1764020240.1", "k6_rc": "99",
+        "versions": {"app": '{"django": "4.2.16"}', "postgres": "15.14", "k6": "k6 v1.1.0"}, **facts}))
+    return fetch
+
+
 def test_run_json_from_fetched_files(tmp_path):
-    (tmp_path / "meta.json").write_text(json.dumps({
-        "run_id": "20261124T000000Z-direct-repro-ab-c500", "started": "s", "finished": "f",
-        "variant": "direct", "profile": "repro", "app_settings": {"WORKER_CLASS": "eventlet"},
-        "load": {"scenario": "ab", "vus": 500, "iterations": 10000}, "versions": {"postgres": "15.14"}}))
+    fetch = fetched(tmp_path)
     metrics = {
         "http_reqs{scenario:ab}": {"values": {"count": 10000, "rate": 900.0}},
         "http_req_failed{scenario:ab}": {"values": {"rate": 0.5}},
@@ -19,35 +31,54 @@ def test_run_json_from_fetched_files(tmp_path):
         "http_reqs{scenario:ab,status:200}": {"values": {"count": 5000}},
         "http_reqs{scenario:ab,status:499}": {"values": {"count": 5000}},
     }
-    (tmp_path / "k6-summary.json").write_text(json.dumps(
+    (fetch / "k6-summary.json").write_text(json.dumps(
         {"metrics": metrics, "lab": {"scenario": "ab", "vus": 500, "tracked_status": ["200", "499"]}}))
     # The app logs the first line of the exception (labapp's view).
     line = ('2026-11-24 21:37:05,000 ERROR roles healthz-db-error OperationalError: connection to server at '
             f'"{DB}" ({DB}), port 5432 failed: Cannot assign requested address')
-    (tmp_path / "app.log").write_text("\n".join([line] * 3) + "\nother\n")
-    (tmp_path / "db-connections.csv").write_text("ts,client_backends,active,max_connections\n"
-                                                 "1.0,5,1,4096\n\n2.0,17,3,4096\n")
+    (fetch / "app.log").write_text("\n".join([line] * 3) + "\nother\n")
+    # psql \watch output of evidence/pg_sample.sql: JSON lines, blank lines between.
+    sample = '{{"ts" : {ts}, "source" : "postgres", "client_backends" : {n}, "by_state" : {{"active" : 1}}, ' \
+             '"max_connections" : 4096}}'
+    (fetch / "postgres.jsonl").write_text(sample.format(ts=2.0, n=17) + "\n\n" + sample.format(ts=1.0, n=5) + "\n")
     # What sockets.py printed on the app host: the 1,000-port range used up toward the DB.
     rows = [("192.168.240.13", 50000 + i, DB, 5432, "TIME_WAIT") for i in range(1000)]
     netns = sockets.summarise(rows, {"port_range": [50000, 50999], "port_range_size": 1000, "tcp_tw_reuse": 0},
                               {f"{DB}:5432": (DB, 5432)}, ts=1.5)
-    (tmp_path / "netns.jsonl").write_text(json.dumps(netns) + "\n")
-    assert hostrun.main([str(tmp_path)]) == 0
-    run = json.loads((tmp_path / "run.json").read_text())
-    assert set(run) == {"run_id", "started", "finished", "selection", "app_settings", "load", "summary",
-                        "app_errors", "db", "evidence", "versions", "verdict"}
-    assert run["selection"]["variant"] == "direct" and run["selection"]["via"] == "ansible"
-    assert run["summary"]["requests"] == 10000
-    assert run["summary"]["status_counts"] == {"200": 5000, "499": 5000}
-    assert run["app_errors"] == [{"kind": "EADDRNOTAVAIL: Cannot assign requested address",
-                                  "target": f"{DB}:5432", "count": 3}]
+    (fetch / "netns.jsonl").write_text(json.dumps(netns) + "\n")
+    assert hostrun.main([str(fetch)]) == 0
+    run_dir = tmp_path / "20251124T213705Z-direct-repro-ab-c500"
+    assert not fetch.exists() and run_dir.is_dir()  # named by run_record.run_id, from what the hosts reported
+    run = run_record.read(run_dir)
+    assert run.run_id == run_dir.name and run.status == run_record.FINISHED and run.problems == []
+    assert run.selection.variant == "direct" and run.selection.via == "ansible" and run.selection.hosts["db"] == "db1"
+    assert run.load.vus == 500 and run.load.keepalive is False
+    assert run.summary["requests"] == 10000
+    assert run.summary["status_counts"] == {"200": 5000, "499": 5000}
+    assert run.app_errors == [{"kind": "EADDRNOTAVAIL: Cannot assign requested address",
+                               "target": f"{DB}:5432", "count": 3}]
+    assert run.versions == {"postgres": "15.14", "k6": "k6 v1.1.0", "app": {"django": "4.2.16"}}
     # The same evidence and verdict as a compose run: diagnosis reads both alike.
-    sources = {r["source"] for r in diagnosis.read_evidence(tmp_path / "evidence.jsonl")}
-    assert sources == {"netns", "postgres", "app_errors"}
-    assert run["verdict"]["case"] == diagnosis.PORT_EXHAUSTION_POSTGRES
-    assert run["verdict"]["headline"].startswith(f"ephemeral port exhaustion toward {DB}:5432: 1,000 of 1,000")
-    assert run["evidence"]["peak_port_use_pct"] == 100.0
-    assert run["db"] == {"peak_client_backends": 17, "samples": 2, "probe_error": None, "max_connections": 4096}
+    evidence = diagnosis.read_evidence(run_dir / "evidence.jsonl")
+    assert {r["source"] for r in evidence} == {"netns", "postgres", "app_errors"}
+    assert [r["ts"] for r in evidence] == sorted(r["ts"] for r in evidence)
+    assert run.verdict["case"] == diagnosis.PORT_EXHAUSTION_POSTGRES
+    assert run.verdict["headline"].startswith(f"ephemeral port exhaustion toward {DB}:5432: 1,000 of 1,000")
+    assert run.evidence.peak_port_use_pct == 100.0
+    assert (run.db.peak_client_backends, run.db.samples, run.db.max_connections) == (17, 2, 4096)
+
+
+def test_a_failed_k6_and_missing_probes_are_recorded(tmp_path):
+    fetch = fetched(tmp_path, k6_rc="107", versions={"app": "", "postgres": "15.14", "k6": "k6 v1.1.0"})
+    (fetch / "k6.log").write_text("ERRO[0000] smoke check failed: GET http://192.168.240.13:1/api/v1/ping/\n")
+    assert hostrun.main([str(fetch)]) == 0
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    run = run_record.read(run_dir)
+    assert run.status == run_record.FAILED and run.summary is None and run.verdict is None
+    assert run.problems[0].startswith("k6 failed (exit 107): ERRO[0000] smoke check failed")
+    assert "postgres sampler: postgres.jsonl was not fetched" in run.problems
+    assert "netns sampler: netns.jsonl was not fetched" in run.problems
+    assert "versions: app did not answer" in run.problems
 
 
 def test_hostdiag_gives_the_verdict_from_what_a_host_reported():
@@ -65,7 +96,9 @@ def test_hostdiag_gives_the_verdict_from_what_a_host_reported():
     payload = {"host": "app1", "profile": "repro",
                "app": {"variant": "pgbouncer", "settings": {"WORKER_CLASS": "eventlet", "CONN_MAX_AGE": "0",
                                                             "DB_HOST": DB, "DB_PORT": "6432"}},
-               "netns": json.dumps(netns), "db": "1.0,20,4096", "log": "\n".join([line] * 40)}
+               "netns": json.dumps(netns),
+               "db": {"ts": 1.0, "source": "postgres", "client_backends": 20, "by_state": {"active": 20},
+                      "max_connections": 4096}, "log": "\n".join([line] * 40)}
     proc = subprocess.run([sys.executable, "-m", "churnlab.hostdiag"], input=json.dumps(payload),
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

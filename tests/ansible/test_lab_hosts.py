@@ -8,11 +8,12 @@ gthread and show the same load gives zero errors; hosts down.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
 
-from tests.ansible.conftest import LAB_HOSTS, ROOT, lab_host_containers, make, recap, ssh
+from tests.ansible.conftest import LAB_HOSTS, ROOT, env, lab_host_containers, make, recap, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
 
@@ -52,7 +53,7 @@ def load() -> dict:
     new = sorted(set((ROOT / "results").glob("*-ab-c500")) - before)
     assert len(new) == 1, f"expected one new results folder, got {new}"
     run_dir = new[0]
-    for name in ("k6-summary.json", "k6.log", "app.log", "db-connections.csv", "run.json"):
+    for name in ("k6-summary.json", "k6.log", "app.log", "postgres.jsonl", "netns.jsonl", "run.json"):
         assert (run_dir / name).is_file(), f"{run_dir.name}: {name} is missing"
     return json.loads((run_dir / "run.json").read_text())
 
@@ -164,6 +165,33 @@ class TestLabHosts:
         assert "verdict (port-exhaustion-postgres)" in proc.stdout
         assert f"toward {db}:5432" in proc.stdout
         assert recap(proc.stdout)["app1"]["changed"] == 0
+        # The same verdict in check mode (every task of diagnose.yml only reads).
+        proc = make("provision-diagnose", "INVENTORY=inventories/lab", "DIAG_SECONDS=1", "ANSIBLE_ARGS=--check",
+                    timeout=300)
+        assert proc.returncode == 0 and "verdict (port-exhaustion-postgres)" in proc.stdout, proc.stdout[-3000:]
+
+    def test_failing_k6_leaves_no_probe_on_any_host(self, hosts):
+        """k6 killed mid-run: load.yml stops its probes anyway and records the run as failed."""
+        before = set((ROOT / "results").glob("*-ab-c50/run.json"))
+        proc = subprocess.Popen(["make", "-s", "provision-load", "INVENTORY=inventories/lab", "SCENARIO=ab",
+                                 "VUS=50", "ITERATIONS=10000000"], cwd=ROOT, env=env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while ssh("loadgen1", "pgrep -x k6").returncode != 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "k6 never started"
+            time.sleep(1)
+        time.sleep(2)
+        probes = "pgrep -fa '[c]hurnlab_probe=' || true"
+        assert "psql" in ssh("db1", probes).stdout and "churnlab-sockets" in ssh("app1", probes).stdout
+        ssh("loadgen1", "pkill -KILL -x k6")
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode != 0 and "k6 failed (exit 137)" in out, out[-3000:]
+        for host in LAB_HOSTS:
+            assert ssh(host, probes).stdout.strip() == "", host
+            assert ssh(host, "ls -d /tmp/churnlab-load-* 2>/dev/null || true").stdout.strip() == "", host
+        (run_json,) = set((ROOT / "results").glob("*-ab-c50/run.json")) - before
+        run = json.loads(run_json.read_text())
+        assert run["status"] == "failed" and run["problems"][0].startswith("k6 failed (exit 137)"), run["problems"]
 
     def test_gthread_fixes_it(self, hosts):
         # A clean slate first, like the compose lab's fresh stack: the direct

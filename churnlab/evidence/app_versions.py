@@ -1,0 +1,23 @@
+"""Print the versions of the app's Python packages as one line of JSON.
+
+Standalone (standard library only): versions.py runs it in the app container
+with `python3 -c`, playbooks/load.yml runs the same text with the app venv's
+python on the app host. A package that is not installed reads null."""
+import importlib
+import json
+
+PACKAGES = ("django", "rest_framework", "psycopg2", "gunicorn", "eventlet")
+
+
+def versions() -> dict:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.import_module(name).__version__.split()[0]
+        except ImportError:
+            out[name] = None
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(versions()))
