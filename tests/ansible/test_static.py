@@ -159,3 +159,22 @@ def test_bad_input_is_refused_and_starts_nothing(args, message):
     assert proc.returncode != 0
     assert message in proc.stderr
     assert lab_host_containers() == before
+
+
+@pytest.mark.parametrize("name, address", [("lab-single", "192.168.240.11"), ("production-single", "10.30.7.7")])
+def test_single_host_inventories_put_the_app_and_postgres_on_one_host(name, address):
+    data = inventory(name)
+    hostvars = data["_meta"]["hostvars"]
+    assert data["app"]["hosts"] == data["db"]["hosts"] == data["pgbouncer"]["hosts"]
+    assert [hostvars[h]["ansible_host"] for h in data["db"]["hosts"]] == [address]
+
+
+@pytest.mark.parametrize("name, variant, profile", [
+    ("lab", "direct", "repro"), ("lab-single", "direct", "repro"),
+    ("production", "gthread", "tuned"), ("production-single", "gthread", "tuned")])
+def test_each_inventory_holds_its_own_variant_and_profile(name, variant, profile):
+    data = inventory(name)
+    hostvars = data["_meta"]["hostvars"]
+    app = data["app"]["hosts"][0]
+    assert hostvars[app]["churnlab_variant"] == variant
+    assert hostvars[app]["sysctl_profile"] == profile
