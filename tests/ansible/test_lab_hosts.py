@@ -324,7 +324,7 @@ class TestLabHosts:
         ssh("db1", f"echo '{foreign}' >> /etc/postgresql/15/main/pg_hba.conf")
         before = postmaster_started()
         result, _ = playbook("inventories/lab", "db.yml", "-e",
-                             json.dumps({"postgresql_extra_settings": {"work_mem": "2MB"}}))
+                             json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
         assert result["db1"]["changed"] > 0 and result["db1"]["failed"] == 0
         assert foreign in ssh("db1", "cat /etc/postgresql/15/main/pg_hba.conf").stdout
         assert ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW work_mem'").stdout.strip() == "2MB"
@@ -333,7 +333,7 @@ class TestLabHosts:
     def test_a_postmaster_setting_restarts_postgres(self, hosts):
         before = postmaster_started()
         playbook("inventories/lab", "db.yml", "-e",
-                 json.dumps({"postgresql_extra_settings": {"max_connections": 4000}}))
+                 json.dumps({"postgresql_extra_settings": {"ssl": "off", "max_connections": 4000}}))
         shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
         assert shown.strip() == "4000"
         assert postmaster_started() != before, "max_connections changed without a restart"
