@@ -6,7 +6,9 @@ Here every knob comes from the environment so each lab variant is one preset.
 import os
 
 GUNICORN_PORT = os.environ.get("GUNICORN_PORT", "8000")
-bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{GUNICORN_PORT}")
+# GUNICORN_BIND: one or more host:port, comma-separated (hosts bind loopback
+# and their own address; the container binds every address).
+bind = [b.strip() for b in os.environ.get("GUNICORN_BIND", f"0.0.0.0:{GUNICORN_PORT}").split(",") if b.strip()]
 worker_class = os.environ.get("WORKER_CLASS", "eventlet")
 workers = int(os.environ.get("WORKERS", "6"))
 threads = int(os.environ.get("THREADS", "1"))

@@ -1,9 +1,15 @@
 """Ansible for real, on the lab hosts (systemd + sshd containers reached over SSH).
 
-One session: hosts up; converge direct + repro twice (the second run must
-change nothing); check the settings are in effect on each host; reproduce the
+One session: hosts up; a dry run (--check --diff) on the fresh hosts; converge
+direct + repro twice (the second run, with -vvv, must change nothing); a dry
+run on the converged hosts; no secret in any output, journal or `ps` capture;
+check the settings are in effect on each host (and that the host's own
+pg_hba entries, listen addresses and TLS are left alone); reproduce the
 incident with the ab scenario from loadgen1 against app1; re-provision with
-gthread and show the same load gives zero errors; hosts down.
+gthread and show the same load gives zero errors; reload vs restart of
+PostgreSQL; then the single-host topology (inventories/lab-single: app and
+PostgreSQL on db1, as in the incident) reproduces the incident and the fix;
+hosts down.
 """
 from __future__ import annotations
 
@@ -13,13 +19,46 @@ import time
 
 import pytest
 
-from tests.ansible.conftest import LAB_HOSTS, ROOT, env, lab_host_containers, make, recap, ssh
+from tests.ansible.conftest import LAB_HOSTS, ROOT, VENV_BIN, env, lab_host_containers, make, recap, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
 
 LOAD = ["SCENARIO=ab", "VUS=500", "ITERATIONS=10000", "KEEPALIVE=0"]
 REPRO = {"net.ipv4.ip_local_port_range": "50000 50999", "net.ipv4.tcp_tw_reuse": "0"}
 TIMINGS: dict[str, float] = {}
+SECRET_NAMES = ("db_password", "django_secret_key", "pgbouncer_admin_password")
+PS_CAPTURE = "/var/tmp/churnlab-test-ps.txt"
+
+
+def secrets() -> list[str]:
+    """The lab's generated secrets, and their first 8 characters."""
+    values = [(ROOT / ".secrets" / "lab-hosts" / name).read_text().strip() for name in SECRET_NAMES]
+    assert all(len(v) >= 16 for v in values)
+    return values + [v[:8] for v in values]
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    leaked = [f"{v[:3]}...({len(v)} chars)" for v in secrets() if v in text]
+    assert not leaked, f"{where}: secret values (or their first 8 characters) found: {leaked}"
+
+
+def playbook(inventory: str, name: str, *args: str, timeout: float = 600) -> tuple[dict, str]:
+    """ansible-playbook on the lab hosts directly, for runs with extra-vars."""
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", inventory, f"playbooks/{name}", *args],
+                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{name} {args} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return recap(proc.stdout), proc.stdout
+
+
+def postmaster_started() -> str:
+    out = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SELECT pg_postmaster_start_time()'")
+    assert out.returncode == 0 and out.stdout.strip(), out.stderr
+    return out.stdout.strip()
+
+
+def listening(host: str, port: int) -> set[str]:
+    out = ssh(host, f"ss -Htln 'sport = :{port}'").stdout
+    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +75,20 @@ def hosts():
     assert lab_host_containers() == []
 
 
-def provision(variant: str, profile: str) -> tuple[dict, str]:
+def provision(variant: str, profile: str, *args: str, inventory: str = "inventories/lab") -> tuple[dict, str]:
     started = time.monotonic()
-    proc = make("provision", "INVENTORY=inventories/lab", f"VARIANT={variant}", f"PROFILE={profile}", timeout=900)
+    extra = [f"ANSIBLE_ARGS={' '.join(args)}"] if args else []
+    proc = make("provision", f"INVENTORY={inventory}", f"VARIANT={variant}", f"PROFILE={profile}", *extra,
+                timeout=900)
     TIMINGS.setdefault("provision_s", []).append(round(time.monotonic() - started, 1))
     assert proc.returncode == 0, f"provision {variant} {profile} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return recap(proc.stdout), proc.stdout
 
 
-def load() -> dict:
+def load(inventory: str = "inventories/lab") -> dict:
     before = set((ROOT / "results").glob("*-ab-c500")) if (ROOT / "results").exists() else set()
     started = time.monotonic()
-    proc = make("provision-load", "INVENTORY=inventories/lab", *LOAD, timeout=900)
+    proc = make("provision-load", f"INVENTORY={inventory}", *LOAD, timeout=900)
     TIMINGS.setdefault("load_s", []).append(round(time.monotonic() - started, 1))
     assert proc.returncode == 0, f"load failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     new = sorted(set((ROOT / "results").glob("*-ab-c500")) - before)
@@ -62,11 +103,11 @@ def eaddrnotavail(run: dict) -> int:
     return sum(e["count"] for e in run["app_errors"] if "Cannot assign requested address" in e["kind"])
 
 
-def wait_time_wait_drained(limit: int = 50, timeout: float = 90) -> None:
-    """Start the next load from a clean slate: no TIME_WAIT ports left on app1."""
+def wait_time_wait_drained(limit: int = 50, timeout: float = 90, host: str = "app1") -> None:
+    """Start the next load from a clean slate: no TIME_WAIT ports left on the app host."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        n = int(ssh("app1", "ss -Htan state time-wait | wc -l").stdout.strip() or 0)
+        n = int(ssh(host, "ss -Htan state time-wait | wc -l").stdout.strip() or 0)
         if n <= limit:
             return
         time.sleep(3)
@@ -75,8 +116,11 @@ def wait_time_wait_drained(limit: int = 50, timeout: float = 90) -> None:
 def gunicorn(host: str = "app1") -> dict:
     out = ssh(host, "pid=$(systemctl show -p MainPID --value churnlab-app); "
                     "echo workers=$(pgrep -c -P $pid); "
+                    "echo secrets=$(ls /etc/churnlab/secrets | paste -sd,); "
                     "journalctl -u churnlab-app -o cat --no-pager | grep -o 'Using worker: .*' | tail -1; "
-                    "tr '\\0' '\\n' </proc/$pid/environ | grep -E '^(WORKER_CLASS|WORKERS|THREADS|CONN_MAX_AGE)='"
+                    "tr '\\0' '\\n' </proc/$pid/environ "
+                    "| grep -E '^(WORKER_CLASS|WORKERS|THREADS|CONN_MAX_AGE|GUNICORN_BIND|DB_PASSWORD[A-Z_]*"
+                    "|DJANGO_[A-Z_]*)='"
               ).stdout
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     values["using"] = next((line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Using")), "")
@@ -86,23 +130,83 @@ def gunicorn(host: str = "app1") -> dict:
 class TestLabHosts:
     state: dict = {}
 
-    def test_first_converge_succeeds(self, hosts):
+    def test_dry_run_on_fresh_hosts(self, hosts):
         started = time.monotonic()
-        first, _ = provision("direct", "repro")
+        result, out = provision("direct", "repro", "--check", "--diff")
+        TIMINGS["check_fresh_s"] = round(time.monotonic() - started, 1)
+        assert set(result) == set(LAB_HOSTS)
+        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in result.values()), result
+        assert_no_secret(out, "--check --diff on fresh hosts")
+        # Nothing was installed: the dry run changed nothing on the hosts.
+        assert ssh("db1", "test -e /etc/postgresql").returncode == 1
+        assert ssh("app1", "test -e /opt/churnlab/venv").returncode == 1
+
+    def test_first_converge_succeeds(self, hosts):
+        # Sample every process's argv on app1 for the whole converge: the
+        # migrations (and every module) run while it samples.
+        sampler = ssh("app1", f"rm -f {PS_CAPTURE}; systemd-run --quiet --unit=churnlab-test-ps --collect "
+                              f"bash -c 'while :; do ps -eww -o args >> {PS_CAPTURE}; sleep 0.1; done'")
+        assert sampler.returncode == 0, sampler.stderr
+        started = time.monotonic()
+        first, out = provision("direct", "repro")
         TIMINGS["first_converge_s"] = round(time.monotonic() - started, 1)
+        ssh("app1", "systemctl stop churnlab-test-ps")
         assert set(first) == set(LAB_HOSTS)
         assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in first.values()), first
         assert all(r["changed"] > 0 for r in first.values()), first
+        assert_no_secret(out, "first converge output")
+
+    def test_no_secret_in_ps_during_the_migrations(self, hosts):
+        capture = ssh("app1", f"cat {PS_CAPTURE}; rm -f {PS_CAPTURE}", timeout=120).stdout
+        migrate = [line for line in capture.splitlines() if "manage.py migrate" in line]
+        assert migrate, "the ps sampler never saw the migrations run"
+        TIMINGS["ps_samples_during_migrate"] = len(migrate)
+        assert_no_secret(capture, "ps -eo args on app1 during the converge")
 
     def test_second_converge_changes_nothing(self, hosts):
         started = time.monotonic()
-        second, out = provision("direct", "repro")
+        second, out = provision("direct", "repro", "-vvv")
         TIMINGS["second_converge_s"] = round(time.monotonic() - started, 1)
         changed = {h: r["changed"] for h, r in second.items()}
         assert set(second) == set(LAB_HOSTS)
         assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in second.values()), second
         assert changed == dict.fromkeys(LAB_HOSTS, 0), "not idempotent:\n" + "\n".join(
             line for line in out.splitlines() if line.startswith("changed:"))
+        assert "<192.168.240.13> ESTABLISH SSH CONNECTION" in out, "not -vvv output"
+        assert_no_secret(out, "-vvv converge output")
+
+    def test_dry_run_on_converged_hosts(self, hosts):
+        started = time.monotonic()
+        result, out = provision("direct", "repro", "--check", "--diff")
+        TIMINGS["check_converged_s"] = round(time.monotonic() - started, 1)
+        assert set(result) == set(LAB_HOSTS)
+        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in result.values()), result
+        assert {h: r["changed"] for h, r in result.items()} == dict.fromkeys(LAB_HOSTS, 0), "\n".join(
+            line for line in out.splitlines() if line.startswith("changed:"))
+        assert_no_secret(out, "--check --diff on converged hosts")
+
+    def test_no_secret_in_any_journal(self, hosts):
+        for host in LAB_HOSTS:
+            journal = ssh(host, "journalctl --no-pager -o cat", timeout=120)
+            assert journal.returncode == 0 and journal.stdout, journal.stderr
+            assert_no_secret(journal.stdout, f"{host}'s journal")
+        # The migrations ran as the service user through systemd-run, and the
+        # sudo lines of every module show no environment assignments.
+        sudo = ssh("app1", "journalctl --no-pager -o cat -t sudo").stdout
+        assert "COMMAND=" in sudo and "DB_PASSWORD=" not in sudo and "DJANGO_SECRET_KEY=" not in sudo
+
+    def test_secrets_live_only_in_their_files(self, hosts):
+        env_file = ssh("app1", "cat /etc/churnlab/app.env").stdout
+        assert "DB_PASSWORD_FILE=/etc/churnlab/secrets/db_password" in env_file
+        assert "DB_PASSWORD=" not in env_file and "DJANGO_SECRET_KEY=" not in env_file
+        assert_no_secret(env_file, "app.env")
+        modes = ssh("app1", "stat -c '%n %a %U:%G' /etc/churnlab/secrets /etc/churnlab/secrets/*").stdout.split("\n")
+        assert sorted(filter(None, modes)) == ["/etc/churnlab/secrets 750 root:churnlab",
+                                               "/etc/churnlab/secrets/db_password 640 root:churnlab",
+                                               "/etc/churnlab/secrets/django_secret_key 640 root:churnlab"]
+        facts = json.loads(ssh("app1", "cat /etc/ansible/facts.d/churnlab_app.fact").stdout)
+        assert set(facts) == {"variant", "service", "port", "settings"}
+        assert_no_secret(json.dumps(facts), "the app's local facts")
 
     def test_postgres_runs_the_incident_settings(self, hosts):
         out = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres "
@@ -110,11 +214,26 @@ class TestLabHosts:
                          " -c 'SHOW work_mem' -c \"SELECT datname FROM pg_database WHERE datname = 'lab'\"").stdout
         assert out.split() == ["4096", "256MB", "scram-sha-256", "1MB", "lab"]
 
-    def test_pg_hba_admits_only_app_and_pgbouncer(self, hosts):
-        out = ssh("db1", "grep -hE '^host' /etc/postgresql/*/main/pg_hba.conf").stdout
-        rows = [line.split() for line in out.splitlines()]
+    def test_pg_hba_admits_app_and_pgbouncer_in_a_marked_block(self, hosts):
+        text = ssh("db1", "cat /etc/postgresql/*/main/pg_hba.conf").stdout
+        begin = "# BEGIN churnlab: the app and PgBouncer hosts (managed by Ansible)"
+        end = "# END churnlab: the app and PgBouncer hosts (managed by Ansible)"
+        block = text.split(begin, 1)[1].split(end, 1)[0]
+        rows = [line.split() for line in block.splitlines() if line.strip()]
         assert sorted(r[3] for r in rows) == sorted([f"{LAB_HOSTS['app1']}/32", f"{LAB_HOSTS['pgbouncer1']}/32"])
-        assert {r[4] for r in rows} == {"scram-sha-256"}
+        assert {(r[0], r[1], r[2], r[4]) for r in rows} == {("host", "lab", "lab", "scram-sha-256")}
+        # The host's own entries (Debian's) are still there, after the block.
+        outside = text.split(end, 1)[1]
+        assert "local   all             postgres                                peer" in outside
+
+    def test_listen_addresses_are_where_the_clients_are(self, hosts):
+        assert listening("db1", 5432) <= {"127.0.0.1", "[::1]", LAB_HOSTS["db1"]}
+        assert LAB_HOSTS["db1"] in listening("db1", 5432) and "127.0.0.1" in listening("db1", 5432)
+        assert listening("pgbouncer1", 6432) == {"127.0.0.1", LAB_HOSTS["pgbouncer1"]}
+        assert listening("app1", 8000) == {"127.0.0.1", LAB_HOSTS["app1"]}
+        # postgresql.conf is the host's own (ssl as Debian set it); the lab's settings are in conf.d.
+        conf = ssh("db1", "cd /etc/postgresql/15/main && ls conf.d && grep -c '^ssl = ' postgresql.conf")
+        assert conf.stdout.split() == ["50-churnlab.conf", "60-churnlab-sizing.conf", "1"]
 
     def test_sysctls_match_the_repro_profile(self, hosts):
         for key, value in REPRO.items():
@@ -128,20 +247,29 @@ class TestLabHosts:
         assert g["using"] == "eventlet"
         assert (g["WORKER_CLASS"], g["WORKERS"], g["CONN_MAX_AGE"]) == ("eventlet", "6", "0")
         assert int(g["workers"]) == 6
-        mode = ssh("app1", "stat -c %a:%U /etc/churnlab/app.env").stdout.strip()
-        assert mode == "600:root"
+        assert g["GUNICORN_BIND"] == f"127.0.0.1:8000,{LAB_HOSTS['app1']}:8000"
+        assert g["secrets"] == "db_password,django_secret_key"
+        assert g["DB_PASSWORD_FILE"] == "/etc/churnlab/secrets/db_password"
+        assert "DB_PASSWORD" not in g and "DJANGO_SECRET_KEY" not in g
 
     def test_pgbouncer_accepts_connections(self, hosts):
-        password = (ROOT / ".secrets" / "lab-hosts" / "db_password").read_text().strip()
+        secrets_dir = ROOT / ".secrets" / "lab-hosts"
+        password = (secrets_dir / "db_password").read_text().strip()
+        admin = (secrets_dir / "pgbouncer_admin_password").read_text().strip()
+        # Passwords on stdin, never in argv or a remote command's environment line.
         out = ssh("pgbouncer1", "read -r PGPASSWORD; export PGPASSWORD; "
                                 "psql -XAtq -h 127.0.0.1 -p 6432 -U lab -d lab -c 'SELECT 40 + 2' && "
-                                "psql -XAtq -h 127.0.0.1 -p 6432 -U lab -d pgbouncer -c 'SHOW CONFIG' "
-                                "| grep -E '^(pool_mode|default_pool_size)\\|'", stdin=password + "\n")
+                                "! psql -XAtq -h 127.0.0.1 -p 6432 -U lab -d pgbouncer -c 'SHOW CONFIG' 2>/dev/null && "
+                                "read -r PGPASSWORD; "
+                                "psql -XAtq -h 127.0.0.1 -p 6432 -U pgbouncer_admin -d pgbouncer -c 'SHOW CONFIG' "
+                                "| grep -E '^(pool_mode|default_pool_size|admin_users)\\|'",
+                  stdin=password + "\n" + admin + "\n")
         assert out.returncode == 0, out.stderr
         lines = out.stdout.split()
         assert lines[0] == "42"
         assert any(line.startswith("pool_mode|transaction") for line in lines)
         assert any(line.startswith("default_pool_size|20") for line in lines)
+        assert any(line.startswith("admin_users|pgbouncer_admin") for line in lines)
 
     def test_k6_on_loadgen(self, hosts):
         assert ssh("loadgen1", "k6 version").stdout.startswith("k6 v1.1.0")
@@ -216,4 +344,62 @@ class TestLabHosts:
         assert counts.get("499", 0) == 0 and set(counts) <= {"200", "0"}, counts
         assert counts.get("0", 0) <= 10, counts
         assert run["db"]["peak_client_backends"] <= 20 * 40
+        assert run["verdict"]["case"] == "healthy", run["verdict"]
+
+    def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
+        foreign = "hostssl  replication  replicator  10.99.0.0/24  scram-sha-256"
+        ssh("db1", f"echo '{foreign}' >> /etc/postgresql/15/main/pg_hba.conf")
+        before = postmaster_started()
+        result, _ = playbook("inventories/lab", "db.yml", "-e",
+                             json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
+        assert result["db1"]["changed"] > 0 and result["db1"]["failed"] == 0
+        assert foreign in ssh("db1", "cat /etc/postgresql/15/main/pg_hba.conf").stdout
+        assert ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW work_mem'").stdout.strip() == "2MB"
+        assert postmaster_started() == before, "a reloadable setting restarted PostgreSQL"
+
+    def test_a_postmaster_setting_restarts_postgres(self, hosts):
+        before = postmaster_started()
+        playbook("inventories/lab", "db.yml", "-e",
+                 json.dumps({"postgresql_extra_settings": {"ssl": "off", "max_connections": 4000}}))
+        shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
+        assert shown.strip() == "4000"
+        assert postmaster_started() != before, "max_connections changed without a restart"
+
+
+class TestSingleHost:
+    """inventories/lab-single: the app, PgBouncer and PostgreSQL on db1, as in the incident."""
+
+    state: dict = {}
+
+    def test_single_host_converges(self, hosts):
+        started = time.monotonic()
+        result, _ = provision("direct", "repro", inventory="inventories/lab-single")
+        TIMINGS["single_converge_s"] = round(time.monotonic() - started, 1)
+        assert set(result) == {"db1", "loadgen1"}
+        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in result.values()), result
+        assert listening("db1", 8000) == {"127.0.0.1", LAB_HOSTS["db1"]}
+        settings = json.loads(ssh("db1", "cat /etc/ansible/facts.d/churnlab_app.fact").stdout)["settings"]
+        assert (settings["DB_HOST"], settings["DB_PORT"]) == (LAB_HOSTS["db1"], "5432")
+
+    def test_single_host_reproduces_the_incident(self, hosts):
+        started = time.monotonic()
+        run = load("inventories/lab-single")
+        TIMINGS["single_direct_load_s"] = round(time.monotonic() - started, 1)
+        self.state["direct"] = eaddrnotavail(run)
+        assert run["selection"]["variant"] == "direct" and run["selection"]["profile"] == "repro"
+        assert eaddrnotavail(run) > 1000, run["app_errors"]
+        assert run["verdict"]["case"] == "port-exhaustion-postgres", run["verdict"]
+
+    def test_single_host_gthread_fixes_it(self, hosts):
+        wait_time_wait_drained(host="db1")
+        started = time.monotonic()
+        result, _ = provision("gthread", "repro", inventory="inventories/lab-single")
+        assert all(r["failed"] == 0 for r in result.values()), result
+        wait_time_wait_drained(host="db1")
+        run = load("inventories/lab-single")
+        TIMINGS["single_gthread_s"] = round(time.monotonic() - started, 1)
+        TIMINGS["single_errors"] = {**self.state, "gthread": eaddrnotavail(run)}
+        assert run["selection"]["variant"] == "gthread"
+        assert run["summary"]["requests"] == 10000
+        assert run["app_errors"] == [], run["app_errors"]
         assert run["verdict"]["case"] == "healthy", run["verdict"]

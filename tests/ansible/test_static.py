@@ -13,7 +13,7 @@ import yaml
 from tests.ansible.conftest import ROOT, VENV_BIN, env, lab_host_containers, make
 
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml"]
-INVENTORIES = ["lab", "production"]
+INVENTORIES = ["lab", "production", "lab-single", "production-single"]
 ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
 
@@ -112,13 +112,13 @@ def test_modes_are_quoted_and_modules_fqcn():
                                                      "notify", "become", "become_user", "environment",
                                                      "changed_when", "failed_when", "run_once", "no_log",
                                                      "vars", "until", "retries", "delay", "block", "tags",
-                                                     "listen", "delegate_to")]
+                                                     "listen", "delegate_to", "check_mode", "diff")]
                 assert all("." in k for k in keys), f"{path}: non-FQCN module in {keys}"
                 assert modules or "block" in task
 
 
 def test_postgresql_conf_comes_from_the_shared_file():
-    template = (ROOT / "ansible/roles/postgresql/templates/postgresql.conf.j2").read_text()
+    template = (ROOT / "ansible/roles/postgresql/templates/churnlab.conf.j2").read_text()
     assert "postgresql_settings_dir ~ '/postgresql.conf'" in template
     defaults = yaml.safe_load((ROOT / "ansible/roles/postgresql/defaults/main.yml").read_text())
     assert defaults["postgresql_settings_dir"].endswith("/../config/postgresql")
@@ -151,3 +151,22 @@ def test_bad_input_is_refused_and_starts_nothing(args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and "PLAY [" not in proc.stdout
     assert lab_host_containers() == before
+
+
+@pytest.mark.parametrize("name, address", [("lab-single", "192.168.240.11"), ("production-single", "10.30.7.7")])
+def test_single_host_inventories_put_the_app_and_postgres_on_one_host(name, address):
+    data = inventory(name)
+    hostvars = data["_meta"]["hostvars"]
+    assert data["app"]["hosts"] == data["db"]["hosts"] == data["pgbouncer"]["hosts"]
+    assert [hostvars[h]["ansible_host"] for h in data["db"]["hosts"]] == [address]
+
+
+@pytest.mark.parametrize("name, variant, profile", [
+    ("lab", "direct", "repro"), ("lab-single", "direct", "repro"),
+    ("production", "gthread", "tuned"), ("production-single", "gthread", "tuned")])
+def test_each_inventory_holds_its_own_variant_and_profile(name, variant, profile):
+    data = inventory(name)
+    hostvars = data["_meta"]["hostvars"]
+    app = data["app"]["hosts"][0]
+    assert hostvars[app]["churnlab_variant"] == variant
+    assert hostvars[app]["sysctl_profile"] == profile
