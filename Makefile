@@ -86,6 +86,10 @@ hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1
 hosts-down: $(VENV)/.installed ## Stop and remove the Ansible lab hosts; no container or network is left
 	$(CHURNLAB) hosts down
 
+.PHONY: hosts-demo
+hosts-demo: bootstrap $(VENV)/.installed ## The incident as reported on lab hosts (app + Postgres on one host), then the fix
+	$(CHURNLAB) hosts demo
+
 .PHONY: provision
 provision: $(VENV)/.installed ## Converge hosts: make provision [INVENTORY=..] [VARIANT=..] [PROFILE=..] [CHECK=1] [CONFIRM=yes]
 	$(CHURNLAB) hosts provision

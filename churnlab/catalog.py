@@ -88,6 +88,11 @@ def about(kind: str, name: str) -> str:
     return str(presets()[f"{kind}s"][name].get("about", ""))
 
 
+def incident(kind: str) -> set[str]:
+    """The variants (or profiles) marked `incident: true`: they reproduce the incident on purpose."""
+    return {name for name, entry in presets()[f"{kind}s"].items() if (entry or {}).get("incident") is True}
+
+
 def check(kind: str, name: str) -> None:
     valid = variants() if kind == "variant" else profiles()
     if name not in valid:

@@ -270,6 +270,14 @@ def hosts_down() -> None:
     lab_hosts.down()
 
 
+@hosts_app.command("demo")
+def hosts_demo() -> None:
+    """The incident as reported (app and Postgres on one lab host), then the fix; the hosts come down after."""
+    from churnlab import hosts
+
+    hosts.demo()
+
+
 @hosts_app.command("status")
 def hosts_status() -> None:
     """The lab hosts that exist, with their addresses."""

@@ -19,10 +19,6 @@ from churnlab.terminal import console
 
 PLAYBOOKS = ROOT / "playbooks"
 YES = ("1", "yes", "true", "on")
-# Settings that reproduce the incident on purpose. Naming one for hosts outside
-# the lab needs CONFIRM_REPRO=yes on top of CONFIRM=yes.
-INCIDENT_PROFILES = {"repro"}
-INCIDENT_VARIANTS = {"direct", "persistent", "pgbouncer"}
 
 
 class AnsibleFailed(LabError):
@@ -58,8 +54,7 @@ def target(inventory: str, ansible_args: str, *, confirm: str | None, confirm_re
     dry = any(a in ("--check", "-C") for a in extra)
     path = hosts_guard.inventory_dir(inventory)
     decision = hosts_guard.check(path, extra, confirm=flag(confirm), confirm_repro=flag(confirm_repro) or dry,
-                                 named_variant=variant, named_profile=profile,
-                                 incident_variants=INCIDENT_VARIANTS, incident_profiles=INCIDENT_PROFILES)
+                                 named_variant=variant, named_profile=profile)
     return Target(path, extra, decision)
 
 
@@ -108,9 +103,9 @@ def provision(inventory: str, variant: str | None, profile: str | None, *, check
     dry = "--check" in t.extra or "-C" in t.extra
     console.print(f"{'dry run (--check --diff) of' if dry else 'provisioning'} {_describe(t)}: "
                   f"VARIANT={chosen_variant} ({origin(variant)}), PROFILE={chosen_profile} ({origin(profile)})")
-    if t.decision.outside and not dry and (chosen_variant in INCIDENT_VARIANTS or chosen_profile in INCIDENT_PROFILES):
-        console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(
-            chosen_variant, chosen_profile, INCIDENT_VARIANTS, INCIDENT_PROFILES))
+    incident = chosen_variant in catalog.incident("variant") or chosen_profile in catalog.incident("profile")
+    if t.decision.outside and not dry and incident:
+        console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(chosen_variant, chosen_profile))
     extra_vars = {}
     if variant:
         extra_vars["churnlab_variant"] = variant
@@ -135,3 +130,21 @@ def diagnose(inventory: str, seconds: int, *, confirm: str | None, ansible_args:
     t = target(inventory, ansible_args, confirm=confirm)
     console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
     _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})
+
+
+def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:
+    """The incident as reported, on lab hosts: app and Postgres on one host.
+    Hosts up; the inventory's own direct + repro and the ab load; gthread and
+    the same load; hosts down whatever happens."""
+    import time
+
+    lab_hosts.up()
+    try:
+        provision(inventory, None, None, check=False, confirm=None, confirm_repro=None, ansible_args="")
+        load(inventory, "ab", 500, 10000, False, confirm=None, ansible_args="")
+        with console.status(f"waiting {settle_s} s for the direct run's TIME_WAIT ports to come back"):
+            time.sleep(settle_s)
+        provision(inventory, "gthread", None, check=False, confirm=None, confirm_repro=None, ansible_args="")
+        load(inventory, "ab", 500, 10000, False, confirm=None, ansible_args="")
+    finally:
+        lab_hosts.down()

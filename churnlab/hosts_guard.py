@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from churnlab import lab_hosts
+from churnlab import catalog, lab_hosts
 from churnlab.errors import LabError
 from churnlab.lab_hosts import LAB_NETWORK
 from churnlab.paths import ROOT
@@ -188,8 +188,7 @@ class Decision:
 
 
 def check(inventory: Path, extra: list[str], *, confirm: bool, confirm_repro: bool,
-          named_variant: str | None, named_profile: str | None, incident_variants: set[str],
-          incident_profiles: set[str]) -> Decision:
+          named_variant: str | None, named_profile: str | None) -> Decision:
     """Refuse, with one line, anything the user did not ask for. Nothing connects before this passes."""
     hosts = resolve_hosts(inventory, extra)
     outside = [h for h in hosts if not h.in_lab]
@@ -198,13 +197,13 @@ def check(inventory: Path, extra: list[str], *, confirm: bool, confirm_repro: bo
         raise LabError(f"{_rel(inventory)} reaches hosts outside the lab network {LAB_NETWORK}: {shown}. "
                        "Rerun with CONFIRM=yes to go ahead (run CHECK=1 first for a dry run).")
     if outside:
-        repro = [f"PROFILE={named_profile}"] if named_profile in incident_profiles else []
-        repro += [f"VARIANT={named_variant}"] if named_variant in incident_variants else []
+        repro = [f"PROFILE={named_profile}"] if named_profile in catalog.incident("profile") else []
+        repro += [f"VARIANT={named_variant}"] if named_variant in catalog.incident("variant") else []
         if repro and not confirm_repro:
             apps = [h for h in outside if "app" in h.groups] or outside
             raise LabError(f"{' and '.join(repro)} reproduces the incident on "
                            f"{', '.join(f'{h.name} ({h.address})' for h in apps)}: "
-                           f"{incident_effect(named_variant, named_profile, incident_variants, incident_profiles)}. "
+                           f"{incident_effect(named_variant, named_profile)}. "
                            "Rerun with CONFIRM_REPRO=yes as well if that is what you want.")
     else:
         running = running_lab_hosts()
@@ -215,12 +214,12 @@ def check(inventory: Path, extra: list[str], *, confirm: bool, confirm_repro: bo
     return Decision(hosts, not outside, outside)
 
 
-def incident_effect(variant: str | None, profile: str | None, incident_variants: set[str],
-                    incident_profiles: set[str]) -> str:
+def incident_effect(variant: str | None, profile: str | None) -> str:
+    """What the incident's settings (presets marked `incident: true`) do to an app host."""
     parts = []
-    if profile in incident_profiles:
+    if profile in catalog.incident("profile"):
         parts.append("the app hosts get 1,000 ephemeral ports and no TIME_WAIT reuse")
-    if variant in incident_variants:
+    if variant in catalog.incident("variant"):
         parts.append(f"the app runs the {variant} variant, which opens DB connections per request")
     return "; ".join(parts) + ", so under load they fail with 'Cannot assign requested address'"
 

@@ -32,6 +32,7 @@ def in_empty_netns(*make_args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args, message", [
     ([PRODUCTION], "reaches hosts outside the lab network 192.168.240.0/24: app-01 (10.30.8.11)"),
     ([PRODUCTION, "CHECK=1"], "Rerun with CONFIRM=yes"),
+    (["INVENTORY=inventories/production-single"], "outside the lab network 192.168.240.0/24: db-01 (10.30.7.7)"),
     (["ANSIBLE_ARGS=-i inventories/production"], "ANSIBLE_ARGS: '-i' is not allowed; allowed: --check --diff"),
     (["ANSIBLE_ARGS=-e ansible_host=10.30.7.7"], "ANSIBLE_ARGS: '-e' is not allowed"),
     (["ANSIBLE_ARGS=--extra-vars=ansible_host=10.30.7.7"], "'--extra-vars=ansible_host=10.30.7.7' is not allowed"),
