@@ -11,14 +11,16 @@ from churnlab import catalog, lab_secrets
 from churnlab.compose_stack import Stack
 from churnlab.paths import ROOT
 
-PRESETS = {  # the issue's variant table
-    "direct": ("eventlet", "6", "1", "0", "db", "5432"),
-    "persistent": ("eventlet", "6", "1", "600", "db", "5432"),
-    "gthread": ("gthread", "20", "40", "600", "db", "5432"),
-    "pgbouncer": ("eventlet", "6", "1", "0", "pgbouncer", "6432"),
-    "pgbouncer-local": ("eventlet", "6", "1", "0", "/run/pgbouncer", "6432"),
-}
-COMBOS = list(itertools.product(sorted(PRESETS), catalog.profiles()))
+
+def expected(variant: str) -> tuple[str, ...]:
+    """What the data file (config/presets.yml, through catalog) says the app gets."""
+    preset = catalog.variant(variant)
+    path = catalog.DB_PATHS[preset["db_path"]]
+    return (preset["worker_class"], str(preset["workers"]), str(preset["threads"]), str(preset["conn_max_age"]),
+            path["DB_HOST"], path["DB_PORT"])
+
+
+COMBOS = list(itertools.product(catalog.variants(), catalog.profiles()))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,7 +41,7 @@ def test_variant_and_profile_resolve_to_the_promised_stack(variant, profile):
 
     env = services["app"]["environment"]
     assert (env["WORKER_CLASS"], env["WORKERS"], env["THREADS"], env["CONN_MAX_AGE"],
-            env["DB_HOST"], env["DB_PORT"]) == PRESETS[variant]
+            env["DB_HOST"], env["DB_PORT"]) == expected(variant)
     if variant.startswith("pgbouncer"):
         assert env["DISABLE_SERVER_SIDE_CURSORS"] == "true"
         assert services["app"]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
