@@ -12,7 +12,7 @@ from churnlab.compose_stack import Stack
 from churnlab.paths import ROOT
 
 
-def expected(variant: str) -> tuple[str, ...]:
+def preset_env(variant: str) -> tuple[str, ...]:
     """What the data file (config/presets.yml, through catalog) says the app gets."""
     preset = catalog.variant(variant)
     path = catalog.DB_PATHS[preset["db_path"]]
@@ -41,7 +41,7 @@ def test_variant_and_profile_resolve_to_the_promised_stack(variant, profile):
 
     env = services["app"]["environment"]
     assert (env["WORKER_CLASS"], env["WORKERS"], env["THREADS"], env["CONN_MAX_AGE"],
-            env["DB_HOST"], env["DB_PORT"]) == expected(variant)
+            env["DB_HOST"], env["DB_PORT"]) == preset_env(variant)
     if variant.startswith("pgbouncer"):
         assert env["DISABLE_SERVER_SIDE_CURSORS"] == "true"
         assert services["app"]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
