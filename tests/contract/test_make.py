@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from churnlab.paths import ROOT
-from tests.contract.conftest import clean_env
+from tests.helpers import clean_env
 
 CASES = [
     (["lab-up", "APP_PORT=70000"], "APP_PORT='70000' must be a whole number from 1024 to 65535"),
@@ -76,5 +76,5 @@ def test_make_lint_runs_linters_only():
 def test_make_test_is_everything():
     proc = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode == 0
-    for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "tests/contract", "tests/e2e", "tests/ansible"):
+    for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "tests/contract", "tests/e2e", "tests/hosts"):
         assert part in proc.stdout, part

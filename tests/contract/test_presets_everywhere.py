@@ -7,7 +7,7 @@ import yaml
 from churnlab import catalog, lab_secrets
 from churnlab.compose_stack import Stack
 from churnlab.paths import PRESETS_FILE, ROOT
-from tests.contract.conftest import clean_env, offline
+from tests.helpers import clean_env, offline
 
 
 def ansible_vars(env: dict[str, str], *names: str) -> dict:

@@ -11,11 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from churnlab import cli as cli_module
-
-MAKE_VARIABLES = ("VARIANT", "PROFILE", "WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "APP_PORT",
-                  "SCENARIO", "VUS", "ITERATIONS", "KEEPALIVE", "ENDPOINT", "SAMPLE_INTERVAL", "RUN",
-                  "DIAG_SECONDS", "VARIANTS", "PROFILES", "VUS_LEVELS", "SERVICE", "PGBOUNCER_POOL_SIZE",
-                  "CHURNLAB_PRESETS")
+from tests.helpers import STEERING
 
 
 @dataclass
@@ -27,7 +23,7 @@ class Outcome:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in MAKE_VARIABLES:
+    for name in STEERING:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "250")
 

@@ -20,8 +20,6 @@ def fake(monkeypatch, cli):
     monkeypatch.setattr(hosts_guard, "running_lab_hosts", lambda: state["running"])
     monkeypatch.setattr(hosts, "_playbook",
                         lambda t, name, extra_vars: state["runs"].append((name, extra_vars, t.extra)))
-    for var in ("CONFIRM", "CONFIRM_REPRO", "INVENTORY", "CHECK", "ANSIBLE_ARGS"):
-        monkeypatch.delenv(var, raising=False)
     state["cli"] = cli
     return state
 

@@ -81,11 +81,16 @@ def test_a_failed_k6_and_missing_probes_are_recorded(tmp_path):
     assert "versions: app did not answer" in run.problems
 
 
-def test_hostdiag_gives_the_verdict_from_what_a_host_reported():
-    import subprocess
-    import sys
+def test_hostdiag_gives_the_verdict_from_what_a_host_reported(monkeypatch, capsys):
+    import io
 
-    from churnlab.paths import ROOT
+    from churnlab import hostdiag
+
+    def run(stdin: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = hostdiag.main()
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
     rows = [("192.168.240.13", 50000 + i, DB, 6432, "TIME_WAIT") for i in range(990)]
     netns = sockets.summarise(rows, {"port_range": [50000, 50999], "port_range_size": 1000, "tcp_tw_reuse": 0},
@@ -99,13 +104,11 @@ def test_hostdiag_gives_the_verdict_from_what_a_host_reported():
                "netns": json.dumps(netns),
                "db": {"ts": 1.0, "source": "postgres", "client_backends": 20, "by_state": {"active": 20},
                       "max_connections": 4096}, "log": "\n".join([line] * 40)}
-    proc = subprocess.run([sys.executable, "-m", "churnlab.hostdiag"], input=json.dumps(payload),
-                          capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    verdict = json.loads(proc.stdout.splitlines()[-1])
+    code, stdout, stderr = run(json.dumps(payload))
+    assert code == 0, stderr
+    verdict = json.loads(stdout.splitlines()[-1])
     assert verdict["case"] == diagnosis.PORT_EXHAUSTION_PGBOUNCER
     assert "990 of 1,000 local ports" in verdict["headline"] and "40 requests failed" in verdict["headline"]
-    assert proc.stdout.startswith("app1: verdict (port-exhaustion-pgbouncer)")
-    bad = subprocess.run([sys.executable, "-m", "churnlab.hostdiag"], input="not json", capture_output=True,
-                         text=True, cwd=ROOT)
-    assert bad.returncode == 2 and "stdin is not JSON" in bad.stderr
+    assert stdout.startswith("app1: verdict (port-exhaustion-pgbouncer)")
+    code, _, stderr = run("not json")
+    assert code == 2 and "stdin is not JSON" in stderr

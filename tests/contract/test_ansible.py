@@ -10,7 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.ansible.conftest import ROOT, VENV_BIN, env, lab_host_containers, make
+from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make
+from tests.helpers import clean_env as env
 
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]

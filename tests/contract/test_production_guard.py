@@ -5,7 +5,7 @@ network namespace that has only loopback (`unshare --net`): even a bug in the
 guard could not send a packet to 10.30.x. Besides the exit code and the one
 line, each case proves nothing was attempted: ansible-playbook never started
 (no PLAY line) and the namespace's only interface sent nothing but loopback.
-The caller's CONFIRM, INVENTORY, ANSIBLE_* ... are cleared (conftest.env)."""
+The caller's CONFIRM, INVENTORY, ANSIBLE_* ... are cleared (tests.helpers.clean_env)."""
 from __future__ import annotations
 
 import shlex
@@ -14,7 +14,8 @@ import subprocess
 
 import pytest
 
-from tests.ansible.conftest import ROOT, env
+from tests.helpers import ROOT
+from tests.helpers import clean_env as env
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 

@@ -19,7 +19,9 @@ import time
 
 import pytest
 
-from tests.ansible.conftest import LAB_HOSTS, ROOT, VENV_BIN, env, lab_host_containers, make, recap, ssh
+from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, recap
+from tests.helpers import clean_env as env
+from tests.hosts.conftest import LAB_HOSTS, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
 

@@ -1,0 +1,69 @@
+"""What every test group shares: the repository, the variables that steer the
+lab (never inherited from the caller: an exported CONFIRM=yes must not turn a
+"production is refused" test into a run), make, and the lab hosts' containers."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+from churnlab.paths import ROOT
+
+VENV_BIN = ROOT / ".venv" / "bin"
+# make's variables (the CLI reads them from the environment) and the front
+# door's; ANSIBLE_* are dropped as well.
+STEERING = ("VARIANT", "PROFILE", "WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "APP_PORT", "SCENARIO",
+            "VUS", "ITERATIONS", "KEEPALIVE", "ENDPOINT", "SAMPLE_INTERVAL", "RUN", "DIAG_SECONDS", "VARIANTS",
+            "PROFILES", "VUS_LEVELS", "SERVICE", "PGBOUNCER_POOL_SIZE", "CHURNLAB_PRESETS", "INVENTORY", "CHECK",
+            "CONFIRM", "CONFIRM_REPRO", "ANSIBLE_ARGS")
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without anything that steers the lab, with the venv first on PATH."""
+    env = {k: v for k, v in os.environ.items() if k not in STEERING and not k.startswith("ANSIBLE_")}
+    env.update({"PATH": f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"})
+    env.update(extra)
+    return env
+
+
+def make(*args: str, timeout: float = 900, check: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["make", "-s", *args], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"make {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def offline(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run argv with no route but loopback when the kernel lets us (unshare
+    --net as root), so an Ansible bug could never send a packet."""
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        argv = ["unshare", "--net", "--", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP of an ansible-playbook run: host -> {ok, changed, unreachable, failed}."""
+    out: dict[str, dict[str, int]] = {}
+    for host, ok, changed, unreachable, failed in RECAP.findall(output):
+        out[host] = {"ok": int(ok), "changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
+    return out
+
+
+def docker_available() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def lab_host_containers() -> list[str]:
+    if not docker_available():
+        return []
+    proc = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter",
+                           "label=com.docker.compose.project=churnlab-hosts"], capture_output=True, text=True)
+    return proc.stdout.split()

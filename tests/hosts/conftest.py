@@ -1,0 +1,18 @@
+"""The lab hosts' tests: SSH to them with the lab's key and pinned host keys."""
+from __future__ import annotations
+
+import subprocess
+
+from churnlab import lab_hosts
+
+LAB_HOSTS = lab_hosts.addresses()  # from inventories/lab/hosts, their one source
+
+
+def ssh(host: str, command: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a command on a lab host as root (sudo), over SSH with the lab's key."""
+    return subprocess.run(lab_hosts.ssh_argv(LAB_HOSTS[host], f"sudo bash -c {quote(command)}", connect_timeout=5),
+                          input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def quote(s: str) -> str:
+    return "'" + s.replace("'", "'\"'\"'") + "'"
