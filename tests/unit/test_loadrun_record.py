@@ -3,6 +3,7 @@ that fails, Ctrl-C. The boundaries faked are our own: Stack (the docker
 compose wrapper: its argv runs a small Python stand-in for k6) and the
 evidence recorder."""
 import json
+import signal
 import subprocess
 import sys
 
@@ -99,8 +100,14 @@ def test_run_json_is_written_when_versions_and_a_sampler_fail(lab):
 
 
 def test_ctrl_c_writes_an_interrupted_record_and_removes_k6(lab, tmp_path):
-    with pytest.raises(KeyboardInterrupt):
-        loadrun.run(FakeStack(K6_CTRL_C), PARAMS)
+    # Ctrl-C raises KeyboardInterrupt here, as in a terminal, even when this test
+    # runs in a background job (which starts with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loadrun.run(FakeStack(K6_CTRL_C), PARAMS)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     record = run_record.read(run_dir)
     assert record.status == run_record.INTERRUPTED and record.summary is None and record.verdict is None
