@@ -17,12 +17,16 @@ STEERING = ("VARIANT", "PROFILE", "WORKER_CLASS", "WORKERS", "THREADS", "CONN_MA
             "VUS", "ITERATIONS", "KEEPALIVE", "ENDPOINT", "SAMPLE_INTERVAL", "RUN", "DIAG_SECONDS", "VARIANTS",
             "PROFILES", "VUS_LEVELS", "SERVICE", "PGBOUNCER_POOL_SIZE", "CHURNLAB_PRESETS", "INVENTORY", "CHECK",
             "CONFIRM", "CONFIRM_REPRO", "ANSIBLE_ARGS")
+# A test's own make must not inherit the make running the tests (make test):
+# its level and flags change what make prints ("make[1]: ***").
+MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without anything that steers the lab, with the venv first on PATH."""
-    env = {k: v for k, v in os.environ.items() if k not in STEERING and not k.startswith("ANSIBLE_")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in STEERING and k not in MAKE_INHERITED and not k.startswith("ANSIBLE_")}
     env.update({"PATH": f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}", "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
                 "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"})
     env.update(extra)

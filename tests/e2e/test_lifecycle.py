@@ -11,6 +11,7 @@ from churnlab import catalog, lab, lab_secrets
 from churnlab.compose_stack import project_containers, project_networks
 from churnlab.errors import LabError
 from churnlab.paths import ROOT, SECRETS_DIR
+from tests.helpers import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ def test_up_twice_changes_nothing_and_down_leaves_nothing(built):
                          text=True, check=True).stdout
     assert lab_secrets.compose_env()["CHURNLAB_SECRET_DB_PASSWORD"] not in env
     proc = subprocess.run(["make", "-s", "lab-up", "VARIANT=pgbouncer", "PROFILE=default"],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert _container_ids() == first
     assert stat.S_IMODE(SECRETS_DIR.stat().st_mode) == 0o700
@@ -44,13 +45,13 @@ def test_up_twice_changes_nothing_and_down_leaves_nothing(built):
     # The app answers on loopback only.
     with urllib.request.urlopen("http://127.0.0.1:8000/api/v1/healthz/", timeout=10) as response:
         assert response.status == 200
-    subprocess.run(["make", "-s", "lab-down"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["make", "-s", "lab-down"], cwd=ROOT, env=clean_env(), check=True, capture_output=True)
     assert project_containers() == [] and project_networks() == []
 
 
 def test_bad_variant_starts_nothing(built):
     lab.down()
-    proc = subprocess.run(["make", "-s", "lab-up", "VARIANT=pgbouncer-remote"], cwd=ROOT,
+    proc = subprocess.run(["make", "-s", "lab-up", "VARIANT=pgbouncer-remote"], cwd=ROOT, env=clean_env(),
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "unknown variant 'pgbouncer-remote'" in proc.stderr
@@ -70,6 +71,6 @@ def test_port_in_use_is_refused_before_anything_starts(built):
 
 def test_load_without_a_lab_says_so(built):
     lab.down()
-    proc = subprocess.run(["make", "-s", "load"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(["make", "-s", "load"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "the lab is not up" in proc.stderr

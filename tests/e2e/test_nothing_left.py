@@ -12,6 +12,7 @@ import pytest
 from churnlab import catalog, lab, run_record
 from churnlab.evidence.recorder import MARKER_PREFIX, processes_with_marker
 from churnlab.paths import RESULTS_DIR, ROOT
+from tests.helpers import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +21,8 @@ SAMPLER_TEXT = "Sample the TCP state of this network namespace"
 
 
 def make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-s", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(["make", "-s", *args], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def k6_containers() -> list[str]:
