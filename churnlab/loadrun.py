@@ -30,14 +30,8 @@ K6_THRESHOLDS_CROSSED = 99
 INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
 
-@dataclass(frozen=True)
-class LoadParams:
-    scenario: str = "ab"
-    vus: int = 500
-    iterations: int = 10000
-    keepalive: bool = False
-    endpoint: str = "/api/v1/healthz/"
-    sample_interval: float = 1.0
+class LoadParams(run_record.Load):
+    """A load asked for: the record's Load, checked before anything starts."""
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:

@@ -39,12 +39,17 @@ class Selection:
 
 @dataclass
 class Load:
+    """The load a run put on the app (the defaults are the incident's ab -n 10000 -c 500)."""
+
     scenario: str = "ab"
-    vus: int = 0
-    iterations: int = 0
+    vus: int = 500
+    iterations: int = 10000
     keepalive: bool = False
     endpoint: str = "/api/v1/healthz/"
     sample_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        """A recorded load is taken as it is; churnlab.loadrun.LoadParams checks one that is asked for."""
 
 
 @dataclass
