@@ -168,7 +168,11 @@ def _host_names(listing: dict) -> set[str]:
 
 
 def _list(argv: list[str]) -> dict:
-    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120)
+    # stdin only where a vault password is asked for; otherwise none, so a
+    # non-blocking stdin shared with another program cannot stop Ansible.
+    asks = any(a in ("--ask-vault-pass", "--ask-vault-password", "-J") for a in argv)
+    proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120,
+                          stdin=None if asks else subprocess.DEVNULL)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise LabError(f"ansible-inventory could not read the inventory: {last}")

@@ -147,7 +147,8 @@ def _wait_ready(hosts: dict[str, str]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     with console.status("waiting for sshd and systemd on every lab host"):
         for name, ip in sorted(hosts.items(), key=lambda kv: kv[1]):
-            while subprocess.run(ssh_argv(ip, ready), capture_output=True, timeout=READY_TIMEOUT_S).returncode:
+            while subprocess.run(ssh_argv(ip, ready), capture_output=True, stdin=subprocess.DEVNULL,
+                                 timeout=READY_TIMEOUT_S).returncode:
                 if time.monotonic() > deadline:
                     raise LabError(f"lab host {name} ({ip}) did not come up within {READY_TIMEOUT_S} s "
                                    f"(docker compose -p {PROJECT} logs)")

@@ -35,7 +35,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def make(*args: str, timeout: float = 900, check: bool = False) -> subprocess.CompletedProcess:
     proc = subprocess.run(["make", "-s", *args], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise AssertionError(f"make {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-4000:]}")

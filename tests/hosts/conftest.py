@@ -9,9 +9,12 @@ LAB_HOSTS = lab_hosts.addresses()  # from inventories/lab/hosts, their one sourc
 
 
 def ssh(host: str, command: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run a command on a lab host as root (sudo), over SSH with the lab's key."""
+    """Run a command on a lab host as root (sudo), over SSH with the lab's key.
+    Never on the test's own stdin: ssh makes its stdin non-blocking, and Ansible,
+    started meanwhile on the same file, refuses to run on a non-blocking stdin."""
+    feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
     return subprocess.run(lab_hosts.ssh_argv(LAB_HOSTS[host], f"sudo bash -c {quote(command)}", connect_timeout=5),
-                          input=stdin, capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, **feed)
 
 
 def quote(s: str) -> str:

@@ -47,6 +47,7 @@ def assert_no_secret(text: str, where: str) -> None:
 def playbook(inventory: str, name: str, *args: str, timeout: float = 600) -> tuple[dict, str]:
     """ansible-playbook on the lab hosts directly, for runs with extra-vars."""
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", inventory, f"playbooks/{name}", *args],
+                          stdin=subprocess.DEVNULL,
                           cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{name} {args} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return recap(proc.stdout), proc.stdout
@@ -313,10 +314,11 @@ class TestLabHosts:
         before = set((ROOT / "results").glob("*-ab-c50/run.json"))
         proc = subprocess.Popen(["make", "-s", "provision-load", "INVENTORY=inventories/lab", "SCENARIO=ab",
                                  "VUS=50", "ITERATIONS=1000000"], cwd=ROOT, env=env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while ssh("loadgen1", "pgrep -x k6").returncode != 0:
-            assert time.monotonic() < deadline and proc.poll() is None, "k6 never started"
+            assert time.monotonic() < deadline and proc.poll() is None, \
+                "k6 never started:\n" + (proc.stdout.read()[-3000:] if proc.poll() is not None else "")
             time.sleep(1)
         time.sleep(2)
         probes = "pgrep -fa '[c]hurnlab_probe=' || true"
