@@ -32,6 +32,9 @@ COMPOSE_FILE = ROOT / "ansible" / "lab-hosts" / "compose.yml"
 HOSTS_SECRETS = SECRETS_DIR / "lab-hosts"
 KEY = HOSTS_SECRETS / "id_ed25519"
 PUBKEY = HOSTS_SECRETS / "id_ed25519.pub"
+# What the hosts' sshd reads as their user: a public copy of PUBKEY outside
+# .secrets/, which stays owner-only (0600) throughout.
+AUTHORIZED_KEYS = STATE_DIR / "lab-hosts" / "authorized_keys"
 KNOWN_HOSTS = HOSTS_SECRETS / "known_hosts"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 READY_TIMEOUT_S = 180
@@ -75,12 +78,12 @@ def compose_env(inventory: Path = LAB_INVENTORY) -> dict[str, str]:
     return env
 
 
-def _compose(*args: str, pubkey: Path | str = PUBKEY) -> tuple[list[str], dict[str, str]]:
+def _compose(*args: str, pubkey: Path | str = AUTHORIZED_KEYS) -> tuple[list[str], dict[str, str]]:
     return (["docker", "compose", "-f", str(COMPOSE_FILE), *args],
             {**os.environ, **compose_env(), "LAB_HOSTS_PUBKEY": str(pubkey)})
 
 
-def _run(*args: str, title: str, pubkey: Path | str = PUBKEY) -> None:
+def _run(*args: str, title: str, pubkey: Path | str = AUTHORIZED_KEYS) -> None:
     argv, env = _compose(*args, pubkey=pubkey)
     run_logged(argv, title, STATE_DIR / "hosts.log", env=env)
 
@@ -104,16 +107,18 @@ def containers(running_only: bool = False) -> dict[str, str]:
 
 
 def _ensure_key() -> None:
-    SECRETS_DIR.mkdir(mode=0o700, exist_ok=True)
-    SECRETS_DIR.chmod(0o700)
-    HOSTS_SECRETS.mkdir(mode=0o700, exist_ok=True)
+    HOSTS_SECRETS.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not KEY.exists():
         if not shutil.which("ssh-keygen"):
             raise LabError("ssh-keygen is missing: apt-get install openssh-client (or run `make bootstrap`)")
         console.print("generating this lab's SSH key into .secrets/lab-hosts/")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "churnlab-lab-hosts", "-f", str(KEY)],
                        check=True)
-    lab_secrets.tighten(HOSTS_SECRETS)
+    for folder in (SECRETS_DIR, HOSTS_SECRETS):
+        lab_secrets.tighten(folder)
+    AUTHORIZED_KEYS.parent.mkdir(parents=True, exist_ok=True)
+    AUTHORIZED_KEYS.write_text(PUBKEY.read_text())
+    AUTHORIZED_KEYS.chmod(0o644)
 
 
 def _pin_host_keys(hosts: dict[str, str]) -> None:

@@ -24,8 +24,7 @@ def env_name(name: str) -> str:
 
 
 def tighten(directory: Path = SECRETS_DIR) -> list[str]:
-    """Narrow the folder to 0700 and the files directly in it to 0600 (a
-    public key, *.pub, is left alone: the lab hosts read it); return what changed."""
+    """Narrow the folder to 0700 and the files directly in it to 0600; return what changed."""
     changed = []
     if not directory.is_dir():
         return changed
@@ -33,7 +32,7 @@ def tighten(directory: Path = SECRETS_DIR) -> list[str]:
         directory.chmod(DIR_MODE)
         changed.append(f"{directory.name}/")
     for path in sorted(directory.iterdir()):
-        if path.is_symlink() or not path.is_file() or path.suffix == ".pub":
+        if path.is_symlink() or not path.is_file():
             continue
         if path.stat().st_mode & 0o777 & ~FILE_MODE:
             path.chmod(FILE_MODE)

@@ -212,12 +212,13 @@ class TestLabHosts:
         assert_no_secret(json.dumps(facts), "the app's local facts")
 
     def test_local_secret_files_are_owner_only(self, hosts):
-        """The controller's copies: .secrets/lab-hosts 0700, every file 0600 (public keys 0644)."""
+        """The controller's copies: .secrets/lab-hosts 0700, every file 0600 (the hosts' sshd reads a
+        public copy of the key from .lab/)."""
         folder = ROOT / ".secrets" / "lab-hosts"
         assert folder.stat().st_mode & 0o777 == 0o700
         files = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir() if p.is_file()}
         assert {"db_password", "django_secret_key", "id_ed25519", "known_hosts"} <= set(files)
-        assert all(mode == (0o644 if name.endswith(".pub") else 0o600) for name, mode in files.items()), files
+        assert all(mode == 0o600 for mode in files.values()), files
 
     def test_postgres_runs_the_incident_settings(self, hosts):
         out = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres "

@@ -41,7 +41,7 @@ def test_a_wider_mode_found_there_is_narrowed(tmp_path):
     assert lab_secrets.ensure(folder) == []
     assert mode(folder) == 0o700
     assert mode(folder / "db_password") == 0o600 and mode(folder / "other-key") == 0o600
-    assert mode(folder / "id.pub") == 0o644  # a public key is read by the lab hosts' sshd
+    assert mode(folder / "id.pub") == 0o600  # even a public key: the lab hosts get a copy from .lab/
     assert lab_secrets.tighten(folder) == []
 
 
