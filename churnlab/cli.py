@@ -309,7 +309,8 @@ def hosts_provision(
     from churnlab import hosts
 
     hosts.provision(_or(inventory, LAB_INVENTORY), variant.strip() or None, profile.strip() or None,
-                    check=_flag("CHECK", check), confirm=confirm, confirm_repro=confirm_repro,
+                    check=_flag("CHECK", check), confirm=_flag("CONFIRM", confirm),
+                    confirm_repro=_flag("CONFIRM_REPRO", confirm_repro),
                     ansible_args=ansible_args)
 
 
@@ -328,7 +329,7 @@ def hosts_load(
 
     params = _load_params(scenario, vus, iterations, keepalive, "1")
     hosts.load(_or(inventory, LAB_INVENTORY), params.scenario, params.vus, params.iterations, params.keepalive,
-               confirm=confirm, ansible_args=ansible_args)
+               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args)
 
 
 @hosts_app.command("diagnose")
@@ -341,7 +342,8 @@ def hosts_diagnose(
     """Read-only verdict from the hosts: sockets, the app's journal, pg_stat_activity."""
     from churnlab import hosts
 
-    hosts.diagnose(_or(inventory, LAB_INVENTORY), bounds.whole("DIAG_SECONDS", _or(seconds, "5")), confirm=confirm,
+    hosts.diagnose(_or(inventory, LAB_INVENTORY), bounds.whole("DIAG_SECONDS", _or(seconds, "5")),
+                   confirm=_flag("CONFIRM", confirm),
                    ansible_args=ansible_args)
 
 

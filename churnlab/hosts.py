@@ -18,7 +18,6 @@ from churnlab.paths import ROOT
 from churnlab.terminal import console
 
 PLAYBOOKS = ROOT / "playbooks"
-YES = ("1", "yes", "true", "on")
 
 
 class AnsibleFailed(LabError):
@@ -27,10 +26,6 @@ class AnsibleFailed(LabError):
     def __init__(self, playbook: str, code: int):
         super().__init__(f"ansible-playbook {playbook} failed (exit {code}); see its output above")
         self.exit_code = code
-
-
-def flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in YES
 
 
 @dataclass(frozen=True)
@@ -43,17 +38,25 @@ class Target:
 
     @property
     def label(self) -> str:
-        return hosts_guard._rel(self.inventory)
+        return hosts_guard.shown_path(self.inventory)
+
+    @property
+    def dry(self) -> bool:
+        return _dry(self.extra)
 
 
-def target(inventory: str, ansible_args: str, *, confirm: str | None, confirm_repro: str | None = None,
+def _dry(extra: list[str]) -> bool:
+    """A check-mode run: it connects and reports, and changes nothing."""
+    return bool(hosts_guard.select(extra, hosts_guard.CHECK_OPTIONS))
+
+
+def target(inventory: str, ansible_args: str, *, confirm: bool, confirm_repro: bool = False,
            check: bool = False, variant: str | None = None, profile: str | None = None) -> Target:
     extra = hosts_guard.parse_extra_args(ansible_args)
     if check:
         extra = [a for a in extra if a not in ("--check", "-C", "--diff", "-D")] + ["--check", "--diff"]
-    dry = any(a in ("--check", "-C") for a in extra)
     path = hosts_guard.inventory_dir(inventory)
-    decision = hosts_guard.check(path, extra, confirm=flag(confirm), confirm_repro=flag(confirm_repro) or dry,
+    decision = hosts_guard.check(path, extra, confirm=confirm, confirm_repro=confirm_repro or _dry(extra),
                                  named_variant=variant, named_profile=profile)
     return Target(path, extra, decision)
 
@@ -91,8 +94,8 @@ def _playbook(t: Target, name: str, extra_vars: dict) -> None:
         raise AnsibleFailed(name, proc.returncode)
 
 
-def provision(inventory: str, variant: str | None, profile: str | None, *, check: bool, confirm: str | None,
-              confirm_repro: str | None, ansible_args: str) -> None:
+def provision(inventory: str, variant: str | None, profile: str | None, *, check: bool, confirm: bool,
+              confirm_repro: bool, ansible_args: str) -> None:
     variant = catalog.check_variant(variant) if variant else None
     profile = catalog.check_profile(profile) if profile else None
     t = target(inventory, ansible_args, confirm=confirm, confirm_repro=confirm_repro, check=check,
@@ -100,11 +103,10 @@ def provision(inventory: str, variant: str | None, profile: str | None, *, check
     chosen_variant = variant or catalog.check_variant(_own_setting(t, "churnlab_variant", "VARIANT"))
     chosen_profile = profile or catalog.check_profile(_own_setting(t, "sysctl_profile", "PROFILE"))
     origin = lambda named: "named" if named else "the inventory's own"  # noqa: E731
-    dry = "--check" in t.extra or "-C" in t.extra
-    console.print(f"{'dry run (--check --diff) of' if dry else 'provisioning'} {_describe(t)}: "
+    console.print(f"{'dry run (--check --diff) of' if t.dry else 'provisioning'} {_describe(t)}: "
                   f"VARIANT={chosen_variant} ({origin(variant)}), PROFILE={chosen_profile} ({origin(profile)})")
     incident = chosen_variant in catalog.incident("variant") or chosen_profile in catalog.incident("profile")
-    if t.decision.outside and not dry and incident:
+    if t.decision.outside and not t.dry and incident:
         console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(chosen_variant, chosen_profile))
     extra_vars = {}
     if variant:
@@ -114,7 +116,7 @@ def provision(inventory: str, variant: str | None, profile: str | None, *, check
     _playbook(t, "site.yml", extra_vars)
 
 
-def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: str | None,
+def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: bool,
          ansible_args: str) -> None:
     t = target(inventory, ansible_args, confirm=confirm)
     console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
@@ -124,9 +126,8 @@ def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bo
                               "load_keepalive": keepalive})
 
 
-def diagnose(inventory: str, seconds: int, *, confirm: str | None, ansible_args: str) -> None:
-    if not 1 <= seconds <= 300:
-        raise LabError(f"DIAG_SECONDS must be 1-300, got {seconds}")
+def diagnose(inventory: str, seconds: int, *, confirm: bool, ansible_args: str) -> None:
+    """`seconds` is checked by the caller (churnlab.bounds' DIAG_SECONDS)."""
     t = target(inventory, ansible_args, confirm=confirm)
     console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
     _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})
@@ -140,11 +141,11 @@ def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:
 
     lab_hosts.up()
     try:
-        provision(inventory, None, None, check=False, confirm=None, confirm_repro=None, ansible_args="")
-        load(inventory, "ab", 500, 10000, False, confirm=None, ansible_args="")
+        provision(inventory, None, None, check=False, confirm=False, confirm_repro=False, ansible_args="")
+        load(inventory, "ab", 500, 10000, False, confirm=False, ansible_args="")
         with console.status(f"waiting {settle_s} s for the direct run's TIME_WAIT ports to come back"):
             time.sleep(settle_s)
-        provision(inventory, "gthread", None, check=False, confirm=None, confirm_repro=None, ansible_args="")
-        load(inventory, "ab", 500, 10000, False, confirm=None, ansible_args="")
+        provision(inventory, "gthread", None, check=False, confirm=False, confirm_repro=False, ansible_args="")
+        load(inventory, "ab", 500, 10000, False, confirm=False, ansible_args="")
     finally:
         lab_hosts.down()

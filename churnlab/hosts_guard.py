@@ -40,8 +40,10 @@ ALLOWED_ARGS: dict[str, bool] = {
 ALLOWED_TEXT = "--check --diff --limit --tags --skip-tags -v..-vvvv --ask-vault-pass --vault-password-file --vault-id"
 # Options that change which hosts exist or how they are reached: passed to
 # ansible-inventory too, so the guard sees what the playbook will see.
-INVENTORY_OPTIONS = ("--limit", "-l", "--ask-vault-pass", "--ask-vault-password", "-J",
-                     "--vault-password-file", "--vault-pass-file", "--vault-id")
+LIMIT_OPTIONS = ("--limit", "-l")
+ASK_VAULT_OPTIONS = ("--ask-vault-pass", "--ask-vault-password", "-J")
+VAULT_OPTIONS = (*ASK_VAULT_OPTIONS, "--vault-password-file", "--vault-pass-file", "--vault-id")
+CHECK_OPTIONS = ("--check", "-C")
 # The caller's ANSIBLE_* variables are dropped except these: the repository's
 # ansible.cfg decides everything else, so nothing exported in a shell can add
 # an inventory or loosen host key checking behind the guard's back.
@@ -113,16 +115,15 @@ class Host:
             return False
 
 
-def _inventory_options(extra: list[str]) -> list[str]:
+def select(extra: list[str], names: tuple[str, ...]) -> list[str]:
+    """The options of parse_extra_args' output named in `names`, each with its value."""
     out: list[str] = []
     i = 0
     while i < len(extra):
-        if extra[i] in INVENTORY_OPTIONS:
-            takes = ALLOWED_ARGS[extra[i]]
-            out += extra[i:i + 1 + takes]
-            i += 1 + takes
-        else:
-            i += 1 + (1 if ALLOWED_ARGS.get(extra[i]) else 0)
+        width = 2 if ALLOWED_ARGS[extra[i]] else 1
+        if extra[i] in names:
+            out += extra[i:i + width]
+        i += width
     return out
 
 
@@ -130,11 +131,11 @@ def resolve_hosts(inventory: Path, extra: list[str]) -> list[Host]:
     """Every host the run may reach: the whole inventory (plays delegate to the
     db and app hosts whatever the limit), and an error if the limit matches none."""
     base = [str(VENV_BIN / "ansible-inventory"), "-i", str(inventory), "--list"]
-    given = _inventory_options(extra)  # the limit and vault options, as given
-    every = _list(base + _strip_limit(given))
-    limited = _list(base + given) if given != _strip_limit(given) else every
+    vault, limit = select(extra, VAULT_OPTIONS), select(extra, LIMIT_OPTIONS)
+    every = _list(base + vault)
+    limited = _list(base + vault + limit) if limit else every
     if not _host_names(limited):
-        raise LabError(f"the limit matches no host of {_rel(inventory)}")
+        raise LabError(f"the limit matches no host of {shown_path(inventory)}")
     hostvars = every.get("_meta", {}).get("hostvars", {})
     groups: dict[str, list[str]] = {}
     for group, body in every.items():
@@ -144,19 +145,6 @@ def resolve_hosts(inventory: Path, extra: list[str]) -> list[Host]:
     return [Host(name, str(hostvars.get(name, {}).get("ansible_host", name)), tuple(sorted(groups.get(name, []))),
                  hostvars.get(name, {}))
             for name in sorted(_host_names(every))]
-
-
-def _strip_limit(args: list[str]) -> list[str]:
-    out, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        if arg in ("--limit", "-l"):
-            skip = True
-            continue
-        out.append(arg)
-    return out
 
 
 def _host_names(listing: dict) -> set[str]:
@@ -170,7 +158,7 @@ def _host_names(listing: dict) -> set[str]:
 def _list(argv: list[str]) -> dict:
     # stdin only where a vault password is asked for; otherwise none, so a
     # non-blocking stdin shared with another program cannot stop Ansible.
-    asks = any(a in ("--ask-vault-pass", "--ask-vault-password", "-J") for a in argv)
+    asks = any(a in ASK_VAULT_OPTIONS for a in argv)
     proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120,
                           stdin=None if asks else subprocess.DEVNULL)
     if proc.returncode != 0:
@@ -198,7 +186,7 @@ def check(inventory: Path, extra: list[str], *, confirm: bool, confirm_repro: bo
     outside = [h for h in hosts if not h.in_lab]
     shown = ", ".join(f"{h.name} ({h.address})" for h in outside[:6]) + (" ..." if len(outside) > 6 else "")
     if outside and not confirm:
-        raise LabError(f"{_rel(inventory)} reaches hosts outside the lab network {LAB_NETWORK}: {shown}. "
+        raise LabError(f"{shown_path(inventory)} reaches hosts outside the lab network {LAB_NETWORK}: {shown}. "
                        "Rerun with CONFIRM=yes to go ahead (run CHECK=1 first for a dry run).")
     if outside:
         repro = [f"PROFILE={named_profile}"] if named_profile in catalog.incident("profile") else []
@@ -228,5 +216,5 @@ def incident_effect(variant: str | None, profile: str | None) -> str:
     return "; ".join(parts) + ", so under load they fail with 'Cannot assign requested address'"
 
 
-def _rel(path: Path) -> str:
+def shown_path(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

@@ -92,17 +92,19 @@ def containers(running_only: bool = False) -> dict[str, str]:
     """Container name -> lab address of the lab hosts (none where Docker is missing)."""
     if not shutil.which("docker"):
         return {}
-    proc = subprocess.run(["docker", "ps", *([] if running_only else ["-a"]), "--filter",
-                           f"label=com.docker.compose.project={PROJECT}", "--format",
-                           '{{.Names}} {{.Label "com.docker.compose.service"}}'],
-                          capture_output=True, text=True)
-    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    proc = subprocess.run(["docker", "ps", "-q", *([] if running_only else ["-a"]), "--filter",
+                           f"label=com.docker.compose.project={PROJECT}"], capture_output=True, text=True)
+    ids = proc.stdout.split()
+    if not ids:
+        return {}
+    inspect = subprocess.run(["docker", "inspect", "--format",
+                              "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", *ids],
+                             capture_output=True, text=True)
     out = {}
-    for name in names:
-        ip = subprocess.run(["docker", "inspect", "--format",
-                             "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
-                            capture_output=True, text=True).stdout.strip()
-        out[name] = ip
+    for line in inspect.stdout.splitlines():
+        name, _, ip = line.strip().partition(" ")
+        if name:
+            out[name.lstrip("/")] = ip.strip()
     return out
 
 
