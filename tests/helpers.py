@@ -43,11 +43,14 @@ def make(*args: str, timeout: float = 900, check: bool = False) -> subprocess.Co
 
 
 def offline(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run argv with no route but loopback when the kernel lets us (unshare
-    --net as root), so an Ansible bug could never send a packet."""
-    if os.geteuid() == 0 and shutil.which("unshare"):
-        argv = ["unshare", "--net", "--", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    """Run argv in a new network namespace whose only interface is loopback
+    (unshare --net; a user namespace too when not root), so a bug in what it
+    runs could never send a packet anywhere else. Never without it."""
+    if not shutil.which("unshare"):
+        raise AssertionError("unshare (util-linux) is needed to run this with no route but loopback")
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    netns = ["unshare", *user, "--net", "--", "bash", "-c", 'ip link set lo up && exec "$@"', "offline"]
+    return subprocess.run([*netns, *argv], capture_output=True, text=True, **kwargs)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

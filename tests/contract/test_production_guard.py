@@ -9,25 +9,21 @@ The caller's CONFIRM, INVENTORY, ANSIBLE_* ... are cleared (tests.helpers.clean_
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, offline
 from tests.helpers import clean_env as env
-
-pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 
 PRODUCTION = "INVENTORY=inventories/production"
 
 
 def in_empty_netns(*make_args: str) -> subprocess.CompletedProcess:
-    """make, in a new network namespace with only lo up; then print what left through it."""
-    script = (f"ip link set lo up; make -s {' '.join(shlex.quote(a) for a in make_args)}; rc=$?; "
+    """make, in a network namespace with only lo (tests.helpers.offline); then list its interfaces."""
+    script = (f"make -s {' '.join(shlex.quote(a) for a in make_args)}; rc=$?; "
               "echo \"interfaces: $(ip -o link show | awk -F': ' '{print $2}' | tr '\\n' ' ')\" >&2; exit $rc")
-    return subprocess.run(["unshare", "--net", "bash", "-c", script], cwd=ROOT, env=env(), capture_output=True,
-                          text=True, timeout=180)
+    return offline(["bash", "-c", script], cwd=ROOT, env=env(), timeout=180)
 
 
 @pytest.mark.parametrize("args, message", [

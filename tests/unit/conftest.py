@@ -5,6 +5,8 @@ script's entry point) with make's variables in the environment; `no_processes`
 fails a test that would start one (the boundary a bad input must never reach)."""
 from __future__ import annotations
 
+import ipaddress
+import socket
 import subprocess
 from dataclasses import dataclass
 
@@ -26,6 +28,36 @@ def clean_environment(monkeypatch):
     for name in STEERING:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "250")
+
+
+@pytest.fixture(autouse=True)
+def no_route_but_loopback(monkeypatch):
+    """No unit test reaches past loopback: the ones that hand the production
+    inventory to the front door fake its boundaries, and a bug that tried to
+    connect anywhere else fails here instead of sending a packet."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def allowed(sock: socket.socket, address) -> None:
+        if sock.family == socket.AF_UNIX:
+            return
+        host = address[0] if isinstance(address, tuple) else str(address)
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise AssertionError(f"a unit test tried to connect to {address!r}")
+
+    def connect(sock, address):
+        allowed(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        allowed(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
 @pytest.fixture()

@@ -93,3 +93,11 @@ def test_an_address_is_lab_only_inside_the_lab_network():
     assert not hosts_guard.Host("a", "192.168.241.13", ()).in_lab
     assert not hosts_guard.Host("a", "db.example", ()).in_lab  # a name is not provably the lab
     assert not hosts_guard.Host("a", "{{ lookup('env', 'X') }}", ()).in_lab
+
+
+def test_nothing_here_can_reach_a_production_address():
+    # tests/unit/conftest.py refuses every connection past loopback, before a packet leaves.
+    import socket
+
+    with pytest.raises(AssertionError, match="tried to connect"):
+        socket.create_connection(("10.30.7.7", 22), timeout=0.01)
