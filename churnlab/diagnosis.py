@@ -190,10 +190,6 @@ def diagnose(facts: Facts) -> Verdict:
 
 
 # -- building Facts ---------------------------------------------------------
-def read_evidence(path: Path) -> list[dict]:
-    return run_record.read_evidence(path)
-
-
 def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
     netns = [r for r in records if r.get("source") == "netns"]
     if netns:
@@ -236,7 +232,7 @@ def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Fac
 
 def facts_from_run(run_dir: Path) -> Facts:
     """Facts of a run folder, of any schema run_record reads."""
-    return facts_from_record(run_record.read(run_dir), read_evidence(run_dir / run_record.EVIDENCE))
+    return facts_from_record(run_record.read(run_dir), run_record.read_evidence(run_dir / run_record.EVIDENCE))
 
 
 def facts_from_log(evidence: list[dict], log_lines: list[str], settings: dict,

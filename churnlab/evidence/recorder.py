@@ -200,11 +200,6 @@ class EvidenceRecorder:
                                           + int(p.get("sv_login", 0)) for p in lab_pools),
                 "clients_waiting": sum(int(p.get("cl_waiting", 0)) for p in lab_pools)}
 
-    # -- figures -------------------------------------------------------------
-    def peak(self, source: str, key: str) -> int | float | None:
-        values = [r[key] for r in self.records if r.get("source") == source and r.get(key) is not None]
-        return max(values, default=None)
-
 
 def _table(rows: list[list[str]]) -> list[dict]:
     if not rows:

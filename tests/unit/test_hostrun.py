@@ -59,7 +59,7 @@ def test_run_json_from_fetched_files(tmp_path):
                                "target": f"{DB}:5432", "count": 3}]
     assert run.versions == {"postgres": "15.14", "k6": "k6 v1.1.0", "app": {"django": "4.2.16"}}
     # The same evidence and verdict as a compose run: diagnosis reads both alike.
-    evidence = diagnosis.read_evidence(run_dir / "evidence.jsonl")
+    evidence = run_record.read_evidence(run_dir / "evidence.jsonl")
     assert {r["source"] for r in evidence} == {"netns", "postgres", "app_errors"}
     assert [r["ts"] for r in evidence] == sorted(r["ts"] for r in evidence)
     assert run.verdict["case"] == diagnosis.PORT_EXHAUSTION_POSTGRES
