@@ -28,10 +28,9 @@ from pathlib import Path
 
 from churnlab import app_errors, diagnosis, run_record, versions
 from churnlab.evidence import postgres
-from churnlab.k6_summary import parse
+from churnlab.k6_summary import COMPLETED_EXITS, parse
 
 FACTS = "host-facts.json"
-K6_OK = (0, 99)  # 99: thresholds crossed, the expected outcome for the incident's variant
 
 
 def _when(epoch) -> datetime:
@@ -69,14 +68,14 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
         summary = parse(fetch_dir / "k6-summary.json")
     if k6_rc is None:
         problems.append("k6 did not run")
-    elif k6_rc not in K6_OK:
+    elif k6_rc not in COMPLETED_EXITS:
         tail = (fetch_dir / "k6.log").read_text(errors="replace").splitlines()[-3:] \
             if (fetch_dir / "k6.log").exists() else []
         problems.append(f"k6 failed (exit {k6_rc}): " + " | ".join(tail))
-    status = run_record.FINISHED if summary and k6_rc in K6_OK else run_record.FAILED
+    status = run_record.FINISHED if summary and k6_rc in COMPLETED_EXITS else run_record.FAILED
     lines = _read(fetch_dir / "app.log", problems, "app log").splitlines()
     pg = postgres.parse(_read(fetch_dir / "postgres.jsonl", problems, "postgres sampler"))
-    netns = run_record.read_evidence(fetch_dir / "netns.jsonl") if (fetch_dir / "netns.jsonl").exists() else []
+    netns = run_record.read_evidence(fetch_dir / "netns.jsonl")  # [] when it was not fetched
     if not (fetch_dir / "netns.jsonl").exists():
         problems.append("netns sampler: netns.jsonl was not fetched")
     for name, records in (("postgres sampler", pg), ("netns sampler", netns)):

@@ -5,6 +5,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# k6's exit codes for a run that completed: 0, or 99 when thresholds were
+# crossed (the expected outcome of the incident's variant). playbooks/load.yml
+# judges k6 the same way.
+COMPLETED_EXITS = (0, 99)
+
 
 @dataclass
 class LoadSummary:

@@ -20,13 +20,12 @@ from churnlab import app_errors, diagnosis, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
-from churnlab.k6_summary import LoadSummary, parse
+from churnlab.k6_summary import COMPLETED_EXITS, LoadSummary, parse
 from churnlab.paths import RESULTS_DIR
 from churnlab.terminal import console
 
 SCENARIOS = ("ab", "ramp")
 K6_UID = 10002  # the k6 image's user, used when the caller is root
-K6_THRESHOLDS_CROSSED = 99
 INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
 
@@ -115,7 +114,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
                                "k6", "run", "--quiet", "--no-usage-report",
                                "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
                     env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
-        if proc.returncode in (0, K6_THRESHOLDS_CROSSED) and (run_dir / "k6-summary.json").exists():
+        if proc.returncode in COMPLETED_EXITS and (run_dir / "k6-summary.json").exists():
             status = run_record.FINISHED
         elif proc.returncode in INTERRUPTED_EXITS:  # k6 got the Ctrl-C (this process may ignore SIGINT)
             raise KeyboardInterrupt
