@@ -22,7 +22,6 @@ from churnlab.terminal import console
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
 
-SCENARIOS = ("ab", "ramp")
 SERVICES = ("app", "db", "migrate", "pgbouncer", "k6")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -66,7 +65,7 @@ def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sampl
     from churnlab import loadrun
 
     return loadrun.LoadParams(
-        scenario=_choice("SCENARIO", _or(scenario, "ab"), SCENARIOS),
+        scenario=_choice("SCENARIO", _or(scenario, "ab"), loadrun.SCENARIOS),
         vus=bounds.whole("VUS", _or(vus, "500")),
         iterations=bounds.whole("ITERATIONS", _or(iterations, "10000")),
         keepalive=_flag("KEEPALIVE", keepalive),
