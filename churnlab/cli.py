@@ -288,20 +288,19 @@ def hosts_status() -> None:
 
 
 LAB_INVENTORY = "inventories/lab"
-INVENTORY_OPT = typer.Option("", envvar="INVENTORY", help="inventory folder (default inventories/lab)")
-CONFIRM_OPT = typer.Option("", envvar="CONFIRM", help="yes: go ahead on hosts outside the lab network")
-ARGS_OPT = typer.Option("", envvar="ANSIBLE_ARGS", help="extra ansible-playbook options (an allowlist)")
+INVENTORY_OPT = _opt("INVENTORY", "", "inventory folder (default inventories/lab)")
+CONFIRM_OPT = _opt("CONFIRM", "", "yes: go ahead on hosts outside the lab network")
+ARGS_OPT = _opt("ANSIBLE_ARGS", "", "extra ansible-playbook options (an allowlist)")
 
 
 @hosts_app.command("provision")
 def hosts_provision(
     inventory: str = INVENTORY_OPT,
-    variant: str = typer.Option("", envvar="VARIANT", help="default: the inventory's own churnlab_variant"),
-    profile: str = typer.Option("", envvar="PROFILE", help="default: the inventory's own sysctl_profile"),
-    check: str = typer.Option("", envvar="CHECK", help="1: dry run (--check --diff), nothing changes"),
+    variant: str = _opt("VARIANT", "", "default: the inventory's own churnlab_variant"),
+    profile: str = _opt("PROFILE", "", "default: the inventory's own sysctl_profile"),
+    check: str = _opt("CHECK", "", "1: dry run (--check --diff), nothing changes"),
     confirm: str = CONFIRM_OPT,
-    confirm_repro: str = typer.Option("", envvar="CONFIRM_REPRO",
-                                      help="yes: apply the incident's settings to hosts outside the lab"),
+    confirm_repro: str = _opt("CONFIRM_REPRO", "", "yes: apply the incident's settings to hosts outside the lab"),
     ansible_args: str = ARGS_OPT,
 ) -> None:
     """Converge the hosts of an inventory (playbooks/site.yml)."""
@@ -316,10 +315,10 @@ def hosts_provision(
 @hosts_app.command("load")
 def hosts_load(
     inventory: str = INVENTORY_OPT,
-    scenario: str = typer.Option("", envvar="SCENARIO", help="ab or ramp"),
-    vus: str = typer.Option("", envvar="VUS", help="concurrent clients (ab -c), default 500"),
-    iterations: str = typer.Option("", envvar="ITERATIONS", help="total requests (ab -n), default 10000"),
-    keepalive: str = typer.Option("", envvar="KEEPALIVE", help="1: HTTP keep-alive (ab uses none)"),
+    scenario: str = _opt("SCENARIO", "", "ab or ramp"),
+    vus: str = _opt("VUS", "", "concurrent clients (ab -c), default 500"),
+    iterations: str = _opt("ITERATIONS", "", "total requests (ab -n), default 10000"),
+    keepalive: str = _opt("KEEPALIVE", "", "1: HTTP keep-alive (ab uses none)"),
     confirm: str = CONFIRM_OPT,
     ansible_args: str = ARGS_OPT,
 ) -> None:
@@ -334,7 +333,7 @@ def hosts_load(
 @hosts_app.command("diagnose")
 def hosts_diagnose(
     inventory: str = INVENTORY_OPT,
-    seconds: str = typer.Option("", envvar="DIAG_SECONDS", help="seconds of socket samples, 1-300"),
+    seconds: str = _opt("DIAG_SECONDS", "", "seconds of socket samples, 1-300"),
     confirm: str = CONFIRM_OPT,
     ansible_args: str = ARGS_OPT,
 ) -> None:
