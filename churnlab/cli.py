@@ -93,14 +93,18 @@ def list_variants(
         print(f"  {line}")
 
 
+PG_MAJOR_OPT = _opt("PG_MAJOR", "", "PostgreSQL major of the db image: 14 (default, the incident's) or 15 (Debian's)")
+
+
 @app.command("images")
-def build_images() -> None:
+def build_images(pg_major: str = PG_MAJOR_OPT) -> None:
     """Build every image locally (base from debootstrap unless BASE_IMAGE is set)."""
     from churnlab import images
-    from churnlab.compose_stack import require_docker
+    from churnlab.compose_stack import check_pg_major, require_docker
 
+    major = check_pg_major(pg_major)
     require_docker()
-    for ref in images.build_all():
+    for ref in images.build_all(major):
         print(ref)
 
 
@@ -113,14 +117,16 @@ def up(
     threads: str = _opt("THREADS", "", "override threads per worker, gthread (1-256)"),
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
+    pg_major: str = PG_MAJOR_OPT,
 ) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
     from churnlab import lab
+    from churnlab.compose_stack import check_pg_major
 
     knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
     selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs)
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
-    stack = lab.up(selection, app_port=port)
+    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(pg_major))
     settings = stack.app_settings()
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
                   f"app on http://127.0.0.1:{port}/api/v1/healthz/ "

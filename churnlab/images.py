@@ -33,11 +33,12 @@ def ensure_base(base_image: str) -> None:
                f"building base image {base_image} with debootstrap", STATE_DIR / "base-image.log")
 
 
-def build_all() -> list[str]:
-    """Build (or confirm cached) every image; return the image references."""
+def build_all(pg_major: str | None = None) -> list[str]:
+    """Build (or confirm cached) every image, the db image of one PostgreSQL
+    major (PG_MAJOR unless given); return the image references."""
+    stack = Stack(Selection.of("direct", "default"), pg_major=pg_major)
     base_image = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
     ensure_base(base_image)
-    stack = Stack(Selection.of("direct", "default"))
     services = list(BUILT_SERVICES)
     postgres_image = os.environ.get("POSTGRES_IMAGE")
     if postgres_image:

@@ -7,7 +7,14 @@ from datetime import datetime, timezone
 
 from churnlab import lab_secrets
 from churnlab.catalog import Selection
-from churnlab.compose_stack import Stack, port_is_free, project_containers, project_networks, require_docker
+from churnlab.compose_stack import (
+    Stack,
+    image_exists,
+    port_is_free,
+    project_containers,
+    project_networks,
+    require_docker,
+)
 from churnlab.errors import LabError
 from churnlab.images import build_all
 from churnlab.paths import STATE_DIR, STATE_FILE
@@ -20,6 +27,41 @@ def _volume_exists(name: str) -> bool:
     return subprocess.run(["docker", "volume", "inspect", name], capture_output=True).returncode == 0
 
 
+def _env_of(image: str) -> dict[str, str]:
+    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}",
+                           image], capture_output=True, text=True)
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def _volume_major(image: str) -> str:
+    """The PostgreSQL major that initialised the data volume ('' if none did),
+    read through the db image itself: a cluster is opened only by its own major."""
+    if not _volume_exists(PGDATA_VOLUME):
+        return ""
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "cat",
+                           "-v", f"{PGDATA_VOLUME}:/pgdata:ro", image, "/pgdata/PG_VERSION"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def _drop_volume(why: str) -> None:
+    down()
+    subprocess.run(["docker", "volume", "rm", PGDATA_VOLUME], capture_output=True, check=False)
+    console.print(f"removed {PGDATA_VOLUME}: {why}")
+
+
+def _match_volume_to_image(stack: Stack) -> None:
+    """A volume initialised by another major (PG_MAJOR switched, or POSTGRES_IMAGE)
+    would stop the db at every start: it is dropped, like one made with an older
+    password, and the migration makes the lab's tables again."""
+    image = stack.config()["services"]["db"]["image"]
+    image_major = _env_of(image).get("PG_MAJOR", "") if image_exists(image) else ""
+    volume_major = _volume_major(image) if image_major else ""
+    if volume_major and volume_major != image_major:
+        _drop_volume(f"it was initialised by PostgreSQL {volume_major} and the db image ({image}) "
+                     f"runs {image_major}")
+
+
 def read_state() -> dict | None:
     try:
         return json.loads(STATE_FILE.read_text())
@@ -29,7 +71,7 @@ def read_state() -> dict | None:
 
 def _write_state(stack: Stack) -> None:
     STATE_DIR.mkdir(exist_ok=True)
-    state = {**stack.selection.as_dict(), "app_port": stack.app_port,
+    state = {**stack.selection.as_dict(), "app_port": stack.app_port, "pg_major": stack.pg_major,
              "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -40,7 +82,7 @@ def current_stack() -> Stack:
     if not state:
         raise LabError("the lab is not up: run `make lab-up VARIANT=.. PROFILE=..` first")
     stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs")),
-                  app_port=int(state.get("app_port", 8000)))
+                  app_port=int(state.get("app_port", 8000)), pg_major=state.get("pg_major"))
     if "app" not in stack.running_services():
         raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
                        "run `make lab-up` again")
@@ -55,10 +97,11 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, app_port: int = 8000) -> Stack:
-    """Start (or converge) the lab on a variant + profile. Safe to run twice."""
+def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None) -> Stack:
+    """Start (or converge) the lab on a variant + profile (and the db image's
+    PostgreSQL major: PG_MAJOR unless given). Safe to run twice."""
     require_docker()
-    stack = Stack(selection, app_port=app_port)
+    stack = Stack(selection, app_port=app_port, pg_major=pg_major)
     stack.config()  # the overlays resolve, before anything starts
     if not port_is_free(app_port) and not _app_port_owner(app_port):
         raise LabError(f"127.0.0.1:{app_port} is already in use by another program; "
@@ -68,14 +111,14 @@ def up(selection: Selection, app_port: int = 8000) -> Stack:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
         if "db_password" in created and _volume_exists(PGDATA_VOLUME):
             # Made with another password (another checkout, or .secrets/ deleted).
-            down()
-            subprocess.run(["docker", "volume", "rm", PGDATA_VOLUME], capture_output=True, check=False)
-            console.print(f"removed {PGDATA_VOLUME}: it was initialised with an older password")
-    build_all()  # cached layers make this quick; a changed Dockerfile or app is picked up
+            _drop_volume("it was initialised with an older password")
+    build_all(stack.pg_major)  # cached layers make this quick; a changed Dockerfile or app is picked up
+    _match_volume_to_image(stack)
     previous = read_state()
     if previous and project_containers() and (
-            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port")) != (
-            selection.variant, selection.profile, selection.knobs, app_port):
+            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port"),
+            previous.get("pg_major")) != (selection.variant, selection.profile, selection.knobs, app_port,
+                                          stack.pg_major):
         console.print(f"switching from {previous['variant']} + {previous['profile']}: "
                       "taking the previous stack down first")
         down()

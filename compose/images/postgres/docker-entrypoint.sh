@@ -9,6 +9,14 @@ if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
 fi
 : "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE}"
 
+# A cluster made by another major cannot be opened: say so once, instead of
+# the postmaster's FATAL on every restart (churnlab's lab-up recreates it).
+if [ -s "$PGDATA/PG_VERSION" ] && [ -n "${PG_MAJOR:-}" ] && [ "$(cat "$PGDATA/PG_VERSION")" != "$PG_MAJOR" ]; then
+  echo "error: $PGDATA was initialised by PostgreSQL $(cat "$PGDATA/PG_VERSION"); this image runs $PG_MAJOR:" \
+       "remove the volume (make lab-clean) or run the major it was made with (PG_MAJOR=$(cat "$PGDATA/PG_VERSION"))" >&2
+  exit 1
+fi
+
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pwfile="$(mktemp)"
   printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
