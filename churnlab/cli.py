@@ -187,12 +187,14 @@ def run_matrix(
 ) -> None:
     """Run VARIANTS x PROFILES x VUS levels; write results/matrix-<id>/report.html and summary.md."""
     from churnlab import matrix
+    from churnlab.compose_stack import check_pg_major
 
     chosen_variants = bounds.split_list(variants) or catalog.variants()
     chosen_profiles = bounds.split_list(_or(profiles, "repro,tuned"))
     levels = [bounds.whole("VUS", level, "VUS_LEVELS") for level in bounds.split_list(_or(vus, "500"))]
     count = bounds.whole("ITERATIONS", _or(iterations, "10000"))
     matrix.plan(chosen_variants, chosen_profiles, levels)  # every name checked before anything starts
+    check_pg_major()  # PG_MAJOR, read by every stack the matrix starts
     result = matrix.run(chosen_variants, chosen_profiles, levels, count, _flag("KEEPALIVE", keepalive))
     if result.report:
         console.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
@@ -241,8 +243,10 @@ def demo(
 ) -> None:
     """The incident in two acts: direct + repro fails, gthread + repro holds."""
     from churnlab import lab, loadrun
+    from churnlab.compose_stack import check_pg_major
 
     params = _load_params("ab", vus, iterations, "0", "1")
+    check_pg_major()  # PG_MAJOR, read by both acts' stacks
     acts = [("direct", catalog.about("variant", "direct")), ("gthread", catalog.about("variant", "gthread"))]
     selections = [catalog.Selection.of(variant, "repro") for variant, _ in acts]
     try:

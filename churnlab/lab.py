@@ -100,8 +100,8 @@ def _app_port_owner(port: int) -> bool:
 def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None) -> Stack:
     """Start (or converge) the lab on a variant + profile (and the db image's
     PostgreSQL major: PG_MAJOR unless given). Safe to run twice."""
+    stack = Stack(selection, app_port=app_port, pg_major=pg_major)  # checks PG_MAJOR before any docker call
     require_docker()
-    stack = Stack(selection, app_port=app_port, pg_major=pg_major)
     stack.config()  # the overlays resolve, before anything starts
     if not port_is_free(app_port) and not _app_port_owner(app_port):
         raise LabError(f"127.0.0.1:{app_port} is already in use by another program; "

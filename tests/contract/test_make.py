@@ -22,6 +22,10 @@ CASES = [
     (["matrix", "VARIANTS=direct warp"], "unknown variant 'warp'"),
     (["matrix", "VUS_LEVELS=5x"], "VUS_LEVELS='5x'"),
     (["demo", "ITERATIONS=0"], "ITERATIONS='0'"),
+    (["lab-up", "PG_MAJOR=13"], "PG_MAJOR='13' must be one of: 14 15"),
+    (["images", "PG_MAJOR=15.4"], "PG_MAJOR='15.4' must be one of: 14 15"),
+    (["matrix", "PG_MAJOR=16"], "PG_MAJOR='16'"),
+    (["demo", "PG_MAJOR=x"], "PG_MAJOR='x'"),
 ]
 
 

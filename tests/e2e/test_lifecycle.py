@@ -1,5 +1,6 @@
 """Front-door behaviour on the real engine: idempotent up, clean down, and bad
 input that starts nothing."""
+import re
 import socket
 import stat
 import subprocess
@@ -8,7 +9,7 @@ import urllib.request
 import pytest
 
 from churnlab import catalog, lab, lab_secrets
-from churnlab.compose_stack import project_containers, project_networks
+from churnlab.compose_stack import Stack, project_containers, project_networks
 from churnlab.errors import LabError
 from churnlab.paths import ROOT, SECRETS_DIR
 from tests.helpers import clean_env
@@ -74,3 +75,25 @@ def test_load_without_a_lab_says_so(built):
     proc = subprocess.run(["make", "-s", "load"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode != 0
     assert "the lab is not up" in proc.stderr
+
+
+def test_a_volume_of_another_major_is_recreated_not_crash_looped(built):
+    """PG_MAJOR switched (15 -> the default 14): the old cluster cannot be
+    opened. The image says so in one line; lab-up drops the volume and comes up."""
+    lab.down(volumes=True)
+    stack = Stack(catalog.Selection.of("direct", "default"))
+    stack.run("create", "db", capture=True)  # the volume as compose makes it; nothing runs
+    image = stack.config()["services"]["db"]["image"]
+    mount = ["-v", f"{lab.PGDATA_VOLUME}:/var/lib/postgresql/data"]
+    docker_run = ["docker", "run", "--rm", "--network", "none", *mount]
+    # What a 15 cluster leaves: its major in PG_VERSION (the only thing either check reads).
+    subprocess.run([*docker_run, "--user", "0", "--entrypoint", "bash", image, "-c",
+                    "echo 15 > /var/lib/postgresql/data/PG_VERSION"], check=True, capture_output=True)
+    refused = subprocess.run([*docker_run, "-e", "POSTGRES_PASSWORD=unused", image],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "initialised by PostgreSQL 15; this image runs 14" in refused.stderr
+    stack = lab.up(catalog.Selection.of("direct", "default"))
+    version = stack.exec("db", "psql", "-XAtq", "-U", "lab", "-d", "lab", "-c", "SHOW server_version")
+    assert re.fullmatch(r"14\.\d+", version.stdout.strip()), (version.stdout, version.stderr)
+    lab.down()
+    assert project_containers() == [] and project_networks() == []

@@ -1,15 +1,17 @@
 """Nothing left behind on the real lab: no sampler inside the app container
 after a load and diagnoses, and Ctrl-C during a load leaves no k6 container
-and a run marked interrupted. Small loads (50 VUs), one stack for both."""
+and a run marked interrupted. Small loads (50 VUs), one default stack for all,
+which also shows the default db: PostgreSQL 14, recorded in run.json."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
-from churnlab import catalog, lab, run_record
+from churnlab import catalog, lab, loadrun, run_record
 from churnlab.evidence.recorder import MARKER_PREFIX, processes_with_marker
 from churnlab.paths import RESULTS_DIR, ROOT
 from tests.helpers import clean_env
@@ -82,3 +84,15 @@ def test_ctrl_c_during_a_load_leaves_no_k6_and_marks_the_run(stack):
     data = json.loads(run_json.read_text())
     assert data["status"] == "interrupted" and data["schema_version"] == run_record.SCHEMA_VERSION
     assert "interrupted (Ctrl-C) during the load" in data["problems"]
+
+
+def test_default_db_is_postgresql_14_and_run_json_records_it(stack):
+    live = stack.exec("db", "psql", "-XAtq", "-U", "lab", "-d", "lab", "-c", "SHOW server_version")
+    assert live.returncode == 0, live.stderr
+    assert re.fullmatch(r"14\.\d+", live.stdout.strip()), live.stdout
+    assert stack.exec("db", "id", "-u").stdout.strip() not in ("", "0")  # non-root, as with 15
+    result = loadrun.run(stack, loadrun.LoadParams(scenario="ab", vus=10, iterations=100))
+    record = run_record.read(result.run_dir)
+    assert record.status == run_record.FINISHED and record.summary["requests"] == 100
+    assert record.versions["postgres"] == live.stdout.strip()
+    assert record.versions["images"]["churnlab-db-1"].startswith("churnlab/postgres:14@")
