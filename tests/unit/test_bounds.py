@@ -96,16 +96,17 @@ def test_empty_make_variables_mean_the_defaults(cli, monkeypatch):
     class Up(Exception):
         pass
 
-    def fake_up(selection, app_port):
-        chosen.append((selection.variant, selection.profile, selection.knobs, app_port))
+    def fake_up(selection, app_port, pg_major):
+        chosen.append((selection.variant, selection.profile, selection.knobs, app_port, pg_major))
         raise Up
 
     monkeypatch.setattr(lab, "up", fake_up)
     with pytest.raises(Up):  # make exports every variable, set or not
-        cli("up", VARIANT="", PROFILE="", WORKERS="", THREADS="", CONN_MAX_AGE="", WORKER_CLASS="", APP_PORT="")
+        cli("up", VARIANT="", PROFILE="", WORKERS="", THREADS="", CONN_MAX_AGE="", WORKER_CLASS="", APP_PORT="",
+            PG_MAJOR="")
     with pytest.raises(Up):
-        cli("up", VARIANT="gthread", PROFILE="tuned", WORKERS="4", APP_PORT="18000")
-    assert chosen == [("direct", "repro", {}, 8000), ("gthread", "tuned", {"WORKERS": "4"}, 18000)]
+        cli("up", VARIANT="gthread", PROFILE="tuned", WORKERS="4", APP_PORT="18000", PG_MAJOR="15")
+    assert chosen == [("direct", "repro", {}, 8000, "14"), ("gthread", "tuned", {"WORKERS": "4"}, 18000, "15")]
 
 
 def test_variants_lists_the_data_file_and_the_ranges():
