@@ -43,7 +43,7 @@ bootstrap: ## Optional: install Docker + Compose v2 + debootstrap (Debian/Ubuntu
 venv: $(VENV)/.installed ## Create the Python environment (.venv)
 
 .PHONY: images
-images: $(VENV)/.installed ## Build every image locally (air-gapped: debootstrap base, Debian packages, PyPI)
+images: $(VENV)/.installed ## Build every image locally (air-gapped: debootstrap base, Debian packages, PyPI); the db of PG_MAJOR (14, or 15)
 	$(CHURNLAB) images
 
 .PHONY: lab-up

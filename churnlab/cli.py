@@ -98,7 +98,7 @@ PG_MAJOR_OPT = _opt("PG_MAJOR", "", "PostgreSQL major of the db image: 14 (defau
 
 @app.command("images")
 def build_images(pg_major: str = PG_MAJOR_OPT) -> None:
-    """Build every image locally (base from debootstrap unless BASE_IMAGE is set)."""
+    """Build every image locally (base from debootstrap unless BASE_IMAGE is set; the db of PG_MAJOR)."""
     from churnlab import images
     from churnlab.compose_stack import check_pg_major, require_docker
 
