@@ -46,7 +46,10 @@ def _volume_major(image: str) -> str:
 
 def _drop_volume(why: str) -> None:
     down()
-    subprocess.run(["docker", "volume", "rm", PGDATA_VOLUME], capture_output=True, check=False)
+    proc = subprocess.run(["docker", "volume", "rm", PGDATA_VOLUME], capture_output=True, text=True)
+    if proc.returncode != 0 and _volume_exists(PGDATA_VOLUME):
+        raise LabError(f"{PGDATA_VOLUME} must be removed ({why}) but docker refused: "
+                       f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no reason given'}")
     console.print(f"removed {PGDATA_VOLUME}: {why}")
 
 
