@@ -63,9 +63,10 @@ class Stack:
     """One compose project: base.yml, the variant's structural overlay if any,
     and the presets overlay written from config/presets.yml."""
 
-    def __init__(self, selection: Selection, app_port: int = 8000):
+    def __init__(self, selection: Selection, app_port: int = 8000, prom_port: int = 9090):
         self.selection = selection
         self.app_port = app_port
+        self.prom_port = prom_port
         self._configs: dict[tuple[str, ...], dict] = {}
 
     def env(self) -> dict[str, str]:
@@ -74,6 +75,7 @@ class Stack:
             env["PGBOUNCER_POOL_SIZE"] = str(bounds.whole("PGBOUNCER_POOL_SIZE", env["PGBOUNCER_POOL_SIZE"]))
         env.update(lab_secrets.compose_env())
         env["APP_PORT"] = str(self.app_port)
+        env["PROM_PORT"] = str(self.prom_port)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
         return env

@@ -29,7 +29,7 @@ def read_state() -> dict | None:
 
 def _write_state(stack: Stack) -> None:
     STATE_DIR.mkdir(exist_ok=True)
-    state = {**stack.selection.as_dict(), "app_port": stack.app_port,
+    state = {**stack.selection.as_dict(), "app_port": stack.app_port, "prom_port": stack.prom_port,
              "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -39,8 +39,9 @@ def current_stack() -> Stack:
     state = read_state()
     if not state:
         raise LabError("the lab is not up: run `make lab-up VARIANT=.. PROFILE=..` first")
-    stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs")),
-                  app_port=int(state.get("app_port", 8000)))
+    stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs"),
+                               observe=bool(state.get("observe"))),
+                  app_port=int(state.get("app_port", 8000)), prom_port=int(state.get("prom_port", 9090)))
     if "app" not in stack.running_services():
         raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
                        "run `make lab-up` again")
@@ -55,14 +56,16 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, app_port: int = 8000) -> Stack:
+def up(selection: Selection, app_port: int = 8000, prom_port: int = 9090) -> Stack:
     """Start (or converge) the lab on a variant + profile. Safe to run twice."""
     require_docker()
-    stack = Stack(selection, app_port=app_port)
+    stack = Stack(selection, app_port=app_port, prom_port=prom_port)
     stack.config()  # the overlays resolve, before anything starts
-    if not port_is_free(app_port) and not _app_port_owner(app_port):
-        raise LabError(f"127.0.0.1:{app_port} is already in use by another program; "
-                       f"free it or choose another with APP_PORT=<port>")
+    published = [("APP_PORT", app_port)] + ([("PROM_PORT", prom_port)] if selection.observe else [])
+    for name, port in published:
+        if not port_is_free(port) and not _app_port_owner(port):
+            raise LabError(f"127.0.0.1:{port} is already in use by another program; "
+                           f"free it or choose another with {name}=<port>")
     created = lab_secrets.ensure()
     if created:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
@@ -74,13 +77,15 @@ def up(selection: Selection, app_port: int = 8000) -> Stack:
     build_all()  # cached layers make this quick; a changed Dockerfile or app is picked up
     previous = read_state()
     if previous and project_containers() and (
-            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port")) != (
-            selection.variant, selection.profile, selection.knobs, app_port):
+            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port"),
+            bool(previous.get("observe")), previous.get("prom_port", 9090)) != (
+            selection.variant, selection.profile, selection.knobs, app_port, selection.observe, prom_port):
         console.print(f"switching from {previous['variant']} + {previous['profile']}: "
                       "taking the previous stack down first")
         down()
+    what = f"lab up: {selection.variant} + {selection.profile}" + (" + Prometheus" if selection.observe else "")
     run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
-               f"lab up: {selection.variant} + {selection.profile}", STATE_DIR / "up.log", env=stack.env())
+               what, STATE_DIR / "up.log", env=stack.env())
     _write_state(stack)
     return stack
 
@@ -94,7 +99,8 @@ def down(volumes: bool = False) -> None:
     except LabError:  # a variant since removed from config/presets.yml: base.yml names every service
         selection = Selection.of("direct", "default")
     stack = Stack(selection)
-    args = ["--profile", "pgbouncer", "--profile", "load", "down", "--remove-orphans", "--timeout", "10"]
+    args = ["--profile", "pgbouncer", "--profile", "load", "--profile", "observe",
+            "down", "--remove-orphans", "--timeout", "10"]
     if volumes:
         args.append("--volumes")
     run_logged(stack.argv(*args), "lab down" + (" (with volumes)" if volumes else ""),
