@@ -16,7 +16,7 @@ CHURNLAB := $(VENV)/bin/churnlab
 # the user named from none (production never gets the lab's defaults).
 PYTEST_ARGS ?=
 PYTEST := $(VENV)/bin/pytest $(PYTEST_ARGS)
-export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE APP_PORT SCENARIO VUS ITERATIONS KEEPALIVE \
+export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE APP_PORT OBSERVE PROM_PORT SCENARIO VUS ITERATIONS KEEPALIVE \
        ENDPOINT SAMPLE_INTERVAL RUN DIAG_SECONDS VARIANTS PROFILES VUS_LEVELS SERVICE PGBOUNCER_POOL_SIZE \
        INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS PG_MAJOR
 
@@ -47,7 +47,7 @@ images: $(VENV)/.installed ## Build every image locally (air-gapped: debootstrap
 	$(CHURNLAB) images
 
 .PHONY: lab-up
-lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFILE=repro [WORKERS=.. THREADS=..] [PG_MAJOR=15]
+lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFILE=repro [WORKERS=.. THREADS=..] [PG_MAJOR=15] [OBSERVE=1]
 	$(CHURNLAB) up
 
 .PHONY: load

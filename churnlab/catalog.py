@@ -123,12 +123,15 @@ class Selection:
     variant: str
     profile: str
     knobs: dict[str, str] = field(default_factory=dict)
+    # OBSERVE=1: Prometheus, the exporters and the alert rules (compose/observe.yml).
+    observe: bool = False
 
     @classmethod
-    def of(cls, variant: str, profile: str, knobs: dict[str, str] | None = None) -> Selection:
+    def of(cls, variant: str, profile: str, knobs: dict[str, str] | None = None,
+           observe: bool = False) -> Selection:
         check("variant", variant)
         check("profile", profile)
-        return cls(variant, profile, _check_knobs(knobs or {}))
+        return cls(variant, profile, _check_knobs(knobs or {}), bool(observe))
 
     def app_environment(self) -> dict[str, str]:
         """The app's settings: the variant's preset, then the knobs given."""
@@ -166,11 +169,18 @@ class Selection:
         overlay = variant(self.variant).get("compose_overlay")
         if overlay:
             files.append(COMPOSE_DIR / overlay)
+        if self.observe:
+            files.append(COMPOSE_DIR / "observe.yml")
+            # The variant's own exporters (PgBouncer's), by how the app reaches Postgres.
+            exporters = COMPOSE_DIR / f"observe-{variant(self.variant)['db_path']}.yml"
+            if exporters.is_file():
+                files.append(exporters)
         files.append(self.overlay_file())
         return files
 
     def as_dict(self) -> dict:
-        return {"variant": self.variant, "profile": self.profile, "knobs": dict(self.knobs)}
+        return {"variant": self.variant, "profile": self.profile, "knobs": dict(self.knobs),
+                "observe": self.observe}
 
 
 def check_variant(name: str) -> str:

@@ -118,20 +118,28 @@ def up(
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
     pg_major: str = PG_MAJOR_OPT,
+    observe: str = _opt("OBSERVE", "0", "1: also Prometheus, exporters and the alert rules"),
+    prom_port: str = _opt("PROM_PORT", "9090", "loopback port of Prometheus with OBSERVE=1 (1024-65535)"),
 ) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
     from churnlab import lab
     from churnlab.compose_stack import check_pg_major
 
     knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
-    selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs)
+    selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs,
+                                     observe=_flag("OBSERVE", _or(observe, "0")))
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
-    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(pg_major))
+    prom = bounds.whole("PROM_PORT", _or(prom_port, "9090"))
+    if selection.observe and prom == port:
+        raise LabError(f"PROM_PORT and APP_PORT are both {port}; choose two ports")
+    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(pg_major), prom_port=prom)
     settings = stack.app_settings()
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
                   f"app on http://127.0.0.1:{port}/api/v1/healthz/ "
                   f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
                   f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
+    if selection.observe:
+        console.print(f"Prometheus on http://127.0.0.1:{prom}/alerts (rules: config/prometheus/rules/)")
 
 
 @app.command()

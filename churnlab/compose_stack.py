@@ -76,10 +76,12 @@ class Stack:
     """One compose project: base.yml, the variant's structural overlay if any,
     and the presets overlay written from config/presets.yml."""
 
-    def __init__(self, selection: Selection, app_port: int = 8000, pg_major: str | None = None):
+    def __init__(self, selection: Selection, app_port: int = 8000, pg_major: str | None = None,
+                 prom_port: int = 9090):
         self.selection = selection
         self.app_port = app_port
         self.pg_major = check_pg_major(pg_major)
+        self.prom_port = prom_port
         self._configs: dict[tuple[str, ...], dict] = {}
 
     def env(self) -> dict[str, str]:
@@ -89,6 +91,7 @@ class Stack:
         env.update(lab_secrets.compose_env())
         env["APP_PORT"] = str(self.app_port)
         env["PG_MAJOR"] = self.pg_major
+        env["PROM_PORT"] = str(self.prom_port)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
         return env

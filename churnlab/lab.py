@@ -72,10 +72,15 @@ def read_state() -> dict | None:
         return None
 
 
+def _identity(stack: Stack) -> dict:
+    """What makes a running lab this one: the selection and what the stack publishes and runs."""
+    return {**stack.selection.as_dict(), "app_port": stack.app_port, "pg_major": stack.pg_major,
+            "prom_port": stack.prom_port}
+
+
 def _write_state(stack: Stack) -> None:
     STATE_DIR.mkdir(exist_ok=True)
-    state = {**stack.selection.as_dict(), "app_port": stack.app_port, "pg_major": stack.pg_major,
-             "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    state = {**_identity(stack), "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
 
 
@@ -84,8 +89,10 @@ def current_stack() -> Stack:
     state = read_state()
     if not state:
         raise LabError("the lab is not up: run `make lab-up VARIANT=.. PROFILE=..` first")
-    stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs")),
-                  app_port=int(state.get("app_port", 8000)), pg_major=state.get("pg_major"))
+    stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs"),
+                               observe=bool(state.get("observe"))),
+                  app_port=int(state.get("app_port", 8000)), pg_major=state.get("pg_major"),
+                  prom_port=int(state.get("prom_port", 9090)))
     if "app" not in stack.running_services():
         raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
                        "run `make lab-up` again")
@@ -100,15 +107,18 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None) -> Stack:
+def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None, prom_port: int = 9090) -> Stack:
     """Start (or converge) the lab on a variant + profile (and the db image's
     PostgreSQL major: PG_MAJOR unless given). Safe to run twice."""
-    stack = Stack(selection, app_port=app_port, pg_major=pg_major)  # checks PG_MAJOR before any docker call
+    # checks PG_MAJOR before any docker call
+    stack = Stack(selection, app_port=app_port, pg_major=pg_major, prom_port=prom_port)
     require_docker()
     stack.config()  # the overlays resolve, before anything starts
-    if not port_is_free(app_port) and not _app_port_owner(app_port):
-        raise LabError(f"127.0.0.1:{app_port} is already in use by another program; "
-                       f"free it or choose another with APP_PORT=<port>")
+    published = [("APP_PORT", app_port)] + ([("PROM_PORT", prom_port)] if selection.observe else [])
+    for name, port in published:
+        if not port_is_free(port) and not _app_port_owner(port):
+            raise LabError(f"127.0.0.1:{port} is already in use by another program; "
+                           f"free it or choose another with {name}=<port>")
     created = lab_secrets.ensure()
     if created:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
@@ -118,15 +128,13 @@ def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None) 
     build_all(stack.pg_major)  # cached layers make this quick; a changed Dockerfile or app is picked up
     _match_volume_to_image(stack)
     previous = read_state()
-    if previous and project_containers() and (
-            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port"),
-            previous.get("pg_major")) != (selection.variant, selection.profile, selection.knobs, app_port,
-                                          stack.pg_major):
+    if previous and project_containers() and {k: previous.get(k) for k in _identity(stack)} != _identity(stack):
         console.print(f"switching from {previous['variant']} + {previous['profile']}: "
                       "taking the previous stack down first")
         down()
+    what = f"lab up: {selection.variant} + {selection.profile}" + (" + Prometheus" if selection.observe else "")
     run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
-               f"lab up: {selection.variant} + {selection.profile}", STATE_DIR / "up.log", env=stack.env())
+               what, STATE_DIR / "up.log", env=stack.env())
     _write_state(stack)
     return stack
 
@@ -140,7 +148,8 @@ def down(volumes: bool = False) -> None:
     except LabError:  # a variant since removed from config/presets.yml: base.yml names every service
         selection = Selection.of("direct", "default")
     stack = Stack(selection)
-    args = ["--profile", "pgbouncer", "--profile", "load", "down", "--remove-orphans", "--timeout", "10"]
+    args = ["--profile", "pgbouncer", "--profile", "load", "--profile", "observe",
+            "down", "--remove-orphans", "--timeout", "10"]
     if volumes:
         args.append("--volumes")
     run_logged(stack.argv(*args), "lab down" + (" (with volumes)" if volumes else ""),

@@ -35,6 +35,7 @@ class Selection:
     knobs: dict = field(default_factory=dict)
     via: str = "compose"              # compose | ansible
     hosts: dict = field(default_factory=dict)  # ansible: app, db, loadgen
+    observe: bool = False             # Prometheus and the alert rules ran beside it (OBSERVE=1)
 
 
 @dataclass

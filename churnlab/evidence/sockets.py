@@ -10,6 +10,11 @@ Each line: ts (epoch seconds), time_wait (total), per-target TIME_WAIT,
 ESTABLISHED and SYN_SENT counts, local ports in use within
 ip_local_port_range (count and percentage of the range), the range itself
 and tcp_tw_reuse.
+
+With --textfile PATH it writes the same figures for Prometheus instead
+(node_exporter's textfile collector), for every destination the namespace
+connects out to: no exporter counts TIME_WAIT or ports per destination, and
+exhaustion is per destination (a local port is reused toward another ip:port).
 """
 from __future__ import annotations
 
@@ -148,6 +153,62 @@ def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: floa
     }
 
 
+def destinations(rows, sysctls: dict) -> dict[str, dict[str, int]]:
+    """Outgoing connections grouped by remote ip:port: local ports in use
+    (within the ephemeral range) and the sockets by state."""
+    low, high = sysctls["port_range"]
+    out: dict[str, dict[str, int]] = {}
+    for _lip, lport, rip, rport, state in rows:
+        if state == "LISTEN" or rport == 0 or not low <= lport <= high:
+            continue
+        counts = out.setdefault(f"{rip}:{rport}", {"local_ports": 0})
+        counts["local_ports"] += 1
+        counts[state.lower()] = counts.get(state.lower(), 0) + 1
+    return out
+
+
+TEXTFILE_STATES = ("established", "syn_sent", "time_wait", "fin_wait1", "fin_wait2", "close_wait", "last_ack")
+
+
+def prometheus_text(rows, sysctls: dict, names: dict[tuple[str, int], str] | None = None,
+                    top: int = 20) -> str:
+    """The textfile collector's view: the range, ports in use, and per
+    destination (the `top` busiest) its local ports and sockets by state."""
+    names = names or {}
+    low, high = sysctls["port_range"]
+    per_dest = destinations(rows, sysctls)
+    busiest = sorted(per_dest.items(), key=lambda item: -item[1]["local_ports"])[:top]
+    in_use = len({lport for _l, lport, _r, rport, state in rows
+                  if state != "LISTEN" and rport != 0 and low <= lport <= high})
+    lines = [
+        "# HELP churnlab_ephemeral_port_range_size Ports in net.ipv4.ip_local_port_range.",
+        "# TYPE churnlab_ephemeral_port_range_size gauge",
+        f"churnlab_ephemeral_port_range_size {sysctls['port_range_size']}",
+        "# HELP churnlab_ephemeral_ports_in_use Local ports of the range held by a connection (any state).",
+        "# TYPE churnlab_ephemeral_ports_in_use gauge",
+        f"churnlab_ephemeral_ports_in_use {in_use}",
+        "# HELP churnlab_destination_local_ports Local ports of the range held toward one destination ip:port.",
+        "# TYPE churnlab_destination_local_ports gauge",
+    ]
+    def label(address: str) -> str:
+        ip, _, port = address.rpartition(":")
+        return f'destination="{address}",name="{names.get((ip, int(port)), address)}"'
+    lines += [f"churnlab_destination_local_ports{{{label(a)}}} {c['local_ports']}" for a, c in busiest]
+    lines += ["# HELP churnlab_destination_sockets Outgoing sockets toward one destination, by TCP state.",
+              "# TYPE churnlab_destination_sockets gauge"]
+    lines += [f'churnlab_destination_sockets{{{label(a)},state="{state}"}} {c.get(state, 0)}'
+              for a, c in busiest for state in TEXTFILE_STATES]
+    return "\n".join(lines) + "\n"
+
+
+def write_textfile(path: str, text: str) -> None:
+    """Atomically, so node_exporter never reads half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def resolve(targets: list[str]) -> dict[str, tuple[str, int]]:
     """'db:5432' -> {'db:5432': ('172.18.0.2', 5432)}; an unresolvable name is an error."""
     out = {}
@@ -185,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until-stdin-closes", action="store_true",
                         help="exit as soon as stdin reaches EOF (the caller went away)")
     parser.add_argument("--tag", default="", help="a marker in the command line, to find this process by")
+    parser.add_argument("--textfile", help="write Prometheus text to this .prom file instead of JSON lines")
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error("--interval must be > 0")
@@ -203,9 +265,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows = parse_ss(subprocess.run(["ss", "-Htan"], capture_output=True, text=True, check=True).stdout)
             else:
                 rows = read_sockets(args.proc_root)
-            record = summarise(rows, read_sysctls(args.proc_root), targets)
-            sys.stdout.write(json.dumps(record) + "\n")
-            sys.stdout.flush()
+            if args.textfile:
+                names = {addr: name for name, addr in targets.items()}
+                write_textfile(args.textfile, prometheus_text(rows, read_sysctls(args.proc_root), names))
+            else:
+                record = summarise(rows, read_sysctls(args.proc_root), targets)
+                sys.stdout.write(json.dumps(record) + "\n")
+                sys.stdout.flush()
             taken += 1
             if time.monotonic() >= deadline or (args.count and taken >= args.count):
                 break

@@ -12,9 +12,10 @@ import yaml
 from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, offline
 from tests.helpers import clean_env as env
 
-PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml"]
+PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml",
+             "monitoring.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]
-ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen"]
+ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "monitoring"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
 
 
@@ -82,7 +83,7 @@ def test_syntax_check(playbook, inv):
 def test_site_is_made_of_imports():
     plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
     assert [p["ansible.builtin.import_playbook"] for p in plays] == ["db.yml", "pgbouncer.yml", "app.yml",
-                                                                      "loadgen.yml"]
+                                                                      "loadgen.yml", "monitoring.yml"]
 
 
 @pytest.mark.parametrize("role", ROLES)

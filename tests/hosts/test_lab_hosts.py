@@ -310,6 +310,29 @@ class TestLabHosts:
                     timeout=300)
         assert proc.returncode == 0 and "verdict (port-exhaustion-postgres)" in proc.stdout, proc.stdout[-3000:]
 
+    def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
+        """The monitoring role (monitoring_enabled in the lab inventory):
+        Prometheus on loadgen1 scrapes app1's node_exporter + socket sampler
+        and db1's postgres_exporter, loads the lab's rules, and its port alert
+        was active during the direct + repro load just run."""
+        query = ("import json, sys, urllib.parse, urllib.request as u; "
+                 "base = 'http://%s:9090/api/v1/' % sys.argv[1]; "
+                 "get = lambda p: json.load(u.urlopen(base + p, timeout=5))['data']; "
+                 "print(json.dumps({'targets': [(t['labels']['job'], t['health']) "
+                 "for t in get('targets')['activeTargets']], "
+                 "'rules': [r['name'] for g in get('rules')['groups'] for r in g['rules']], "
+                 "'alert': get('query?query=' + urllib.parse.quote("
+                 "'max_over_time(ALERTS{alertname=\"EphemeralPortExhaustionPredicted\"}[15m])'))['result'], "
+                 "'sampled': get('query?query=churnlab_ephemeral_port_range_size')['result']}))")
+        out = ssh("loadgen1", f"python3 -c \"{query}\" {LAB_HOSTS['loadgen1']}")
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout)
+        assert sorted(seen["targets"]) == [("node", "up"), ("postgres", "up"), ("prometheus", "up")], seen["targets"]
+        assert "EphemeralPortExhaustionPredicted" in seen["rules"] and len(seen["rules"]) == 4, seen["rules"]
+        assert [r["value"][1] for r in seen["sampled"]] == ["1000"], seen["sampled"]  # the repro range
+        assert seen["alert"], "the port alert was never pending or firing during the direct + repro load"
+        assert {r["metric"]["name"] for r in seen["alert"]} == {f"{LAB_HOSTS['db1']}:5432"}, seen["alert"]
+
     def test_failing_k6_leaves_no_probe_on_any_host(self, hosts):
         """k6 killed mid-run: load.yml stops its probes anyway and records the run as failed."""
         before = set((ROOT / "results").glob("*-ab-c50/run.json"))
