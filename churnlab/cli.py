@@ -22,7 +22,7 @@ from churnlab.terminal import console
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
 
-SERVICES = ("app", "db", "migrate", "pgbouncer", "k6")
+SERVICES = ("app", "db", "migrate", "pgbouncer", "front", "k6")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -113,19 +113,30 @@ def up(
     threads: str = _opt("THREADS", "", "override threads per worker, gthread (1-256)"),
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
+    front: str = _opt("FRONT", "none", "none, or https: nginx terminates TLS before gunicorn"),
+    https_port: str = _opt("HTTPS_PORT", "8443", "FRONT=https: loopback port of the front (1024-65535)"),
+    front_keepalive: str = _opt("FRONT_KEEPALIVE", "0", "FRONT=https: idle upstream connections per nginx worker"),
 ) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
     from churnlab import lab
+    from churnlab.compose_stack import FRONTS
 
     knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
     selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs)
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
-    stack = lab.up(selection, app_port=port)
+    # -- the HTTPS front (issue 9) --
+    chosen_front = _choice("FRONT", _or(front, "none"), FRONTS)
+    front_port = bounds.whole("HTTPS_PORT", _or(https_port, "8443"))
+    keepalive = bounds.whole("FRONT_KEEPALIVE", _or(front_keepalive, "0"))
+    stack = lab.up(selection, app_port=port, front=chosen_front, https_port=front_port, front_keepalive=keepalive)
     settings = stack.app_settings()
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
                   f"app on http://127.0.0.1:{port}/api/v1/healthz/ "
                   f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
                   f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
+    if chosen_front == "https":
+        console.print(f"HTTPS front (nginx, self-signed) on https://127.0.0.1:{front_port}/api/v1/healthz/ "
+                      f"(upstream keep-alive {keepalive or 'off'}); `make load` targets it")
 
 
 @app.command()

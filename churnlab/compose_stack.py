@@ -16,6 +16,11 @@ from churnlab.paths import COMPOSE_DIR, SECRETS_DIR
 PROJECT = "churnlab"
 DEFAULT_BASE_IMAGE = "churnlab/bookworm:base"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# What stands before gunicorn (FRONT): nothing, or nginx terminating TLS
+# (compose/front-https.yml). The load targets the front when there is one.
+FRONTS = ("none", "https")
+FRONT_OVERLAYS = {"https": "front-https.yml"}
+TARGETS = {"none": "http://app:8000", "https": "https://front:8443"}
 
 
 def require_docker() -> None:
@@ -63,9 +68,15 @@ class Stack:
     """One compose project: base.yml, the variant's structural overlay if any,
     and the presets overlay written from config/presets.yml."""
 
-    def __init__(self, selection: Selection, app_port: int = 8000):
+    def __init__(self, selection: Selection, app_port: int = 8000, front: str = "none",
+                 https_port: int = 8443, front_keepalive: int = 0):
+        if front not in FRONTS:
+            raise LabError(f"unknown FRONT {front!r}; valid FRONTs: {', '.join(FRONTS)}")
         self.selection = selection
         self.app_port = app_port
+        self.front = front
+        self.https_port = https_port
+        self.front_keepalive = front_keepalive
         self._configs: dict[tuple[str, ...], dict] = {}
 
     def env(self) -> dict[str, str]:
@@ -74,13 +85,16 @@ class Stack:
             env["PGBOUNCER_POOL_SIZE"] = str(bounds.whole("PGBOUNCER_POOL_SIZE", env["PGBOUNCER_POOL_SIZE"]))
         env.update(lab_secrets.compose_env())
         env["APP_PORT"] = str(self.app_port)
+        env["HTTPS_PORT"] = str(self.https_port)
+        env["FRONT_KEEPALIVE"] = str(self.front_keepalive)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
         return env
 
     def argv(self, *args: str) -> list[str]:
         files: list[str] = []
-        for path in self.selection.files():
+        overlays = [COMPOSE_DIR / FRONT_OVERLAYS[self.front]] if self.front in FRONT_OVERLAYS else []
+        for path in [*self.selection.files(), *overlays]:
             files += ["-f", str(path)]
         return ["docker", "compose", "--project-name", PROJECT,
                 "--project-directory", str(COMPOSE_DIR), *files, *args]
@@ -106,6 +120,14 @@ class Stack:
             proc = self.run(*flags, "config", "--format", "json", capture=True)
             self._configs[profiles] = json.loads(proc.stdout)
         return self._configs[profiles]
+
+    def target(self) -> str:
+        """The base URL the load asks, on the lab network: the front if there is one."""
+        return TARGETS[self.front]
+
+    def front_settings(self) -> dict:
+        """What the run record keeps of the front."""
+        return {"front": self.front, "front_keepalive": self.front_keepalive if self.front != "none" else None}
 
     def app_settings(self) -> dict[str, str]:
         """The app's effective environment (worker class, counts, CONN_MAX_AGE, DB path)."""

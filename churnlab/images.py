@@ -10,7 +10,7 @@ from churnlab.errors import LabError
 from churnlab.paths import BASE_IMAGE_SCRIPT, STATE_DIR
 from churnlab.terminal import run_logged
 
-BUILT_SERVICES = ("db", "app", "pgbouncer", "k6")
+BUILT_SERVICES = ("db", "app", "pgbouncer", "front", "k6")
 
 
 def _pull_or_fail(ref: str, why: str) -> None:
@@ -43,7 +43,7 @@ def build_all() -> list[str]:
     if postgres_image:
         _pull_or_fail(postgres_image, "POSTGRES_IMAGE")
         services.remove("db")
-    run_logged(stack.argv("--profile", "pgbouncer", "--profile", "load", "build", *services),
+    run_logged(stack.argv("--profile", "pgbouncer", "--profile", "front", "--profile", "load", "build", *services),
                f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
-    services_config = stack.config("pgbouncer", "load")["services"]
+    services_config = stack.config("pgbouncer", "front", "load")["services"]
     return sorted({svc["image"] for svc in services_config.values()})

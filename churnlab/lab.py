@@ -30,6 +30,7 @@ def read_state() -> dict | None:
 def _write_state(stack: Stack) -> None:
     STATE_DIR.mkdir(exist_ok=True)
     state = {**stack.selection.as_dict(), "app_port": stack.app_port,
+             "front": stack.front, "https_port": stack.https_port, "front_keepalive": stack.front_keepalive,
              "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -40,7 +41,8 @@ def current_stack() -> Stack:
     if not state:
         raise LabError("the lab is not up: run `make lab-up VARIANT=.. PROFILE=..` first")
     stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs")),
-                  app_port=int(state.get("app_port", 8000)))
+                  app_port=int(state.get("app_port", 8000)), front=state.get("front", "none"),
+                  https_port=int(state.get("https_port", 8443)), front_keepalive=int(state.get("front_keepalive", 0)))
     if "app" not in stack.running_services():
         raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
                        "run `make lab-up` again")
@@ -55,15 +57,20 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, app_port: int = 8000) -> Stack:
-    """Start (or converge) the lab on a variant + profile. Safe to run twice."""
+def up(selection: Selection, app_port: int = 8000, front: str = "none", https_port: int = 8443,
+       front_keepalive: int = 0) -> Stack:
+    """Start (or converge) the lab on a variant + profile (and front). Safe to run twice."""
     require_docker()
-    stack = Stack(selection, app_port=app_port)
+    stack = Stack(selection, app_port=app_port, front=front, https_port=https_port, front_keepalive=front_keepalive)
+    if front == "https" and https_port == app_port:
+        raise LabError(f"HTTPS_PORT and APP_PORT are both {app_port}: choose two ports")
+    ports = {"APP_PORT": app_port, **({"HTTPS_PORT": https_port} if front == "https" else {})}
+    for name, port in ports.items():
+        if not port_is_free(port) and not _app_port_owner(port):
+            raise LabError(f"127.0.0.1:{port} is already in use by another program; "
+                           f"free it or choose another with {name}=<port>")
+    created = lab_secrets.ensure() + (lab_secrets.ensure_front_tls() if front == "https" else [])
     stack.config()  # the overlays resolve, before anything starts
-    if not port_is_free(app_port) and not _app_port_owner(app_port):
-        raise LabError(f"127.0.0.1:{app_port} is already in use by another program; "
-                       f"free it or choose another with APP_PORT=<port>")
-    created = lab_secrets.ensure()
     if created:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
         if "db_password" in created and _volume_exists(PGDATA_VOLUME):
@@ -74,13 +81,15 @@ def up(selection: Selection, app_port: int = 8000) -> Stack:
     build_all()  # cached layers make this quick; a changed Dockerfile or app is picked up
     previous = read_state()
     if previous and project_containers() and (
-            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port")) != (
-            selection.variant, selection.profile, selection.knobs, app_port):
+            previous.get("variant"), previous.get("profile"), previous.get("knobs"), previous.get("app_port"),
+            previous.get("front", "none"), previous.get("https_port", 8443), previous.get("front_keepalive", 0)) != (
+            selection.variant, selection.profile, selection.knobs, app_port, front, https_port, front_keepalive):
         console.print(f"switching from {previous['variant']} + {previous['profile']}: "
                       "taking the previous stack down first")
         down()
     run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
-               f"lab up: {selection.variant} + {selection.profile}", STATE_DIR / "up.log", env=stack.env())
+               f"lab up: {selection.variant} + {selection.profile}" + (f", FRONT={front}" if front != "none" else ""),
+               STATE_DIR / "up.log", env=stack.env())
     _write_state(stack)
     return stack
 
@@ -94,7 +103,8 @@ def down(volumes: bool = False) -> None:
     except LabError:  # a variant since removed from config/presets.yml: base.yml names every service
         selection = Selection.of("direct", "default")
     stack = Stack(selection)
-    args = ["--profile", "pgbouncer", "--profile", "load", "down", "--remove-orphans", "--timeout", "10"]
+    args = ["--profile", "pgbouncer", "--profile", "front", "--profile", "load",
+            "down", "--remove-orphans", "--timeout", "10"]
     if volumes:
         args.append("--volumes")
     run_logged(stack.argv(*args), "lab down" + (" (with volumes)" if volumes else ""),

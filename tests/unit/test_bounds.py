@@ -96,7 +96,7 @@ def test_empty_make_variables_mean_the_defaults(cli, monkeypatch):
     class Up(Exception):
         pass
 
-    def fake_up(selection, app_port):
+    def fake_up(selection, app_port, **front):
         chosen.append((selection.variant, selection.profile, selection.knobs, app_port))
         raise Up
 
