@@ -14,7 +14,7 @@ from tests.helpers import clean_env as env
 
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]
-ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen"]
+ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "front"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
 
 
