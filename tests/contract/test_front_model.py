@@ -51,3 +51,5 @@ def test_the_role_template_renders_upstream_keepalive_only_when_asked(keepalive)
     assert "listen 0.0.0.0:443 ssl" in text and "proxy_pass http://churnlab_app;" in text
     assert ("keepalive 32;" in text) == bool(keepalive)
     assert ("proxy_http_version 1.1;" in text) == bool(keepalive)
+    # An idle upstream connection is dropped before gunicorn's own 2 s keep-alive closes it.
+    assert ("keepalive_timeout 1s;" in text) == bool(keepalive)
