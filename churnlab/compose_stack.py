@@ -125,10 +125,6 @@ class Stack:
         """The base URL the load asks, on the lab network: the front if there is one."""
         return TARGETS[self.front]
 
-    def front_settings(self) -> dict:
-        """What the run record keeps of the front."""
-        return {"front": self.front, "front_keepalive": self.front_keepalive if self.front != "none" else None}
-
     def app_settings(self) -> dict[str, str]:
         """The app's effective environment (worker class, counts, CONN_MAX_AGE, DB path)."""
         env = self.config()["services"]["app"].get("environment", {})
