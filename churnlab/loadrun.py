@@ -172,7 +172,8 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
     db, ev = run_record.evidence_figures(evidence)
     record = run_record.RunRecord(
         run_id=run_id, status=status, started=started.isoformat(), finished=finished.isoformat(),
-        selection=run_record.Selection(**stack.selection.as_dict(), front=stack.front, via="compose"),
+        selection=run_record.Selection(**stack.selection.as_dict(), front=stack.front, via="compose",
+                                       front_keepalive=stack.front_keepalive if stack.front != "none" else None),
         app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target()}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
         versions=found_versions, problems=problems)

@@ -35,6 +35,7 @@ class Selection:
     knobs: dict = field(default_factory=dict)
     via: str = "compose"              # compose | ansible
     front: str = "none"               # none | https (nginx terminating TLS before gunicorn)
+    front_keepalive: int | None = None  # https: nginx's idle upstream connections per worker (0 = none)
     hosts: dict = field(default_factory=dict)  # ansible: app, db, loadgen
 
 

@@ -31,6 +31,7 @@ class FakeStack:
         self.selection = catalog.Selection.of("direct", "repro")
         self.k6_code = k6_code
         self.front = front
+        self.front_keepalive = 0
 
     def target(self):
         return {"none": "http://app:8000", "https": "https://front:8443"}[self.front]
@@ -107,6 +108,7 @@ def test_a_run_behind_the_https_front_records_the_front_and_its_target(lab):
     result = loadrun.run(FakeStack(K6_OK, front="https"), PARAMS)
     record = run_record.read(result.run_dir)
     assert (record.selection.front, record.load.target) == ("https", "https://front:8443")
+    assert record.selection.front_keepalive == 0
     assert result.run_id.endswith("-https")
     plain = run_record.read(loadrun.run(FakeStack(K6_OK), PARAMS).run_dir)
     assert (plain.selection.front, plain.load.target) == ("none", "http://app:8000")
