@@ -16,9 +16,10 @@ CHURNLAB := $(VENV)/bin/churnlab
 # the user named from none (production never gets the lab's defaults).
 PYTEST_ARGS ?=
 PYTEST := $(VENV)/bin/pytest $(PYTEST_ARGS)
-export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE APP_PORT OBSERVE PROM_PORT SCENARIO VUS ITERATIONS KEEPALIVE \
+export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE APP_PORT SCENARIO VUS ITERATIONS KEEPALIVE \
        ENDPOINT SAMPLE_INTERVAL RUN DIAG_SECONDS VARIANTS PROFILES VUS_LEVELS SERVICE PGBOUNCER_POOL_SIZE \
-       INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS PG_MAJOR
+       INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS PG_MAJOR \
+       FRONT HTTPS_PORT FRONT_KEEPALIVE OBSERVE PROM_PORT
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,7 +33,8 @@ help: ## Show this help, the variants and profiles (config/presets.yml) and ever
 	@printf '\n'
 	@if [ -x $(CHURNLAB) ]; then $(CHURNLAB) variants; \
 	 else echo "Variants, profiles and ranges: run 'make venv' (or any target), then 'make help' again."; fi
-	@printf 'Other variables: SCENARIO (ab ramp) KEEPALIVE (0 1) ENDPOINT RUN (a run id) SERVICE (app db pgbouncer) PG_MAJOR (14 15)\n'
+	@printf 'Other variables: SCENARIO (ab ramp) KEEPALIVE (0 1) ENDPOINT RUN (a run id) SERVICE (app db pgbouncer front) PG_MAJOR (14 15)\n'
+	@printf '  FRONT (none https) OBSERVE (0 1)\n'
 	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS\n'
 
 .PHONY: bootstrap
@@ -47,7 +49,7 @@ images: $(VENV)/.installed ## Build every image locally (air-gapped: debootstrap
 	$(CHURNLAB) images
 
 .PHONY: lab-up
-lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFILE=repro [WORKERS=.. THREADS=..] [PG_MAJOR=15] [OBSERVE=1]
+lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFILE=repro [WORKERS=.. THREADS=..] [PG_MAJOR=15] [FRONT=https] [OBSERVE=1]
 	$(CHURNLAB) up
 
 .PHONY: load

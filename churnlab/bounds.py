@@ -24,6 +24,9 @@ class Range:
 RANGES: dict[str, Range] = {
     "APP_PORT": Range(1024, 65535, "an unprivileged TCP port on 127.0.0.1 (below 1024 needs root)"),
     "PROM_PORT": Range(1024, 65535, "an unprivileged TCP port on 127.0.0.1 for Prometheus (OBSERVE=1)"),
+    "HTTPS_PORT": Range(1024, 65535, "FRONT=https: the front's TCP port on 127.0.0.1 (below 1024 needs root)"),
+    "FRONT_KEEPALIVE": Range(0, 1024, "FRONT=https: idle connections nginx keeps to gunicorn per worker; "
+                             "0 = one per request"),
     "WORKERS": Range(1, 64, "gunicorn processes; beyond 64 a lab host only thrashes"),
     "THREADS": Range(1, 256, "threads per gthread worker; workers x threads stays below Postgres' 4096 connections"),
     "CONN_MAX_AGE": Range(0, 86400, "seconds Django keeps a DB connection; 0 = one per request, a day at most"),

@@ -22,7 +22,7 @@ from churnlab.terminal import console
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
 
-SERVICES = ("app", "db", "migrate", "pgbouncer", "k6")
+SERVICES = ("app", "db", "migrate", "pgbouncer", "front", "k6")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
@@ -118,26 +118,41 @@ def up(
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
     pg_major: str = PG_MAJOR_OPT,
+    front: str = _opt("FRONT", "none", "none, or https: nginx terminates TLS before gunicorn"),
+    https_port: str = _opt("HTTPS_PORT", "8443", "FRONT=https: loopback port of the front (1024-65535)"),
+    front_keepalive: str = _opt("FRONT_KEEPALIVE", "0", "FRONT=https: idle upstream connections per nginx worker"),
     observe: str = _opt("OBSERVE", "0", "1: also Prometheus, exporters and the alert rules"),
     prom_port: str = _opt("PROM_PORT", "9090", "loopback port of Prometheus with OBSERVE=1 (1024-65535)"),
 ) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
     from churnlab import lab
-    from churnlab.compose_stack import check_pg_major
+    from churnlab.compose_stack import FRONTS, check_pg_major
 
     knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
     selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs,
                                      observe=_flag("OBSERVE", _or(observe, "0")))
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
+    chosen_front = _choice("FRONT", _or(front, "none"), FRONTS)
+    front_port = bounds.whole("HTTPS_PORT", _or(https_port, "8443"))
+    keepalive = bounds.whole("FRONT_KEEPALIVE", _or(front_keepalive, "0"))
     prom = bounds.whole("PROM_PORT", _or(prom_port, "9090"))
-    if selection.observe and prom == port:
-        raise LabError(f"PROM_PORT and APP_PORT are both {port}; choose two ports")
-    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(pg_major), prom_port=prom)
+    published = {"APP_PORT": port, "HTTPS_PORT": front_port if chosen_front == "https" else None,
+                 "PROM_PORT": prom if selection.observe else None}
+    taken = [name for name, value in published.items() if value is not None]
+    for i, name in enumerate(taken):
+        for other in taken[i + 1:]:
+            if published[name] == published[other]:
+                raise LabError(f"{name} and {other} are both {published[name]}; choose different ports")
+    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(pg_major), front=chosen_front,
+                   https_port=front_port, front_keepalive=keepalive, prom_port=prom)
     settings = stack.app_settings()
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
                   f"app on http://127.0.0.1:{port}/api/v1/healthz/ "
                   f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
                   f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
+    if chosen_front == "https":
+        console.print(f"HTTPS front (nginx, self-signed) on https://127.0.0.1:{front_port}/api/v1/healthz/ "
+                      f"(upstream keep-alive {keepalive or 'off'}); `make load` targets it")
     if selection.observe:
         console.print(f"Prometheus on http://127.0.0.1:{prom}/alerts (rules: config/prometheus/rules/)")
 

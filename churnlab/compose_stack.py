@@ -20,6 +20,11 @@ DEFAULT_BASE_IMAGE = "churnlab/bookworm:base"
 PG_MAJORS = ("14", "15")
 DEFAULT_PG_MAJOR = "14"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# What stands before gunicorn (FRONT): nothing, or nginx terminating TLS
+# (compose/front-https.yml). The load targets the front when there is one.
+FRONTS = ("none", "https")
+FRONT_OVERLAYS = {"https": "front-https.yml"}
+TARGETS = {"none": "http://app:8000", "https": "https://front:8443"}
 
 
 def require_docker() -> None:
@@ -77,10 +82,15 @@ class Stack:
     and the presets overlay written from config/presets.yml."""
 
     def __init__(self, selection: Selection, app_port: int = 8000, pg_major: str | None = None,
-                 prom_port: int = 9090):
+                 front: str = "none", https_port: int = 8443, front_keepalive: int = 0, prom_port: int = 9090):
+        if front not in FRONTS:
+            raise LabError(f"unknown FRONT {front!r}; valid FRONTs: {', '.join(FRONTS)}")
         self.selection = selection
         self.app_port = app_port
         self.pg_major = check_pg_major(pg_major)
+        self.front = front
+        self.https_port = https_port
+        self.front_keepalive = front_keepalive
         self.prom_port = prom_port
         self._configs: dict[tuple[str, ...], dict] = {}
 
@@ -91,6 +101,8 @@ class Stack:
         env.update(lab_secrets.compose_env())
         env["APP_PORT"] = str(self.app_port)
         env["PG_MAJOR"] = self.pg_major
+        env["HTTPS_PORT"] = str(self.https_port)
+        env["FRONT_KEEPALIVE"] = str(self.front_keepalive)
         env["PROM_PORT"] = str(self.prom_port)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
@@ -98,7 +110,8 @@ class Stack:
 
     def argv(self, *args: str) -> list[str]:
         files: list[str] = []
-        for path in self.selection.files():
+        overlays = [COMPOSE_DIR / FRONT_OVERLAYS[self.front]] if self.front in FRONT_OVERLAYS else []
+        for path in [*self.selection.files(), *overlays]:
             files += ["-f", str(path)]
         return ["docker", "compose", "--project-name", PROJECT,
                 "--project-directory", str(COMPOSE_DIR), *files, *args]
@@ -124,6 +137,10 @@ class Stack:
             proc = self.run(*flags, "config", "--format", "json", capture=True)
             self._configs[profiles] = json.loads(proc.stdout)
         return self._configs[profiles]
+
+    def target(self) -> str:
+        """The base URL the load asks, on the lab network: the front if there is one."""
+        return TARGETS[self.front]
 
     def app_settings(self) -> dict[str, str]:
         """The app's effective environment (worker class, counts, CONN_MAX_AGE, DB path)."""

@@ -10,7 +10,7 @@ from churnlab.errors import LabError
 from churnlab.paths import BASE_IMAGE_SCRIPT, STATE_DIR
 from churnlab.terminal import run_logged
 
-BUILT_SERVICES = ("db", "app", "pgbouncer", "k6", "port-sampler")
+BUILT_SERVICES = ("db", "app", "pgbouncer", "front", "k6", "port-sampler")
 
 
 def _pull_or_fail(ref: str, why: str) -> None:
@@ -44,7 +44,8 @@ def build_all(pg_major: str | None = None) -> list[str]:
     if postgres_image:
         _pull_or_fail(postgres_image, "POSTGRES_IMAGE")
         services.remove("db")
-    run_logged(stack.argv("--profile", "pgbouncer", "--profile", "load", "--profile", "observe", "build", *services),
+    profiles = ("pgbouncer", "front", "load", "observe")
+    run_logged(stack.argv(*(arg for p in profiles for arg in ("--profile", p)), "build", *services),
                f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
-    services_config = stack.config("pgbouncer", "load", "observe")["services"]
+    services_config = stack.config(*profiles)["services"]
     return sorted({svc["image"] for svc in services_config.values()})

@@ -75,6 +75,7 @@ def read_state() -> dict | None:
 def _identity(stack: Stack) -> dict:
     """What makes a running lab this one: the selection and what the stack publishes and runs."""
     return {**stack.selection.as_dict(), "app_port": stack.app_port, "pg_major": stack.pg_major,
+            "front": stack.front, "https_port": stack.https_port, "front_keepalive": stack.front_keepalive,
             "prom_port": stack.prom_port}
 
 
@@ -92,7 +93,8 @@ def current_stack() -> Stack:
     stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs"),
                                observe=bool(state.get("observe"))),
                   app_port=int(state.get("app_port", 8000)), pg_major=state.get("pg_major"),
-                  prom_port=int(state.get("prom_port", 9090)))
+                  front=state.get("front", "none"), https_port=int(state.get("https_port", 8443)),
+                  front_keepalive=int(state.get("front_keepalive", 0)), prom_port=int(state.get("prom_port", 9090)))
     if "app" not in stack.running_services():
         raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
                        "run `make lab-up` again")
@@ -107,19 +109,24 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None, prom_port: int = 9090) -> Stack:
-    """Start (or converge) the lab on a variant + profile (and the db image's
+def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None, front: str = "none",
+       https_port: int = 8443, front_keepalive: int = 0, prom_port: int = 9090) -> Stack:
+    """Start (or converge) the lab on a variant + profile (and front, Prometheus, and the db image's
     PostgreSQL major: PG_MAJOR unless given). Safe to run twice."""
-    # checks PG_MAJOR before any docker call
-    stack = Stack(selection, app_port=app_port, pg_major=pg_major, prom_port=prom_port)
+    # checks PG_MAJOR and FRONT before any docker call
+    stack = Stack(selection, app_port=app_port, pg_major=pg_major, front=front, https_port=https_port,
+                  front_keepalive=front_keepalive, prom_port=prom_port)
     require_docker()
-    stack.config()  # the overlays resolve, before anything starts
-    published = [("APP_PORT", app_port)] + ([("PROM_PORT", prom_port)] if selection.observe else [])
-    for name, port in published:
+    ports = {"APP_PORT": app_port, **({"HTTPS_PORT": https_port} if front == "https" else {}),
+             **({"PROM_PORT": prom_port} if selection.observe else {})}
+    if len(set(ports.values())) < len(ports):
+        raise LabError(f"two of {', '.join(ports)} are the same port ({ports}): choose different ports")
+    for name, port in ports.items():
         if not port_is_free(port) and not _app_port_owner(port):
             raise LabError(f"127.0.0.1:{port} is already in use by another program; "
                            f"free it or choose another with {name}=<port>")
-    created = lab_secrets.ensure()
+    created = lab_secrets.ensure() + (lab_secrets.ensure_front_tls() if front == "https" else [])
+    stack.config()  # the overlays resolve, before anything starts
     if created:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
         if "db_password" in created and _volume_exists(PGDATA_VOLUME):
@@ -132,7 +139,8 @@ def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None, 
         console.print(f"switching from {previous['variant']} + {previous['profile']}: "
                       "taking the previous stack down first")
         down()
-    what = f"lab up: {selection.variant} + {selection.profile}" + (" + Prometheus" if selection.observe else "")
+    what = (f"lab up: {selection.variant} + {selection.profile}" + (f", FRONT={front}" if front != "none" else "")
+            + (" + Prometheus" if selection.observe else ""))
     run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
                what, STATE_DIR / "up.log", env=stack.env())
     _write_state(stack)
@@ -148,7 +156,7 @@ def down(volumes: bool = False) -> None:
     except LabError:  # a variant since removed from config/presets.yml: base.yml names every service
         selection = Selection.of("direct", "default")
     stack = Stack(selection)
-    args = ["--profile", "pgbouncer", "--profile", "load", "--profile", "observe",
+    args = ["--profile", "pgbouncer", "--profile", "front", "--profile", "load", "--profile", "observe",
             "down", "--remove-orphans", "--timeout", "10"]
     if volumes:
         args.append("--volumes")

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
+from churnlab.errors import LabError
 from churnlab.paths import SECRETS_DIR
 
 NAMES = ("db_password", "django_secret_key")
+# The HTTPS front's self-signed certificate and its key (FRONT=https only):
+# PEM files, handed over whole (newlines included).
+TLS_NAMES = ("front_cert", "front_key")
+TLS_SUBJECT_ALT_NAMES = "DNS:front,DNS:localhost,IP:127.0.0.1"
+TLS_DAYS = "825"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -58,6 +67,36 @@ def ensure(directory: Path = SECRETS_DIR) -> list[str]:
     return created
 
 
+def ensure_front_tls(directory: Path = SECRETS_DIR) -> list[str]:
+    """Create the front's self-signed certificate and key once (0600); return the names created.
+
+    openssl writes the key to its file itself (only its path is in argv), in a
+    private folder under the secrets folder; both files move in together."""
+    directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    tighten(directory)
+    if all((directory / name).is_file() and (directory / name).stat().st_size for name in TLS_NAMES):
+        return []
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise LabError("FRONT=https needs the openssl command to make the front's certificate: "
+                       "apt-get install openssl")
+    cert, key = TLS_NAMES
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".tls-") as tmp:
+        work = Path(tmp)
+        proc = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(work / key), "-out", str(work / cert), "-days", TLS_DAYS,
+             "-subj", "/CN=churnlab-front", "-addext", f"subjectAltName={TLS_SUBJECT_ALT_NAMES}"],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            raise LabError(f"openssl could not make the front's certificate: {last}")
+        for name in TLS_NAMES:
+            (work / name).chmod(FILE_MODE)
+            (work / name).replace(directory / name)
+    return list(TLS_NAMES)
+
+
 def compose_env(directory: Path = SECRETS_DIR) -> dict[str, str]:
     """The secrets as compose reads them (only those that exist yet)."""
     env = {}
@@ -65,6 +104,10 @@ def compose_env(directory: Path = SECRETS_DIR) -> dict[str, str]:
         path = directory / name
         if path.is_file():
             env[env_name(name)] = path.read_text().strip()
+    for name in TLS_NAMES:
+        path = directory / name
+        if path.is_file():
+            env[env_name(name)] = path.read_text()
     return env
 
 

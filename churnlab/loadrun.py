@@ -65,7 +65,7 @@ class RunResult:
 def new_run_id(stack: Stack, params: LoadParams, now: datetime | None = None) -> str:
     sel = stack.selection
     return run_record.run_id(now or datetime.now(timezone.utc), sel.variant, sel.profile, params.scenario,
-                             params.vus, params.keepalive)
+                             params.vus, params.keepalive) + (f"-{stack.front}" if stack.front != "none" else "")
 
 
 def k6_container_name(run_id: str) -> str:
@@ -73,10 +73,12 @@ def k6_container_name(run_id: str) -> str:
     return f"churnlab-k6-{run_id[:16].lower()}-{uuid.uuid4().hex[:6]}"
 
 
-def _k6_env(params: LoadParams) -> list[str]:
-    values = {"TARGET": "http://app:8000", "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
+def _k6_env(params: LoadParams, target: str = "http://app:8000") -> list[str]:
+    values = {"TARGET": target, "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
               "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
               "RESULTS_DIR": "/results"}
+    if target.startswith("https://"):  # the lab front's self-signed certificate (FRONT=https)
+        values["TLS_INSECURE"] = 1
     argv: list[str] = []
     for key, value in values.items():
         argv += ["-e", f"{key}={value}"]
@@ -110,7 +112,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
             with (run_dir / "k6.log").open("w") as k6_log:
                 proc = subprocess.run(
                     stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
-                               "--label", f"churnlab.run={run_id}", *_k6_env(params),
+                               "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target()),
                                "k6", "run", "--quiet", "--no-usage-report",
                                "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
                     env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
@@ -170,8 +172,9 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
     db, ev = run_record.evidence_figures(evidence)
     record = run_record.RunRecord(
         run_id=run_id, status=status, started=started.isoformat(), finished=finished.isoformat(),
-        selection=run_record.Selection(**stack.selection.as_dict(), via="compose"),
-        app_settings=settings, load=run_record.Load(**asdict(params)),
+        selection=run_record.Selection(**stack.selection.as_dict(), front=stack.front, via="compose",
+                                       front_keepalive=stack.front_keepalive if stack.front != "none" else None),
+        app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target()}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
         versions=found_versions, problems=problems)
     verdict = None

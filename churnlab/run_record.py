@@ -34,6 +34,8 @@ class Selection:
     profile: str | None = None
     knobs: dict = field(default_factory=dict)
     via: str = "compose"              # compose | ansible
+    front: str = "none"               # none | https (nginx terminating TLS before gunicorn)
+    front_keepalive: int | None = None  # https: nginx's idle upstream connections per worker (0 = none)
     hosts: dict = field(default_factory=dict)  # ansible: app, db, loadgen
     observe: bool = False             # Prometheus and the alert rules ran beside it (OBSERVE=1)
 
@@ -48,6 +50,7 @@ class Load:
     keepalive: bool = False
     endpoint: str = "/api/v1/healthz/"
     sample_interval: float = 1.0
+    target: str = ""                  # the base URL k6 asked (https://front:8443 behind the HTTPS front)
 
     def __post_init__(self) -> None:
         """A recorded load is taken as it is; churnlab.loadrun.LoadParams checks one that is asked for."""

@@ -7,7 +7,7 @@
 //         over RAMP_DURATION, to find the breaking point.
 //
 // Environment: TARGET (base URL), ENDPOINT (path), SCENARIO, VUS, ITERATIONS,
-// KEEPALIVE, RAMP_*, RESULTS_DIR. The run's record (variant, settings,
+// KEEPALIVE, TLS_INSECURE, RAMP_*, RESULTS_DIR. The run's record (variant, settings,
 // versions) is written by churnlab from what it ran, not passed through k6.
 import http from 'k6/http';
 import { check, fail } from 'k6';
@@ -19,6 +19,8 @@ const VUS = parseInt(__ENV.VUS || '500', 10);
 const ITERATIONS = parseInt(__ENV.ITERATIONS || '10000', 10);
 const KEEPALIVE = ['1', 'true', 'yes', 'on'].includes((__ENV.KEEPALIVE || '0').toLowerCase());
 const RESULTS_DIR = __ENV.RESULTS_DIR || '/results';
+// TLS_INSECURE=1: accept the lab front's self-signed certificate (FRONT=https).
+const TLS_INSECURE = ['1', 'true', 'yes', 'on'].includes((__ENV.TLS_INSECURE || '0').toLowerCase());
 // Status codes given their own counter in the summary; anything else is "other".
 const TRACKED_STATUS = ['0', '200', '499', '500', '502', '503', '504'];
 
@@ -62,6 +64,7 @@ export const options = {
   scenarios: { [SCENARIO]: SCENARIOS[SCENARIO] },
   thresholds,
   noConnectionReuse: !KEEPALIVE,
+  insecureSkipTLSVerify: TLS_INSECURE,
   discardResponseBodies: true,
   summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
   setupTimeout: '60s',

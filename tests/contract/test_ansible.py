@@ -15,7 +15,7 @@ from tests.helpers import clean_env as env
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml",
              "monitoring.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]
-ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "monitoring"]
+ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "front", "monitoring"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
 
 

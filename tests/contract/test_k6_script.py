@@ -120,3 +120,23 @@ def test_k6_inspects_the_script():
     proc = subprocess.run([K6, "inspect", str(ROOT / "k6" / "scenarios.js")], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_tls_insecure_accepts_the_fronts_self_signed_certificate_and_nothing_else_does(server, tmp_path):
+    """FRONT=https: k6 reaches a self-signed TLS server only with TLS_INSECURE=1 (the lab's own front)."""
+    import ssl
+
+    from churnlab import lab_secrets
+
+    tls = tmp_path / "tls"
+    lab_secrets.ensure_front_tls(tls)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls / "front_cert", tls / "front_key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    target = f"https://127.0.0.1:{server.server_address[1]}"
+    refused = run_k6(server, tmp_path, TARGET=target, VUS=1, ITERATIONS=2, ENDPOINT="/api/v1/ping/")
+    assert refused.returncode != 0 and "smoke check failed" in refused.stderr + refused.stdout
+    accepted = run_k6(server, tmp_path, TARGET=target, TLS_INSECURE="1", VUS=2, ITERATIONS=10,
+                      ENDPOINT="/api/v1/ping/")
+    assert accepted.returncode == 0, accepted.stderr
+    assert parse(tmp_path / "k6-summary.json").status_counts["200"] == 10

@@ -96,7 +96,7 @@ def test_empty_make_variables_mean_the_defaults(cli, monkeypatch):
     class Up(Exception):
         pass
 
-    def fake_up(selection, app_port, pg_major, **_ports):
+    def fake_up(selection, app_port, pg_major, **_published):
         chosen.append((selection.variant, selection.profile, selection.knobs, app_port, pg_major))
         raise Up
 

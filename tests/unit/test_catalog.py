@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from churnlab import catalog
+from churnlab.compose_stack import FRONT_OVERLAYS
 from churnlab.errors import LabError
 from churnlab.paths import COMPOSE_DIR, PRESETS_FILE
 
@@ -90,7 +91,8 @@ def test_only_layouts_get_a_structural_overlay(tmp_path, monkeypatch):
     assert files["pgbouncer"][1] == COMPOSE_DIR / "variant-pgbouncer.yml"
     assert files["pgbouncer-local"][1] == COMPOSE_DIR / "variant-pgbouncer-local.yml"
     observe = {path.name for path in COMPOSE_DIR.glob("observe*.yml")}  # OBSERVE=1's add-ons
-    overlays = {path.name for path in COMPOSE_DIR.glob("*.yml")} - {"base.yml"} - observe
+    # front-https.yml is the HTTPS front's (FRONT=https, any variant), not a variant's layout.
+    overlays = {path.name for path in COMPOSE_DIR.glob("*.yml")} - {"base.yml", *FRONT_OVERLAYS.values()} - observe
     named = {catalog.variant(v).get("compose_overlay") for v in catalog.variants()} - {None}
     assert overlays == named  # every other overlay file is a variant's layout; none carries presets
     for name in overlays | observe:

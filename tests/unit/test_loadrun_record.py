@@ -27,9 +27,14 @@ K6_CTRL_C = "import os, signal, time; os.kill(os.getppid(), signal.SIGINT); time
 
 
 class FakeStack:
-    def __init__(self, k6_code: str):
+    def __init__(self, k6_code: str, front: str = "none"):
         self.selection = catalog.Selection.of("direct", "repro")
         self.k6_code = k6_code
+        self.front = front
+        self.front_keepalive = 0
+
+    def target(self):
+        return {"none": "http://app:8000", "https": "https://front:8443"}[self.front]
 
     def env(self):
         return {"PATH": "/usr/bin:/bin"}
@@ -97,6 +102,16 @@ def test_run_json_is_written_when_versions_and_a_sampler_fail(lab):
     stamps = [r["ts"] for r in run_record.read_evidence(result.run_dir / "evidence.jsonl")]
     assert stamps == sorted(stamps) and len(stamps) == 3  # two samples and one second of app errors
     assert len(lab) == 1 and lab[0].startswith("churnlab-k6-")  # the k6 container is removed by name
+
+
+def test_a_run_behind_the_https_front_records_the_front_and_its_target(lab):
+    result = loadrun.run(FakeStack(K6_OK, front="https"), PARAMS)
+    record = run_record.read(result.run_dir)
+    assert (record.selection.front, record.load.target) == ("https", "https://front:8443")
+    assert record.selection.front_keepalive == 0
+    assert result.run_id.endswith("-https")
+    plain = run_record.read(loadrun.run(FakeStack(K6_OK), PARAMS).run_dir)
+    assert (plain.selection.front, plain.load.target) == ("none", "http://app:8000")
 
 
 def test_ctrl_c_writes_an_interrupted_record_and_removes_k6(lab, tmp_path):
