@@ -143,7 +143,8 @@ def test_the_sampler_counts_new_outgoing_sockets_per_target_and_reads_activeopen
     snmp = tmp_path / "net" / "snmp"
     snmp.parent.mkdir(parents=True)
     snmp.write_text("Ip: Forwarding DefaultTTL\nIp: 1 64\n"
-                    "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens\nTcp: 1 200 120000 -1 3329 2022\n")
+                    "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens\n"
+                    "Tcp: 1 200 120000 -1 3329 2022\n")
     assert sockets.read_active_opens(str(tmp_path)) == 3329
     assert sockets.read_active_opens(str(tmp_path / "nowhere")) is None
     sysctls = {"port_range": [50000, 50999], "port_range_size": 1000, "tcp_tw_reuse": 0}
