@@ -145,6 +145,8 @@ def compute(records: list[dict]) -> list[PortBudget]:
     names = list(netns[-1].get("targets") or {})
     budgets = []
     for name in names:
+        if all(r["targets"].get(name, {}).get("new") is None for r in netns):
+            continue  # a sampler without new-connection counts (one snapshot, or before they existed)
         budget = _one(name, netns, times, _address_errors(records, name, len(names) == 1))
         budget.t0 = t0
         budgets.append(budget)

@@ -178,3 +178,33 @@ def test_the_long_running_sampler_reports_new_connections(tmp_path):
     first, second = (json.loads(line) for line in out.stdout.splitlines())
     assert first["targets"]["127.0.0.1:5432"]["new"] is None and first["active_opens"] == 7
     assert second["targets"]["127.0.0.1:5432"]["new"] == 0 and second["new_active"] == 0
+
+
+def test_samples_without_new_connection_counts_give_no_budget():
+    records = simulate([500] * 3, 1000)
+    for r in records:
+        if r["source"] == "netns":
+            r["targets"][DB].pop("new")
+    assert port_budget.compute(records) == []
+
+
+def test_the_matrix_report_shows_the_headroom_and_links_the_dashboard(tmp_path):
+    from churnlab import html_report
+
+    run_dir = tmp_path / "20261125T200000Z-direct-repro-ab-c100"
+    run_dir.mkdir()
+    evidence = simulate([500] * 6, 1000)
+    run_record.write_evidence(run_dir / run_record.EVIDENCE, evidence)
+    db, ev = run_record.evidence_figures(evidence)
+    run_record.write(run_dir, run_record.RunRecord(run_id=run_dir.name, db=db, evidence=ev,
+                                                   selection=run_record.Selection("direct", "repro")))
+    (run_dir / run_record.DASHBOARD).write_text("<!doctype html><title>k6</title>")
+    matrix_dir = tmp_path / "matrix-x"
+    matrix_dir.mkdir()
+    page = html_report.render(matrix_dir, [run_dir], "m").read_text()
+    assert "<th>port headroom</th>" in page and "<td>-2,000 toward db:5432</td>" in page
+    assert f'<a href="../{run_dir.name}/{run_record.DASHBOARD}">k6 dashboard</a>' in page
+    assert (matrix_dir / f"../{run_dir.name}/{run_record.DASHBOARD}").is_file()
+    summary = (matrix_dir / "summary.md").read_text()
+    assert f"[k6 dashboard](../{run_dir.name}/{run_record.DASHBOARD})" in summary
+    assert "headroom -2,000" in summary
