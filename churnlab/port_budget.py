@@ -159,18 +159,10 @@ def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[fl
     size = int(last.get("port_range_size") or 0)
     n = len(netns)
     opens = [0.0] * n   # per interval i: (times[i-1], times[i]]
-    failed = [0] * n
     for i in range(1, n):
-        seen = netns[i]["targets"].get(name, {}).get("new")
-        if seen is None:
-            continue
-        before, now, new_active = netns[i - 1].get("active_opens"), netns[i].get("active_opens"), \
-            netns[i].get("new_active")
-        counted = (now - before) if isinstance(now, int) and isinstance(before, int) else None
-        if counted is not None and new_active and counted > new_active:
-            opens[i] = seen * counted / new_active
-        else:
-            opens[i] = float(seen)
+        opens[i] = float(netns[i]["targets"].get(name, {}).get("new") or 0)
+    opens = [x * _missed_factor(netns) for x in opens]
+    failed = [0] * n
     for ts, count in errors:
         if n < 2 or not times[0] - 1 <= ts <= times[-1] + 1:
             continue  # outside the sampled time: nothing to set it against
@@ -179,20 +171,22 @@ def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[fl
     busy = [i for i in range(1, n) if demand[i] > 0]
     first_busy = busy[0] if busy else n
 
-    def window_start(i: int, width: float) -> int:
-        """The sample a window of `width` seconds ending at sample i starts from (not before the traffic)."""
+    def window_start(i: int, width: float, floor: int) -> int:
+        """The sample a window of `width` seconds ending at sample i starts from, not before `floor`."""
         j = i - 1
-        while j > first_busy - 1 and times[j - 1] >= times[i] - width - 0.1:  # 0.1 s: sampling jitter
+        while j > floor and times[j - 1] >= times[i] - width - 0.1:  # 0.1 s: sampling jitter
             j -= 1
         return max(j, 0)
 
+    # Traffic began somewhere inside the first interval that saw any: rates and
+    # fill are measured from its end, the ports needed from its start.
     rates = [0.0] * n
     needed = 0.0
     for i in range(1, n):
-        j = window_start(i, RATE_WINDOW)
-        span = times[i] - times[j]
-        rates[i] = sum(demand[j + 1:i + 1]) / span if span > 0 else 0.0
-        needed = max(needed, sum(demand[window_start(i, TIME_WAIT_SECONDS) + 1:i + 1]))
+        if i > first_busy:
+            j = window_start(i, RATE_WINDOW, first_busy)
+            rates[i] = sum(demand[j + 1:i + 1]) / (times[i] - times[j])
+        needed = max(needed, sum(demand[window_start(i, TIME_WAIT_SECONDS, first_busy - 1) + 1:i + 1]))
     active_span = times[busy[-1]] - times[busy[0] - 1] if busy else 0.0
     ports_needed = round(needed)
     budget = PortBudget(
@@ -207,7 +201,7 @@ def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[fl
         budget.crossed_rate = round(rates[crossing], 1)
     if crossing is not None and budget.runs_out:
         in_use = [int(r["targets"].get(name, {}).get("local_ports", 0)) for r in netns]
-        j = window_start(crossing, RATE_WINDOW)
+        j = window_start(crossing, RATE_WINDOW, first_busy)
         span = times[crossing] - times[j]
         fill = (in_use[crossing] - in_use[j]) / span if span > 0 else 0.0
         fill = fill if fill > 0 else rates[crossing]
@@ -219,6 +213,18 @@ def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[fl
         budget.first_error_at = round(max(first - 0.5 - times[0], 0.0), 1)  # the logged second's start
         budget.first_error_rate = round(rates[min(max(bisect.bisect_left(times, first), 1), n - 1)], 1)
     return budget
+
+
+def _missed_factor(netns: list[dict]) -> float:
+    """ActiveOpens' increase over the new outgoing sockets seen, over the whole
+    run (per interval the two reads race by milliseconds and the difference is
+    noise): > 1 when the set comparison missed connections, else 1."""
+    counters = [r.get("active_opens") for r in netns]
+    if not all(isinstance(c, int) for c in counters):
+        return 1.0
+    seen = sum(r.get("new_active") or 0 for r in netns[1:])
+    counted = counters[-1] - counters[0]
+    return counted / seen if seen and counted > seen else 1.0
 
 
 def from_record(data: list[dict] | None) -> list[PortBudget]:

@@ -57,23 +57,23 @@ def only(records) -> port_budget.PortBudget:
 
 
 def test_direct_repro_runs_out_and_the_prediction_meets_the_first_error():
-    # The incident in the lab: ~500 new connections/s toward the DB, a 1,000-port range.
-    b = only(simulate([500] * 6, 1000))
+    # The incident in the lab: new connections toward the DB at 100/s, a 1,000-port range.
+    b = only(simulate([100] * 15, 1000))
     assert (b.target, b.address, b.range_size) == (DB, "172.18.0.2:5432", 1000)
     assert b.sustainable_rate == pytest.approx(16.67, abs=0.01)
-    assert b.new_connections == 1000 and b.failed_connections == 2000  # two seconds filled the range
-    assert b.peak_rate == pytest.approx(500, rel=0.01) and b.mean_rate == pytest.approx(500, rel=0.01)
-    assert b.ports_needed == 3000 and b.headroom == -2000 and b.runs_out
-    # The budget crossed zero at the first second of traffic; the fill rate put
-    # the exhaustion one second later, when the first EADDRNOTAVAIL was logged.
-    assert b.crossed_at == 1.0 and b.crossed_rate == pytest.approx(500, rel=0.01)
-    assert b.in_use_at_crossing == 500 and b.fill_rate == pytest.approx(500)
-    assert b.predicted_exhaustion_at == pytest.approx(2.0)
-    assert b.first_error_at == pytest.approx(2.5, abs=0.6)
-    assert b.first_error_rate == pytest.approx(500, rel=0.01)
+    assert b.new_connections == 1000 and b.failed_connections == 500  # ten seconds filled the range
+    assert b.peak_rate == pytest.approx(100) and b.mean_rate == pytest.approx(100)
+    assert b.ports_needed == 1500 and b.headroom == -500 and b.runs_out
+    # Traffic began inside the first interval: the rate is judged from the
+    # second sample of traffic on, when the budget crossed zero; the fill rate
+    # then put the exhaustion where the first EADDRNOTAVAIL was logged.
+    assert b.crossed_at == 2.0 and b.crossed_rate == pytest.approx(100)
+    assert b.in_use_at_crossing == 200 and b.fill_rate == pytest.approx(100)
+    assert b.predicted_exhaustion_at == pytest.approx(10.0)
+    assert b.first_error_at == pytest.approx(10.0) and b.first_error_rate == pytest.approx(100)
     text = "\n".join(port_budget.lines([b]))
-    assert "headroom -2,000" in text and "exhaustion predicted at 2.0 s" in text
-    assert "first EADDRNOTAVAIL at" in text and "recycles 16.7 new connections/s" in text
+    assert "headroom -500" in text and "exhaustion predicted at 10.0 s" in text
+    assert "first EADDRNOTAVAIL at 10.0 s" in text and "recycles 16.7 new connections/s" in text
 
 
 def test_a_bounded_pool_warms_up_and_then_leaves_headroom():
@@ -208,3 +208,13 @@ def test_the_matrix_report_shows_the_headroom_and_links_the_dashboard(tmp_path):
     summary = (matrix_dir / "summary.md").read_text()
     assert f"[k6 dashboard](../{run_dir.name}/{run_record.DASHBOARD})" in summary
     assert "headroom -2,000" in summary
+
+
+def test_the_counter_read_racing_the_socket_table_adds_nothing():
+    # Under load the counter and the table are read a few milliseconds apart:
+    # per interval they disagree both ways, over the run they agree.
+    records = simulate([100] * 8, 28232)
+    netns = [r for r in records if r["source"] == "netns"]
+    for r in netns[1:-1:2]:
+        r["active_opens"] += 40
+    assert only(records).new_connections == 800
