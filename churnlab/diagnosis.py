@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from churnlab import app_errors, run_record
+from churnlab import app_errors, port_budget, run_record
 
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
@@ -42,6 +42,7 @@ class Facts:
     peak_db_backends: int | None = None
     max_connections: int | None = None
     peak_pgbouncer_servers: int | None = None
+    port_budget: list[port_budget.PortBudget] = field(default_factory=list)  # per sampled destination
 
 
 @dataclass
@@ -127,6 +128,13 @@ def _fixes(case: str, facts: Facts) -> list[Fix]:
 
 
 def diagnose(facts: Facts) -> Verdict:
+    """The case, and the port budget of each destination in its evidence."""
+    verdict = _classify(facts)
+    verdict.evidence += port_budget.lines(facts.port_budget)
+    return verdict
+
+
+def _classify(facts: Facts) -> Verdict:
     errs = facts.errors
     addr_db = _count(errs, EADDRNOTAVAIL, lambda t: not _is_pgbouncer(t))
     addr_bouncer = _count(errs, EADDRNOTAVAIL, _is_pgbouncer)
@@ -208,6 +216,7 @@ def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
     bouncer = [r for r in records if r.get("source") == "pgbouncer"]
     if bouncer:
         facts.peak_pgbouncer_servers = max(r["server_connections"] for r in bouncer)
+    facts.port_budget = port_budget.compute(records)
     return facts
 
 
@@ -241,4 +250,4 @@ def facts_from_log(evidence: list[dict], log_lines: list[str], settings: dict,
     counts = app_errors.count(log_lines)
     facts = Facts(settings=settings, variant=variant, profile=profile, errors=app_errors.as_records(counts),
                   failed=sum(counts.values()))
-    return facts_from_evidence(evidence, facts)
+    return facts_from_evidence(evidence + app_errors.per_second(log_lines), facts)

@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
           f"error rate {s.get('error_rate', 0.0):.2%}, {total} app errors -> {run_dir}")
     if record.verdict:
         print(f"verdict ({record.verdict['case']}): {record.verdict['headline']}")
+        for line in record.verdict.get("evidence") or []:
+            print(f"  - {line}")
     for problem in record.problems:
         print(f"problem: {problem}")
     return 0

@@ -3,17 +3,17 @@ offline HTML file (plotly, with plotly.js inlined once) plus a Markdown table.""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from churnlab import run_record, timeline
+from churnlab import port_budget, run_record, timeline
 
 COLUMNS = ("run", "variant", "profile", "keep-alive", "VUs", "rps", "error %", "p95 ms", "p99 ms",
-           "peak TIME_WAIT to DB", "peak DB conns", "verdict")
+           "peak TIME_WAIT to DB", "peak DB conns", "verdict", "port headroom")
 SERIES = ("requests/s", "errors/s", "TIME_WAIT toward DB", "local ports in use (%)", "DB connections")
 
 
@@ -32,13 +32,16 @@ class Row:
     peak_db: int | None
     verdict_case: str
     verdict: str
+    budget: list[str] = field(default_factory=list)  # port_budget.lines() of the run
+    headroom: str = "-"                               # "-2,000 toward db:5432"
+    dashboard: str | None = None                      # k6's dashboard, relative to the matrix folder
 
     def cells(self) -> list[str]:
         def num(v, fmt="{:,.0f}"):
             return "-" if v is None else fmt.format(v)
         return [self.run_id, self.variant, self.profile, "on" if self.keepalive else "off", str(self.vus),
                 num(self.rps), num(self.error_pct, "{:.1f}"), num(self.p95_ms), num(self.p99_ms),
-                num(self.peak_time_wait), num(self.peak_db), self.verdict_case]
+                num(self.peak_time_wait), num(self.peak_db), self.verdict_case, self.headroom]
 
 
 def row_of(run_dir: Path) -> Row:
@@ -46,18 +49,28 @@ def row_of(run_dir: Path) -> Row:
     s = r.summary or {}
     tl = timeline.load(run_dir)
     verdict = r.verdict or {}
+    budgets = port_budget.from_record(r.evidence.port_budget)
+    main = port_budget.main_budget(budgets)
+    dashboard = run_dir / run_record.DASHBOARD
     return Row(run_id=r.run_id, variant=r.selection.variant or "?", profile=r.selection.profile or "?",
                keepalive=bool(r.load.keepalive), vus=int(r.load.vus), rps=float(s.get("rps", 0.0)),
                error_pct=100.0 * float(s.get("error_rate", 0.0)), p95_ms=s.get("p95_ms"), p99_ms=s.get("p99_ms"),
                peak_time_wait=max(tl.time_wait.values(), default=None), peak_db=r.db.peak_client_backends,
-               verdict_case=verdict.get("case", r.status), verdict=verdict.get("headline", ""))
+               verdict_case=verdict.get("case", r.status), verdict=verdict.get("headline", ""),
+               budget=port_budget.lines(budgets), headroom=f"{main.headroom:,} toward {main.target}" if main else "-",
+               dashboard=f"../{run_dir.name}/{run_record.DASHBOARD}" if dashboard.is_file() else None)
 
 
 def markdown(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row.cells()) + " |" for row in rows]
     lines.append("")
-    lines += [f"- **{row.run_id}**: {row.verdict}" for row in rows if row.verdict]
+    for row in rows:
+        if row.verdict or row.budget or row.dashboard:
+            lines.append(f"- **{row.run_id}**: {row.verdict}")
+        lines += [f"  - {line}" for line in row.budget]
+        if row.dashboard:
+            lines.append(f"  - [k6 dashboard]({row.dashboard})")
     return "\n".join(lines) + "\n"
 
 
@@ -85,7 +98,11 @@ def render(matrix_dir: Path, run_dirs: list[Path], title: str, note: str = "") -
     for i, (row, run_dir) in enumerate(zip(rows, run_dirs, strict=True)):
         fig = figure(run_dir, f"{row.variant} + {row.profile}, {row.vus} VUs, keep-alive "
                               f"{'on' if row.keepalive else 'off'}: {row.verdict_case}")
+        budget = "".join(f"<li>{html.escape(line)}</li>" for line in row.budget)
+        link = (f'<p><a href="{html.escape(row.dashboard)}">k6 dashboard</a> (k6\'s own report of this run, '
+                'self-contained)</p>' if row.dashboard else "")
         parts.append(f'<section><h2>{html.escape(row.run_id)}</h2><p>{html.escape(row.verdict)}</p>'
+                     + (f"<ul>{budget}</ul>" if budget else "") + link
                      + fig.to_html(full_html=False, include_plotlyjs=(i == 0)) + "</section>")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>

@@ -3,8 +3,9 @@
 Writes results/<run-id>/: k6-summary.json (k6's handleSummary), run.json
 (churnlab.run_record: status, parameters, versions, summary, errors by kind,
 problems, verdict), app.log (the app's log during the run), evidence.jsonl
-(sockets, Postgres, PgBouncer and app errors, once a second, in time order)
-and k6-metrics.csv.gz (every request, for timelines). run.json is written
+(sockets, Postgres, PgBouncer and app errors, once a second, in time order),
+k6-metrics.csv.gz (every request, for timelines) and k6-dashboard.html (k6's
+web dashboard, self-contained, for a browser offline). run.json is written
 even when k6 fails or the run is interrupted.
 """
 from __future__ import annotations
@@ -25,6 +26,12 @@ from churnlab.paths import RESULTS_DIR
 from churnlab.terminal import console
 
 SCENARIOS = ("ab", "ramp")
+# k6's web dashboard, exported when the run ends as one self-contained page in
+# the run folder (run_record.DASHBOARD). Port -1: no dashboard server; with
+# K6_NO_API_ARGS no REST API either, so k6 listens on nothing (checked with
+# k6 1.1.0). playbooks/load.yml sets the same for host runs.
+K6_DASHBOARD_ENV = {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1", "K6_WEB_DASHBOARD_PERIOD": "1s"}
+K6_NO_API_ARGS = ("--address=",)
 K6_UID = 10002  # the k6 image's user, used when the caller is root
 INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
@@ -76,7 +83,8 @@ def k6_container_name(run_id: str) -> str:
 def _k6_env(params: LoadParams, target: str = "http://app:8000") -> list[str]:
     values = {"TARGET": target, "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
               "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
-              "RESULTS_DIR": "/results"}
+              "RESULTS_DIR": "/results", **K6_DASHBOARD_ENV,
+              "K6_WEB_DASHBOARD_EXPORT": f"/results/{run_record.DASHBOARD}"}
     if target.startswith("https://"):  # the lab front's self-signed certificate (FRONT=https)
         values["TLS_INSECURE"] = 1
     argv: list[str] = []
@@ -113,7 +121,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
                 proc = subprocess.run(
                     stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
                                "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target()),
-                               "k6", "run", "--quiet", "--no-usage-report",
+                               "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS,
                                "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
                     env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
         if proc.returncode in COMPLETED_EXITS and (run_dir / "k6-summary.json").exists():

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
+from churnlab import port_budget
+
 SCHEMA_VERSION = 2
 FINISHED = "finished"        # k6 ran to its end (thresholds crossed or not)
 FAILED = "failed"            # k6 or the lab failed; what is known is kept
@@ -20,6 +22,7 @@ INTERRUPTED = "interrupted"  # Ctrl-C during the load
 STATUSES = (FINISHED, FAILED, INTERRUPTED)
 RUN_JSON = "run.json"
 EVIDENCE = "evidence.jsonl"
+DASHBOARD = "k6-dashboard.html"  # k6's web dashboard, exported as one self-contained page
 
 
 def run_id(started: datetime, variant: str, profile: str, scenario: str, vus: int, keepalive: bool) -> str:
@@ -70,6 +73,7 @@ class Evidence:
     peak_time_wait: int | None = None
     peak_port_use_pct: float | None = None
     peak_pgbouncer_server_connections: int | None = None
+    port_budget: list[dict] = field(default_factory=list)  # churnlab.port_budget.PortBudget.as_dict(), per target
 
 
 @dataclass
@@ -173,5 +177,6 @@ def evidence_figures(records: list[dict]) -> tuple[Db, Evidence]:
     ev = Evidence(samples=len(records), targets=list(netns[-1].get("targets", {})) if netns else [],
                   peak_time_wait=peak(records, "netns", "time_wait"),
                   peak_port_use_pct=peak(records, "netns", "port_use_pct"),
-                  peak_pgbouncer_server_connections=peak(records, "pgbouncer", "server_connections"))
+                  peak_pgbouncer_server_connections=peak(records, "pgbouncer", "server_connections"),
+                  port_budget=[b.as_dict() for b in port_budget.compute(records)])
     return db, ev

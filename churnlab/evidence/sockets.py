@@ -11,7 +11,14 @@ ESTABLISHED and SYN_SENT counts, local ports in use within
 ip_local_port_range (count and percentage of the range), the range itself
 and tcp_tw_reuse.
 
-With --textfile PATH it writes the same figures for Prometheus instead
+For the port budget (churnlab.port_budget), a sampler that keeps running
+also reports new connections: `active_opens`, the namespace's Tcp ActiveOpens
+counter (/proc/net/snmp, every connect() that got a port, all destinations),
+`new_active`, the outgoing sockets (local port not a listening one) present
+now and absent from the previous sample, and per target `new`, those of them
+toward the target (null on the first sample: nothing to compare with).
+
+With --textfile PATH it writes figures for Prometheus instead
 (node_exporter's textfile collector), for every destination the namespace
 connects out to: no exporter counts TIME_WAIT or ports per destination, and
 exhaustion is per destination (a local port is reused toward another ip:port).
@@ -112,17 +119,51 @@ def read_sockets(proc_root: str = "/proc") -> list[tuple[str, int, str, int, str
     return rows
 
 
-def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: float | None = None) -> dict:
-    """Reduce socket rows to the figures the diagnosis needs."""
+# -- new connections (the port budget) ------------------------------------
+def read_active_opens(proc_root: str = "/proc") -> int | None:
+    """Tcp ActiveOpens of this network namespace (/proc/net/snmp), or None."""
+    try:
+        with open(os.path.join(proc_root, "net", "snmp")) as f:
+            tcp = [line.split() for line in f if line.startswith("Tcp:")]
+    except OSError:
+        return None
+    if len(tcp) < 2 or "ActiveOpens" not in tcp[0]:
+        return None
+    value = tcp[1][tcp[0].index("ActiveOpens")]
+    return int(value) if value.isdigit() else None
+
+
+class NewConnections:
+    """Remembers the outgoing sockets of the previous sample, to tell the new ones."""
+
+    def __init__(self) -> None:
+        self.previous: set | None = None
+
+    def update(self, keys: set) -> set | None:
+        """The keys not seen last time; None on the first call."""
+        new = None if self.previous is None else keys - self.previous
+        self.previous = keys
+        return new
+# -- end new connections ---------------------------------------------------
+
+
+def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: float | None = None,
+              tracker: NewConnections | None = None, active_opens: int | None = None) -> dict:
+    """Reduce socket rows to the figures the diagnosis needs (with a tracker:
+    new outgoing connections since its previous sample, too)."""
     low, high = sysctls["port_range"]
     size = sysctls["port_range_size"]
     time_wait = 0
     ports_in_use: set[int] = set()
     per_target = {name: {"time_wait": 0, "established": 0, "syn_sent": 0, "ports": set()} for name in targets}
     by_addr = {addr: name for name, addr in targets.items()}
-    for _lip, lport, rip, rport, state in rows:
+    listening = {lport for _lip, lport, _rip, _rport, state in rows if state == "LISTEN"} if tracker else set()
+    outgoing: set = set()
+    for lip, lport, rip, rport, state in rows:
         if state == "LISTEN":
             continue
+        if tracker is not None and rport != 0 and lport not in listening:
+            outgoing.add((lip, lport, rip, rport))
         if state == "TIME_WAIT":
             time_wait += 1
         if low <= lport <= high and rport != 0:
@@ -138,7 +179,13 @@ def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: floa
             counts["established"] += 1
         elif state == "SYN_SENT":
             counts["syn_sent"] += 1
-    return {
+    new = tracker.update(outgoing) if tracker is not None else None
+    new_by_target = {name: 0 for name in targets}
+    for _lip, _lport, rip, rport in new or ():
+        name = by_addr.get((rip, rport))
+        if name is not None:
+            new_by_target[name] += 1
+    record = {
         "ts": round(ts if ts is not None else time.time(), 3),
         "source": "netns",
         "sockets": len(rows),
@@ -151,6 +198,12 @@ def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: floa
                            "local_ports": len(c["ports"])}
                     for name, c in per_target.items()},
     }
+    if tracker is not None:
+        record["active_opens"] = active_opens
+        record["new_active"] = None if new is None else len(new)
+        for name, counts in record["targets"].items():
+            counts["new"] = None if new is None else new_by_target[name]
+    return record
 
 
 def destinations(rows, sysctls: dict) -> dict[str, dict[str, int]]:
@@ -255,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = resolve(args.target)
     deadline = time.monotonic() + args.max_seconds
     taken = 0
+    tracker = NewConnections() if args.count != 1 else None  # one sample has nothing to compare with
     try:
         while args.count == 0 or taken < args.count:
             started = time.monotonic()
@@ -269,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 names = {addr: name for name, addr in targets.items()}
                 write_textfile(args.textfile, prometheus_text(rows, read_sysctls(args.proc_root), names))
             else:
-                record = summarise(rows, read_sysctls(args.proc_root), targets)
+                opens = read_active_opens(args.proc_root) if tracker is not None else None
+                record = summarise(rows, read_sysctls(args.proc_root), targets, tracker=tracker, active_opens=opens)
                 sys.stdout.write(json.dumps(record) + "\n")
                 sys.stdout.flush()
             taken += 1

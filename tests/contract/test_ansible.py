@@ -172,3 +172,19 @@ def test_each_inventory_holds_its_own_variant_and_profile(name, variant, profile
     app = data["app"]["hosts"][0]
     assert hostvars[app]["churnlab_variant"] == variant
     assert hostvars[app]["sysctl_profile"] == profile
+
+
+def test_host_loads_export_the_k6_dashboard_as_compose_loads_do():
+    """k6's dashboard: the same settings on hosts as in the compose lab (no
+    server, no REST API), written and fetched under run_record.DASHBOARD."""
+    from churnlab import loadrun, run_record
+
+    play = yaml.safe_load((ROOT / "playbooks/load.yml").read_text())[0]
+    tasks = play["tasks"][-2]["block"] + play["tasks"][-2]["always"]
+    k6 = next(t for t in tasks if t["name"] == "Run k6")
+    env_k6 = k6["environment"]
+    assert {k: env_k6[k] for k in loadrun.K6_DASHBOARD_ENV} == loadrun.K6_DASHBOARD_ENV
+    assert env_k6["K6_WEB_DASHBOARD_EXPORT"].endswith("/" + run_record.DASHBOARD)
+    assert all(arg in k6["ansible.builtin.shell"]["cmd"].split() for arg in loadrun.K6_NO_API_ARGS)
+    fetch = next(t for t in tasks if t["name"] == "Fetch k6's files")
+    assert run_record.DASHBOARD in fetch["loop"]

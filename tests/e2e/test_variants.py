@@ -67,7 +67,14 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(incident_run):
     assert record["verdict"]["headline"].startswith("ephemeral port exhaustion toward db:5432")
     assert record["evidence"]["peak_port_use_pct"] >= 95  # the 1,000-port range was used up
     assert any(f.shown_by == "VARIANT=gthread" for f in result.verdict.fixes)
+    budget = _budget_toward(record, "db:5432")  # the port budget predicted it
+    assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
+    assert budget["failed_connections"] >= 5000 and budget["first_error_at"] is not None, budget
     _sampler_agrees_with_ss(lab.current_stack())
+
+
+def _budget_toward(record: dict, target: str) -> dict:
+    return next(b for b in record["evidence"]["port_budget"] if b["target"] == target)
 
 
 def _ss_count(stack, *filters) -> int:
@@ -106,9 +113,11 @@ def test_gthread_repro_holds_with_bounded_connections(incident_run):
     assert s.requests == 10000
     _assert_no_db_errors(result)
     assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound
-    _assert_run_files(result)
+    record = _assert_run_files(result)
     assert result.verdict.case == diagnosis.HEALTHY
     assert f"within workers x threads = {bound:,}" in result.verdict.headline
+    budget = _budget_toward(record, "db:5432")  # a bounded pool: headroom left in the range
+    assert budget["headroom"] > 0 and budget["ports_needed"] <= bound and budget["failed_connections"] == 0, budget
 
 
 def test_pgbouncer_repro_bounds_postgres_and_moves_the_exhaustion_to_its_hop(incident_run):
