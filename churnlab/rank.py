@@ -84,6 +84,13 @@ def label(sel: catalog.Selection) -> str:
     return f"{sel.variant}+{sel.profile}{knobs}"
 
 
+def shown_by(sel: catalog.Selection) -> str:
+    """How the diagnosis names the fix: its variant, or its profile when the variant is the incident's."""
+    if sel.variant in catalog.incident("variant"):
+        return f"PROFILE={sel.profile}"
+    return " ".join([f"VARIANT={sel.variant}", *(f"{k}={v}" for k, v in sel.knobs.items())])
+
+
 def repro_applies(sel: catalog.Selection) -> bool:
     """A candidate whose variant is the incident's own is a fix only through its profile."""
     return sel.variant not in catalog.incident("variant") and sel.profile != REPRO
@@ -158,6 +165,7 @@ class Candidate:
     levels: list[dict] = field(default_factory=list)  # [{vus, ping, healthz, ratio}]
     repro: dict = field(default_factory=dict)         # {applies, holds, verdict, run, error_rate}
     planned_levels: int = 0
+    shown_by: str = ""  # the diagnosis's name for this fix: VARIANT=<v> [knobs], or PROFILE=<p> for direct
 
     @property
     def complete(self) -> bool:
@@ -217,7 +225,7 @@ def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, rep
     rank_dir.mkdir(parents=True)
     before, started = machine(), time.monotonic()
     cands = {label(s): Candidate(label(s), s.variant, s.profile, dict(s.knobs), catalog.about("variant", s.variant),
-                                 planned_levels=len(levels),
+                                 planned_levels=len(levels), shown_by=shown_by(s),
                                  repro={"applies": repro_applies(s) and repro, "holds": None})
              for s in chosen}
     found_versions: dict = {}
