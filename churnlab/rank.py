@@ -334,6 +334,8 @@ def note(data: dict) -> str:
     app = v.get("app") or {}
     parts = [f"{k} {app[k]}" for k in ("django", "gunicorn", "psycopg2", "psycopg") if app.get(k)]
     pg = v.get("postgres")
+    if v.get("k6_image"):
+        parts.append(f"k6 {v['k6_image'].rsplit(':', 1)[-1]}")
     return (f"Measured {data['made'][:16].replace('T', ' ')} UTC by `make rank` on {m['cores']} cores "
             f"(Linux {m['kernel']}; load average {m['loadavg_before'][0]:.2f} before, "
             f"{m['loadavg_after'][0]:.2f} after; {data['duration_s'] / 60:.0f} min). "
