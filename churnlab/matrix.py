@@ -65,13 +65,16 @@ class Step:
     fresh: bool = True
 
 
-def run_steps(steps: list[Step], on_result=None, meter=None) -> tuple[list[Path], dict | None]:
+def run_steps(steps: list[Step], on_result=None, meter=None,
+              on_failure=None) -> tuple[list[Path], dict | None]:
     """Run the steps through the one load path (lab.up, loadrun.run), then bring the lab down.
 
     Whatever stops the series (Ctrl-C, a failed run, a failed `lab-down`), the
     run folders finished so far are returned with `stopped: {reason, error}`.
     `on_result(step, result, measured)` is called after each finished run; `meter`, when
-    given, is a context manager factory wrapped around each run (measured: what it yields)."""
+    given, is a context manager factory wrapped around each run (measured: what it yields).
+    With `on_failure(step, error)`, a failed run (LabError: k6 or the lab) is reported to it
+    and the series goes on from a fresh stack; without it, the series stops there."""
     run_dirs: list[Path] = []
     stopped: dict | None = None
     started = time.monotonic()
@@ -84,11 +87,19 @@ def run_steps(steps: list[Step], on_result=None, meter=None) -> tuple[list[Path]
             if step.fresh or stack is None:
                 lab.down()
                 stack = lab.up(sel)
-            if meter is None:
-                measured, result = None, loadrun.run(stack, step.params)
-            else:
-                with meter() as measured:
-                    result = loadrun.run(stack, step.params)
+            try:
+                if meter is None:
+                    measured, result = None, loadrun.run(stack, step.params)
+                else:
+                    with meter() as measured:
+                        result = loadrun.run(stack, step.params)
+            except LabError as exc:
+                if on_failure is None:
+                    raise
+                console.print(f"[red]run failed, going on:[/] {str(exc).splitlines()[0]}")
+                on_failure(step, f"{type(exc).__name__}: {exc}")
+                stack = None
+                continue
             run_dirs.append(result.run_dir)
             if on_result:
                 on_result(step, result, measured)

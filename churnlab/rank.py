@@ -150,6 +150,14 @@ def figures(run_dir: Path, cpu: dict[str, float] | None = None, wall: float | No
     return fig
 
 
+def failed_figures(error: str) -> dict:
+    """A run that did not finish: no rate, every request counted as failed."""
+    return {"run": None, "status": "failed", "error": error[:500], "requests": 0, "rps": 0.0, "p50_ms": None,
+            "p99_ms": None, "error_rate": 1.0, "app_errors": 0, "peak_db": None, "peak_ports": None,
+            "peak_port_pct": None, "k6_errors": {}, "generator_errors": 0, "verdict": "failed", "cpu_s": {},
+            "wall_s": None, "k6_cpu_share": None, "cpu_ms_per_request": {}}
+
+
 def generator_limited(fig: dict) -> bool:
     return bool(fig.get("generator_errors")) or (fig.get("k6_cpu_share") or 0) >= GENERATOR_SHARE
 
@@ -169,7 +177,10 @@ class Candidate:
 
     @property
     def complete(self) -> bool:
-        return len([lv for lv in self.levels if lv.get("ratio") is not None]) == self.planned_levels
+        return len([lv for lv in self.levels if lv.get("ratio")]) == self.planned_levels
+
+    def failed_runs(self) -> int:
+        return sum(1 for lv in self.levels for e in ("ping", "healthz") if (lv.get(e) or {}).get("status") == "failed")
 
     def ratios(self) -> list[float]:
         return [lv["ratio"] for lv in self.levels if lv.get("ratio") is not None]
@@ -230,11 +241,16 @@ def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, rep
              for s in chosen}
     found_versions: dict = {}
 
-    def on_result(step: matrix.Step, result, meter: CpuMeter) -> None:
-        sel = step.selection
-        fig = figures(result.run_dir, meter.by_service(), round(meter.wall_seconds, 1))
+    def on_result(step: matrix.Step, result, meter: CpuMeter | None) -> None:
         if not found_versions and result.record is not None:
             found_versions.update(result.record.versions)
+        place(step, figures(result.run_dir, meter.by_service(), round(meter.wall_seconds, 1)))
+
+    def on_failure(step: matrix.Step, error: str) -> None:
+        place(step, failed_figures(error))
+
+    def place(step: matrix.Step, fig: dict) -> None:
+        sel = step.selection
         if sel.profile == REPRO and step.label.endswith("repro check"):
             c = next(c for c in cands.values() if c.variant == sel.variant and c.knobs == sel.knobs
                      and c.repro.get("applies"))
@@ -250,7 +266,7 @@ def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, rep
         level[endpoint] = fig
         level["ratio"] = pair(level["healthz"], level["ping"])
 
-    run_dirs, stopped = matrix.run_steps(steps, on_result, meter=CpuMeter)
+    run_dirs, stopped = matrix.run_steps(steps, on_result, meter=CpuMeter, on_failure=on_failure)
     data = document(rank_id, list(cands.values()), levels, iterations, before, machine(),
                     round(time.monotonic() - started, 1), found_versions, stopped)
     write(rank_dir, data, run_dirs)
