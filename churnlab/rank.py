@@ -373,7 +373,7 @@ def markdown(data: dict) -> str:
           _num(100 * f["error_rate"], "{:.2f}"), _num(f["peak_db"]), _num(f["peak_ports"]),
           ", ".join(f"{k}: {n}" for k, n in f["k6_errors"].items()) or "0",
           " ".join(_num(f["cpu_ms_per_request"].get(s), "{:.2f}") for s in ("app", "db", "pgbouncer", "k6")),
-          _num(f["k6_cpu_share"], "{:.2f}"), f["run"]]
+          _num(f["k6_cpu_share"], "{:.2f}"), f["run"] or f"failed: {f.get('error', '')[:80]}"]
          for c in data["candidates"] for lv in c["levels"] for e in ("ping", "healthz") if (f := lv.get(e))])]
     return "\n".join(lines) + "\n"
 

@@ -148,3 +148,59 @@ def test_rank_readme_without_a_rank_is_one_line(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(rank.matrix, "RESULTS_DIR", tmp_path)
     out = cli("rank", "--readme")
     assert out.code == 2 and "no rank under results/" in out.stderr
+
+
+class NoMeter:
+    """CpuMeter's interface without docker: the figures of a fake run."""
+    wall_seconds = 1.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def by_service(self):
+        return {"app": 1.0, "db": 0.5, "k6": 0.5}
+
+
+def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
+    """Faked at our own boundaries (lab.up/down, loadrun.run writing a real run folder),
+    as tests/unit/test_matrix_stops.py does for the matrix."""
+    from churnlab import loadrun, run_record
+    from churnlab.k6_summary import LoadSummary
+
+    monkeypatch.setattr(rank.matrix, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(rank.matrix.lab, "up", lambda selection: selection)
+    monkeypatch.setattr(rank.matrix.lab, "down", lambda: None)
+    monkeypatch.setattr(rank, "CpuMeter", NoMeter)
+    monkeypatch.setattr(rank.html_report, "render", lambda *a, **k: tmp_path / "report.html")
+    rates = {("gthread", rank.PING): 1000.0, ("gthread", rank.HEALTHZ): 700.0, ("direct", rank.PING): 1500.0}
+    runs = []
+
+    def run(stack, params):
+        if (stack.variant, params.endpoint) not in rates:
+            raise LabError("k6 failed (exit 107)")  # direct+tuned's healthz run
+        run_id = f"20261125T00000{len(runs)}Z-{stack.variant}-{stack.profile}-ab-c{params.vus}"
+        run_dir = tmp_path / run_id
+        run_dir.mkdir()
+        runs.append(run_id)
+        summary = LoadSummary(scenario="ab", requests=params.iterations, rps=rates[stack.variant, params.endpoint],
+                              error_rate=0.0, status_counts={"200": params.iterations})
+        record = run_record.RunRecord(run_id=run_id, selection=run_record.Selection(stack.variant, stack.profile),
+                                      summary=summary.as_dict(), versions={"postgres": "15"},
+                                      verdict={"case": "healthy"})
+        run_record.write(run_dir, record)
+        return loadrun.RunResult(run_id=run_id, run_dir=run_dir, summary=summary, record=record)
+
+    monkeypatch.setattr(rank.matrix.loadrun, "run", run)
+    chosen = [catalog.Selection.of("direct", "tuned"), catalog.Selection.of("gthread", "default")]
+    result = rank.run(chosen, [500], 1000)
+    data = json.loads((result.rank_dir / "rank.json").read_text())
+    assert result.stopped is None and len(runs) == 4  # gthread's repro check ran after direct's failure
+    assert data["order"] == ["gthread+default", "direct+tuned"]
+    gthread, direct = data["candidates"]
+    assert gthread["levels"][0]["ratio"] == 0.7 and gthread["repro"]["holds"] is True
+    assert gthread["levels"][0]["healthz"]["cpu_ms_per_request"] == {"app": 1.0, "db": 0.5, "k6": 0.5}
+    assert direct["levels"][0]["healthz"]["status"] == "failed" and not direct["summary"]["complete"]
+    assert direct["repro"]["applies"] is False and "n/a" in (result.rank_dir / "rank.md").read_text()
