@@ -9,7 +9,7 @@ from tests.helpers import make
 
 def test_make_rank_on_two_fixes_writes_its_files_in_the_order_of_its_numbers(built):
     before = set(RESULTS_DIR.glob("rank-*"))
-    make("rank", "RANK_VARIANTS=gthread pgbouncer-local", "RANK_LEVELS=300", "RANK_ITERATIONS=1500",
+    make("rank", "RANK_VARIANTS=gthread+default pgbouncer-local+default", "RANK_LEVELS=300", "RANK_ITERATIONS=1500",
          "RANK_REPRO=0", check=True)
     [rank_dir] = set(RESULTS_DIR.glob("rank-*")) - before
     data = json.loads((rank_dir / "rank.json").read_text())
