@@ -366,16 +366,41 @@ def markdown(data: dict) -> str:
              f"Order: {data['rule']}. Target: healthz >= {data['target_ratio']} x ping with 0 errors.", ""]
     if data.get("stopped"):
         lines += [f"**Stopped early** ({data['stopped']['reason']}): {data['stopped']['error']}", ""]
+    lines += ["## Where the time goes", "",
+              "CPU per request of each container (ms, from its cgroup), ping against healthz at the same level. "
+              "When the machine is CPU-bound, the ceiling ratio cannot exceed ping's total over healthz's total "
+              "(the CPU-bound ratio): the rest of healthz's time is the DB query's CPU, in the app and in Postgres.",
+              "", _md_table(["fix", "c", "ping: app db pgbouncer k6", "healthz: app db pgbouncer k6",
+                             "CPU-bound ratio", "measured ratio"],
+                            [[c["name"], f"{lv['vus']:,}", _cpu(lv["ping"]), _cpu(lv["healthz"]),
+                              _num(cpu_bound_ratio(lv), "{:.2f}"), _num(lv.get("ratio"), "{:.2f}")]
+                             for c in data["candidates"] for lv in c["levels"]
+                             if lv.get("ping") and lv.get("healthz")])]
     lines += ["## Every run", "", _md_table(
         ["fix", "c", "endpoint", "req/s", "p50 ms", "p99 ms", "error %", "peak DB", "peak ports",
          "k6 own errors", "CPU ms/request (app db pgbouncer k6)", "k6 CPU share", "run"],
         [[c["name"], f"{lv['vus']:,}", e, _num(f["rps"]), _num(f["p50_ms"]), _num(f["p99_ms"]),
           _num(100 * f["error_rate"], "{:.2f}"), _num(f["peak_db"]), _num(f["peak_ports"]),
           ", ".join(f"{k}: {n}" for k, n in f["k6_errors"].items()) or "0",
-          " ".join(_num(f["cpu_ms_per_request"].get(s), "{:.2f}") for s in ("app", "db", "pgbouncer", "k6")),
+          _cpu(f),
           _num(f["k6_cpu_share"], "{:.2f}"), f["run"] or f"failed: {f.get('error', '')[:80]}"]
          for c in data["candidates"] for lv in c["levels"] for e in ("ping", "healthz") if (f := lv.get(e))])]
     return "\n".join(lines) + "\n"
+
+
+SERVICES = ("app", "db", "pgbouncer", "k6")
+
+
+def _cpu(fig: dict) -> str:
+    per = fig.get("cpu_ms_per_request") or {}
+    return " ".join(_num(per.get(s), "{:.2f}") for s in SERVICES)
+
+
+def cpu_bound_ratio(level: dict) -> float | None:
+    """Total CPU per ping request over total CPU per healthz request: the ratio's ceiling when CPU-bound."""
+    ping = sum(((level.get("ping") or {}).get("cpu_ms_per_request") or {}).values())
+    healthz = sum(((level.get("healthz") or {}).get("cpu_ms_per_request") or {}).values())
+    return round(ping / healthz, 3) if ping and healthz else None
 
 
 def _html_table(data: dict) -> str:

@@ -204,3 +204,10 @@ def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
     assert gthread["levels"][0]["healthz"]["cpu_ms_per_request"] == {"app": 1.0, "db": 0.5, "k6": 0.5}
     assert direct["levels"][0]["healthz"]["status"] == "failed" and not direct["summary"]["complete"]
     assert direct["repro"]["applies"] is False and "n/a" in (result.rank_dir / "rank.md").read_text()
+
+
+def test_the_cpu_bound_ratio_is_ping_cpu_over_healthz_cpu():
+    level = {"ping": {"cpu_ms_per_request": {"app": 0.6, "db": 0.0, "k6": 0.4}},
+             "healthz": {"cpu_ms_per_request": {"app": 1.1, "db": 0.2, "k6": 0.4}}}
+    assert rank.cpu_bound_ratio(level) == round(1.0 / 1.7, 3)
+    assert rank.cpu_bound_ratio({"ping": {"cpu_ms_per_request": {}}, "healthz": None}) is None
