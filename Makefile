@@ -20,6 +20,7 @@ export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE APP_PORT SCENAR
        ENDPOINT SAMPLE_INTERVAL RUN DIAG_SECONDS VARIANTS PROFILES VUS_LEVELS SERVICE PGBOUNCER_POOL_SIZE \
        INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS PG_MAJOR \
        FRONT HTTPS_PORT FRONT_KEEPALIVE OBSERVE PROM_PORT
+export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,7 +36,8 @@ help: ## Show this help, the variants and profiles (config/presets.yml) and ever
 	 else echo "Variants, profiles and ranges: run 'make venv' (or any target), then 'make help' again."; fi
 	@printf 'Other variables: SCENARIO (ab ramp) KEEPALIVE (0 1) ENDPOINT RUN (a run id) SERVICE (app db pgbouncer front) PG_MAJOR (14 15)\n'
 	@printf '  FRONT (none https) OBSERVE (0 1)\n'
-	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS\n'
+	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); rank: RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO\n'
+	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS\n'
 
 .PHONY: bootstrap
 bootstrap: ## Optional: install Docker + Compose v2 + debootstrap (Debian/Ubuntu); demo and test do it themselves
@@ -63,6 +65,14 @@ diagnose: $(VENV)/.installed ## Verdict in plain words: on the running lab, or o
 .PHONY: matrix
 matrix: $(VENV)/.installed ## VARIANTS x PROFILES x VUS_LEVELS, to results/matrix-<id>/report.html + summary.md
 	$(CHURNLAB) matrix
+
+.PHONY: rank
+rank: $(VENV)/.installed ## Every fix side by side (c=500/2000/5000, ping vs healthz), to results/rank-<id>/
+	$(CHURNLAB) rank
+
+.PHONY: rank-readme
+rank-readme: $(VENV)/.installed ## Write README's "which fix to pick" block from a rank: make rank-readme [RUN=rank-<id>]
+	$(CHURNLAB) rank --readme
 
 .PHONY: demo
 demo: bootstrap $(VENV)/.installed ## The incident and its fix, from a fresh machine: direct + repro fails, gthread + repro holds

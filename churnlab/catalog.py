@@ -183,6 +183,24 @@ class Selection:
                 "observe": self.observe}
 
 
+# -- rank candidates (churnlab rank) -------------------------------------------
+RANK_KEYS = {"variant", "profile", "knobs"}
+
+
+def rank_candidates() -> list[Selection]:
+    """The fixes `churnlab rank` measures: presets.yml's `rank:` list, each checked."""
+    entries = presets().get("rank") or []
+    if not isinstance(entries, list):
+        raise LabError(f"{presets_file()}: 'rank' must be a list of {{variant, profile}}")
+    found: list[Selection] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not {"variant", "profile"} <= set(entry) or set(entry) - RANK_KEYS:
+            raise LabError(f"{presets_file()}: rank entry {entry!r} needs variant and profile (and optional knobs)")
+        found.append(Selection.of(str(entry["variant"]), str(entry["profile"]),
+                                  {k: str(v) for k, v in (entry.get("knobs") or {}).items()}))
+    return found
+
+
 def check_variant(name: str) -> str:
     check("variant", name)
     return name

@@ -228,6 +228,38 @@ def run_matrix(
         sys.exit(1)
 
 
+# -- rank: begin (churnlab rank / make rank) ---------------------------------------
+@app.command("rank")
+def run_rank(
+    variants: str = _opt("RANK_VARIANTS", "", "fixes to rank: variants of presets.yml's rank list, or "
+                         "variant+profile; empty = the whole list"),
+    levels: str = _opt("RANK_LEVELS", "500,2000,5000", "concurrency levels (ab -c), each 1-5000"),
+    iterations: str = _opt("RANK_ITERATIONS", "10000", "requests per run (ab -n), at least the level"),
+    repro: str = _opt("RANK_REPRO", "1", "1: also run each fix on the repro profile (holds under repro?)"),
+    readme: bool = typer.Option(False, "--readme", help="write README.md's rank block from a rank.json "
+                                "(RUN=rank-<id>; empty = the latest) instead of measuring"),
+    run: str = _opt("RUN", "", "with --readme: the rank id (rank-<id>); empty = the latest"),
+) -> None:
+    """Measure every fix side by side: results/rank-<id>/rank.json, rank.md, report.html."""
+    from churnlab import rank
+
+    if readme:
+        data = rank.read(_run_id(run) if run.strip() else None)
+        console.print(f"README block written from rank {data['rank_id']}: {rank.write_readme(data)}")
+        return
+    chosen = rank.candidates(bounds.split_list(variants))
+    chosen_levels = [bounds.whole("VUS", v, "RANK_LEVELS") for v in bounds.split_list(_or(levels, "500,2000,5000"))]
+    count = bounds.whole("ITERATIONS", _or(iterations, "10000"), "RANK_ITERATIONS")
+    rank.plan(chosen, chosen_levels, count, _flag("RANK_REPRO", _or(repro, "1")))  # checked before anything starts
+    result = rank.run(chosen, chosen_levels, count, _flag("RANK_REPRO", _or(repro, "1")))
+    console.print(f"ranking: {' > '.join(result.data['order'])}\n"
+                  f"rank: {result.rank_dir / 'rank.md'}\nreport: {result.rank_dir / 'report.html'}")
+    if result.stopped:
+        console.print(f"[red]the rank stopped ({result.stopped['reason']}):[/] {result.stopped['error']}")
+        sys.exit(130 if result.stopped["reason"] == "interrupted" else 1)
+# -- rank: end ------------------------------------------------------------------------
+
+
 @app.command()
 def logs(
     service: str = _opt("SERVICE", "app", f"one of: {', '.join(SERVICES)}"),

@@ -7,6 +7,7 @@ Standard library only, so it can run on a real host too.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,7 @@ class Facts:
 class Fix:
     action: str
     shown_by: str  # the lab's demonstration: "VARIANT=gthread", "PROFILE=tuned"
+    measured: str = ""  # where the latest rank (results/rank-*/rank.json) put it, if it measured it
 
 
 @dataclass
@@ -66,7 +68,8 @@ class Verdict:
         lines += [f"  - {line}" for line in self.evidence]
         if self.fixes:
             lines.append("fixes, best first:")
-            lines += [f"  {i}. {fix.action} (shown by {fix.shown_by})" for i, fix in enumerate(self.fixes, 1)]
+            lines += [f"  {i}. {fix.action} (shown by {fix.shown_by}{'; ' + fix.measured if fix.measured else ''})"
+                      for i, fix in enumerate(self.fixes, 1)]
         return "\n".join(lines)
 
 
@@ -97,7 +100,48 @@ def _cause(facts: Facts, toward_pgbouncer: bool) -> str:
     return f"more new connections per second than the port range can recycle (CONN_MAX_AGE={age})"
 
 
-def _fixes(case: str, facts: Facts) -> list[Fix]:
+# -- rank order: begin (the fixes follow the latest `make rank`) -------------------
+RANK_RESULTS: Path | None = None  # where rank-*/rank.json are looked for; None: the checkout's results/
+
+
+def measured_order(results: Path | None = None) -> list[tuple[str, str]]:
+    """[(shown_by, what was measured)] best first, from the latest results/rank-*/rank.json; [] if none."""
+    if results is None:
+        results = RANK_RESULTS
+    if results is None:
+        try:
+            from churnlab.paths import RESULTS_DIR as results
+        except ImportError:  # a copy of this module on a host, without the checkout
+            return []
+    found = sorted(results.glob("rank-*/rank.json"))
+    if not found:
+        return []
+    try:
+        data = json.loads(found[-1].read_text())
+        total = len(data["candidates"])
+        return [(c["shown_by"], f"rank {i} of {total} in rank-{data['rank_id']}: healthz/ping "
+                 f"{(c['summary']['min_ratio'] or 0):.2f} at worst, {100 * c['summary']['max_error_rate']:.1f}% errors")
+                for i, c in enumerate(data["candidates"], 1) if c.get("shown_by")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def follow_ranking(fixes: list[Fix], order: list[tuple[str, str]]) -> list[Fix]:
+    """The fixes the rank measured first, in its order; the others after, in their static order.
+    A candidate with knobs ("VARIANT=gthread WORKERS=4 ...") places the fix its variant shows."""
+    position: dict[str, tuple[int, str]] = {}
+    for i, (shown_by, what) in enumerate(order):
+        position.setdefault(shown_by.split()[0], (i, what))
+    placed = []
+    for j, fix in enumerate(fixes):
+        key = fix.shown_by.split()[0] if len(fix.shown_by.split()) == 1 else fix.shown_by
+        i, what = position.get(key, (len(order) + j, ""))
+        placed.append((i, Fix(fix.action, fix.shown_by, what)))
+    return [fix for _, fix in sorted(placed, key=lambda p: p[0])]
+# -- rank order: end ------------------------------------------------------------------
+
+
+def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) -> list[Fix]:
     candidates = {
         PORT_EXHAUSTION_POSTGRES: [
             Fix("bound and reuse DB connections: gunicorn gthread with CONN_MAX_AGE > 0 "
@@ -124,7 +168,8 @@ def _fixes(case: str, facts: Facts) -> list[Fix]:
         ],
     }.get(case, [])
     here = {f"VARIANT={facts.variant}", f"PROFILE={facts.profile}"}
-    return [fix for fix in candidates if fix.shown_by not in here]
+    chosen = [fix for fix in candidates if fix.shown_by not in here]
+    return follow_ranking(chosen, measured_order() if order is None else order)
 
 
 def diagnose(facts: Facts) -> Verdict:

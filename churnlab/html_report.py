@@ -89,13 +89,22 @@ def figure(run_dir: Path, title: str) -> go.Figure:
     return fig
 
 
-def render(matrix_dir: Path, run_dirs: list[Path], title: str, note: str = "") -> Path:
+def render(matrix_dir: Path, run_dirs: list[Path], title: str, note: str = "", lead_html: str = "",
+           lead_figure: go.Figure | None = None, summary: bool = True) -> Path:
+    """report.html (and summary.md unless summary=False): `lead_html` and `lead_figure`
+    (a section of the caller's own, e.g. the rank's) come first, then the runs' table and
+    time series. plotly.js is inlined once, with the first figure on the page."""
     rows = [row_of(d) for d in run_dirs]
-    (matrix_dir / "summary.md").write_text(f"# {title}\n\n{note}\n\n" + markdown(rows))
+    if summary:
+        (matrix_dir / "summary.md").write_text(f"# {title}\n\n{note}\n\n" + markdown(rows))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row.cells()) + "</tr>" for row in rows)
     parts = []
-    for i, (row, run_dir) in enumerate(zip(rows, run_dirs, strict=True)):
+    lead = lead_html
+    if lead_figure is not None:
+        lead += lead_figure.to_html(full_html=False, include_plotlyjs=True)
+    first = 0 if lead_figure is None else 1
+    for i, (row, run_dir) in enumerate(zip(rows, run_dirs, strict=True), start=first):
         fig = figure(run_dir, f"{row.variant} + {row.profile}, {row.vus} VUs, keep-alive "
                               f"{'on' if row.keepalive else 'off'}: {row.verdict_case}")
         budget = "".join(f"<li>{html.escape(line)}</li>" for line in row.budget)
@@ -115,6 +124,7 @@ td:first-child, td:nth-child(2), td:nth-child(3), td:last-child {{ text-align: l
 section {{ margin-top: 2em; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
+{lead}
 <p>{html.escape(note)} Made {made}. Time series share one axis: seconds since the load began.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 {"".join(parts)}

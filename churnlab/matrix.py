@@ -55,36 +55,79 @@ def _eta(started: float, done: int, total: int) -> str:
     return f"ETA {int(left // 60)}m{int(left % 60):02d}s"
 
 
-def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterations: int,
-        keepalive: bool = False) -> MatrixResult:
-    combos = plan(variants, profiles, vus_levels)
-    matrix_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    matrix_dir = RESULTS_DIR / f"matrix-{matrix_id}"
-    matrix_dir.mkdir(parents=True)
+@dataclass
+class Step:
+    """One load run of a series: on `selection`, from a fresh stack unless `fresh` is False
+    (then on the stack the previous step left, which must have the same selection)."""
+    selection: catalog.Selection
+    params: loadrun.LoadParams
+    label: str = ""
+    fresh: bool = True
+
+
+def run_steps(steps: list[Step], on_result=None, meter=None,
+              on_failure=None) -> tuple[list[Path], dict | None]:
+    """Run the steps through the one load path (lab.up, loadrun.run), then bring the lab down.
+
+    Whatever stops the series (Ctrl-C, a failed run, a failed `lab-down`), the
+    run folders finished so far are returned with `stopped: {reason, error}`.
+    `on_result(step, result, measured)` is called after each finished run; `meter`, when
+    given, is a context manager factory wrapped around each run (measured: what it yields).
+    With `on_failure(step, error)`, a failed run (LabError: k6 or the lab) is reported to it
+    and the series goes on from a fresh stack; without it, the series stops there."""
     run_dirs: list[Path] = []
     stopped: dict | None = None
     started = time.monotonic()
+    stack = None
     try:
-        for i, (variant, profile, vus) in enumerate(combos):
-            console.rule(f"run {i + 1}/{len(combos)}: {variant} + {profile}, {vus} VUs "
-                         f"({_eta(started, i, len(combos))})")
-            lab.down()
-            stack = lab.up(catalog.Selection.of(variant, profile))
-            params = loadrun.LoadParams(vus=vus, iterations=max(iterations, vus), keepalive=keepalive)
-            result = loadrun.run(stack, params)
+        for i, step in enumerate(steps):
+            sel = step.selection
+            console.rule(f"run {i + 1}/{len(steps)}: {sel.variant} + {sel.profile}, {step.params.vus} VUs"
+                         f"{step.label} ({_eta(started, i, len(steps))})")
+            if step.fresh or stack is None:
+                lab.down()
+                stack = lab.up(sel)
+            try:
+                if meter is None:
+                    measured, result = None, loadrun.run(stack, step.params)
+                else:
+                    with meter() as measured:
+                        result = loadrun.run(stack, step.params)
+            except LabError as exc:
+                if on_failure is None:
+                    raise
+                console.print(f"[red]run failed, going on:[/] {str(exc).splitlines()[0]}")
+                on_failure(step, f"{type(exc).__name__}: {exc}")
+                stack = None
+                continue
             run_dirs.append(result.run_dir)
+            if on_result:
+                on_result(step, result, measured)
             console.print(f"  {result.summary.requests:,} requests, {result.summary.error_rate:.1%} failed: "
                           f"{result.verdict.case if result.verdict else '-'}")
     except KeyboardInterrupt:
         stopped = {"reason": INTERRUPTED, "error": None}
         console.print("[yellow]interrupted: bringing the lab down and rendering the runs finished so far[/]")
-    except Exception as exc:  # noqa: BLE001 - recorded in matrix.json, then raised as a LabError
+    except Exception as exc:  # noqa: BLE001 - recorded in the series' JSON by the caller
         stopped = {"reason": RUN_FAILED, "error": f"{type(exc).__name__}: {exc}"}
         console.print(f"[red]a run failed:[/] {exc}\nrendering the runs finished so far")
     try:
         lab.down()
     except Exception as exc:  # noqa: BLE001
         stopped = stopped or {"reason": LAB_DOWN_FAILED, "error": f"{type(exc).__name__}: {exc}"}
+    return run_dirs, stopped
+
+
+def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterations: int,
+        keepalive: bool = False) -> MatrixResult:
+    combos = plan(variants, profiles, vus_levels)
+    matrix_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    matrix_dir = RESULTS_DIR / f"matrix-{matrix_id}"
+    matrix_dir.mkdir(parents=True)
+    steps = [Step(catalog.Selection.of(variant, profile),
+                  loadrun.LoadParams(vus=vus, iterations=max(iterations, vus), keepalive=keepalive))
+             for variant, profile, vus in combos]
+    run_dirs, stopped = run_steps(steps)
     out = write_outputs(matrix_dir, matrix_id, combos, iterations, keepalive, run_dirs, stopped)
     return MatrixResult(matrix_dir, run_dirs, len(combos), stopped, out)
 

@@ -31,6 +31,15 @@ def clean_environment(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def no_measured_ranking(monkeypatch, tmp_path):
+    """The diagnosis's fixes follow the latest results/rank-*/rank.json; unit tests see none
+    unless they write one (tests/unit/test_rank.py)."""
+    from churnlab import diagnosis
+
+    monkeypatch.setattr(diagnosis, "RANK_RESULTS", tmp_path / "no-rank")
+
+
+@pytest.fixture(autouse=True)
 def no_route_but_loopback(monkeypatch):
     """No unit test reaches past loopback: the ones that hand the production
     inventory to the front door fake its boundaries, and a bug that tried to
