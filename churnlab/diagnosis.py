@@ -131,8 +131,9 @@ def _fixes(case: str, facts: Facts) -> list[Fix]:
                 "(MAX_CONNS; requests queue instead of failing)", "VARIANT=gevent-pool"),
         ],
         PREPARED_STATEMENTS: [
-            Fix("OPTIONS {'prepare_threshold': None}: psycopg 3 never prepares, any server connection serves "
-                "(with DISABLE_SERVER_SIDE_CURSORS=True for .iterator())", "VARIANT=pgbouncer-today-fixed"),
+            Fix("OPTIONS {'prepare_threshold': None} (Django's own default): psycopg 3 never prepares, any server "
+                "connection serves (with DISABLE_SERVER_SIDE_CURSORS=True for .iterator())",
+                "VARIANT=pgbouncer-today-fixed"),
             Fix("keep Django's default client-side binding (server_side_binding off): it never prepares",
                 "VARIANT=native-pool"),
             Fix("PgBouncer >= 1.21 with max_prepared_statements > 0 (bookworm ships 1.18, without it)",
@@ -237,7 +238,7 @@ def _prepared_statements(facts: Facts, failed: int, requests: str) -> Verdict:
     s = facts.settings
     headline = (f"prepared statements behind PgBouncer transaction pooling: {_n(failed)}{requests} requests "
                 f"failed with 'prepared statement \"_pg3_N\" does not exist / already exists'; psycopg 3 "
-                f"prepares a query after prepare_threshold={s.get('DB_PREPARE_THRESHOLD', '5 (default)')} runs "
+                f"prepares a query after prepare_threshold={s.get('DB_PREPARE_THRESHOLD', '?')} runs "
                 "on one connection, and PgBouncer hands the next transaction another server connection")
     evidence = [f"server-side binding: {s.get('DB_SERVER_SIDE_BINDING', 'false')}; DB path "
                 f"{s.get('DB_HOST', '?')}:{s.get('DB_PORT', '?')}",
