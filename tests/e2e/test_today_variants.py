@@ -75,3 +75,19 @@ def test_native_pool_holds_within_workers_x_max_size(incident_run):
     record = _today_versions(result)
     assert record["versions"]["app"]["psycopg_pool"].startswith("3.")
     assert record["evidence"]["peak_port_use_pct"] < 50
+
+
+def test_pgbouncer_today_loses_prepared_statements_between_server_connections(incident_run):
+    """server_side_binding + prepare_threshold=5 with persistent connections:
+    psycopg 3 prepares `_pg3_N` on one PgBouncer server connection, and the next
+    transaction runs on another (measured: 1,073 of 5,000 failed)."""
+    result = incident_run("pgbouncer-today", "repro", params=TODAY_LOAD)
+    failed = result.error_count("prepared statement")
+    assert failed >= 100 and failed == result.summary.status_counts.get("499", 0), result.errors
+    assert {e["kind"] for e in result.errors} <= {"prepared statement does not exist",
+                                                  "prepared statement already exists"}, result.errors
+    assert result.error_count(EADDRNOTAVAIL) == 0
+    assert result.verdict.case == diagnosis.PREPARED_STATEMENTS
+    assert result.verdict.fixes[0].shown_by == "VARIANT=pgbouncer-today-fixed"
+    record = _today_versions(result)
+    assert record["evidence"]["peak_pgbouncer_server_connections"] <= 20
