@@ -90,8 +90,9 @@ def _db_options() -> dict:
     return options
 
 
-if _db_options():
-    DATABASES["default"]["OPTIONS"] = _db_options()
+_OPTIONS = _db_options()
+if _OPTIONS:
+    DATABASES["default"]["OPTIONS"] = _OPTIONS
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
