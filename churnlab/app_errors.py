@@ -22,6 +22,14 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("timeout", re.compile(r"timeout expired|timed out|canceling statement due to statement timeout")),
     ("server closed the connection", re.compile(r"server closed the connection unexpectedly")),
     ("pgbouncer: no more connections allowed", re.compile(r"no more connections allowed")),
+    # today's stack (psycopg 3): psycopg_pool.PoolTimeout, which Django re-raises
+    # as OperationalError, and prepared statements lost behind a transaction pooler
+    (POOL_TIMEOUT := "pool timeout: couldn't get a connection",
+     re.compile(r"couldn't get a connection after")),
+    (PREPARED_MISSING := "prepared statement does not exist",
+     re.compile(r'prepared statement "[^"]*" does not exist')),
+    (PREPARED_EXISTS := "prepared statement already exists",
+     re.compile(r'prepared statement "[^"]*" already exists')),
 )
 WORKER_TIMEOUT = re.compile(r"\[CRITICAL\] WORKER TIMEOUT")
 # libpq names the host, then its address unless the host is an address itself.

@@ -36,6 +36,12 @@ RANGES: dict[str, Range] = {
                              whole=False),
     "PGBOUNCER_POOL_SIZE": Range(1, 1000, "PgBouncer server connections per pool; below Postgres' max_connections"),
     "DIAG_SECONDS": Range(1, 300, "seconds the running lab or hosts are sampled"),
+    # today's stack (psycopg 3): a variant's pool and prepared statements (config/presets.yml)
+    "POOL_MIN_SIZE": Range(0, 1000, "pooled DB connections kept open per worker process, at most pool_max_size"),
+    "POOL_MAX_SIZE": Range(1, 1000, "pooled DB connections per worker process; x workers stays below 4096"),
+    "POOL_TIMEOUT": Range(0.1, 300, "seconds a request waits for a pooled connection before PoolTimeout",
+                          whole=False),
+    "PREPARE_THRESHOLD": Range(0, 1000, "psycopg 3 prepares a query after this many runs on one connection"),
 }
 
 _WHOLE = re.compile(r"[0-9]+")

@@ -31,6 +31,86 @@ DB_PATHS = {
 }
 PRESET_KEYS = {"about", "worker_class", "workers", "threads", "conn_max_age", "db_path", "app_image"}
 
+# -- today's stack (psycopg 3): which lock, which pool -----------------------
+# The app's lock files (app/<lock>): the incident's stack and today's. A
+# variant names its lock (app_lock, default the incident's); the image and the
+# hosts' virtualenv install that lock. gunicorn 27 has no eventlet worker, the
+# incident's lock no gevent.
+INCIDENT_LOCK = "requirements.txt"
+TODAY_LOCK = "requirements-today.txt"
+LOCK_WORKER_CLASSES = {INCIDENT_LOCK: ("eventlet", "gthread", "sync"), TODAY_LOCK: ("gevent", "gthread", "sync")}
+# Django's ENGINE for psycopg 3 (Django >= 4.2), and with django-db-geventpool.
+DB_ENGINES = {"": "django.db.backends.postgresql",
+              "geventpool": "django_db_geventpool.backends.postgresql_psycopg3",
+              "native": "django.db.backends.postgresql"}
+POOL_KEYS = ("pool_min_size", "pool_max_size", "pool_timeout")
+OPTIONAL_KEYS = {"compose_overlay", "incident", "app_lock", "db_pool", *POOL_KEYS,
+                 "prepare_threshold", "server_side_binding"}
+
+
+def _check_today(path: Path, name: str, preset: dict) -> None:
+    """The optional fields of today's stack: one clear line for each misuse."""
+    def bad(why: str) -> LabError:
+        return LabError(f"{path}: variant {name!r}: {why}")
+
+    unknown = set(preset) - PRESET_KEYS - OPTIONAL_KEYS
+    if unknown:
+        raise bad(f"unknown field(s) {', '.join(sorted(unknown))}")
+    lock = preset.get("app_lock", INCIDENT_LOCK)
+    if lock not in LOCK_WORKER_CLASSES:
+        raise bad(f"app_lock {lock!r}; valid: {', '.join(LOCK_WORKER_CLASSES)}")
+    if preset["worker_class"] not in LOCK_WORKER_CLASSES[lock]:
+        raise bad(f"worker_class {preset['worker_class']!r} is not installed by {lock} "
+                  f"(valid: {', '.join(LOCK_WORKER_CLASSES[lock])})")
+    psycopg3 = {"db_pool", *POOL_KEYS, "prepare_threshold", "server_side_binding"} & set(preset)
+    if psycopg3 and lock != TODAY_LOCK:
+        raise bad(f"{', '.join(sorted(psycopg3))} need(s) psycopg 3: app_lock {TODAY_LOCK}")
+    pool = preset.get("db_pool")
+    if pool is not None:
+        if pool not in ("native", "geventpool"):
+            raise bad(f"db_pool {pool!r}; valid: native, geventpool")
+        if pool == "geventpool" and preset["worker_class"] != "gevent":
+            raise bad("db_pool geventpool needs worker_class gevent")
+        if preset["conn_max_age"] != 0:
+            raise bad(f"db_pool {pool} needs conn_max_age 0 (the pool keeps the connections)")
+        if "pool_max_size" not in preset:
+            raise bad(f"db_pool {pool} needs pool_max_size")
+    elif set(POOL_KEYS) & set(preset):
+        raise bad("pool_min_size, pool_max_size and pool_timeout need db_pool")
+    for key in POOL_KEYS:
+        if key in preset:
+            try:
+                bounds.number(key.upper(), preset[key])
+            except LabError as exc:
+                raise bad(str(exc)) from None
+    if preset.get("pool_min_size", 0) > preset.get("pool_max_size", 1000):
+        raise bad("pool_min_size is above pool_max_size")
+    if "prepare_threshold" in preset and preset["prepare_threshold"] != "none":
+        try:
+            bounds.whole("PREPARE_THRESHOLD", preset["prepare_threshold"])
+        except LabError as exc:
+            raise bad(f"{exc} (or \"none\")") from None
+    if "server_side_binding" in preset and not isinstance(preset["server_side_binding"], bool):
+        raise bad("server_side_binding is true or false")
+
+
+def today_environment(preset: dict) -> dict[str, str]:
+    """The app's settings for psycopg 3 (labapp/settings.py reads them); none for the incident's lock."""
+    if preset.get("app_lock", INCIDENT_LOCK) != TODAY_LOCK:
+        return {}
+    pool = preset.get("db_pool", "")
+    env = {"DB_ENGINE": DB_ENGINES[pool]}
+    if pool:
+        env.update({"DB_POOL": pool, "DB_POOL_MIN": str(preset.get("pool_min_size", 1)),
+                    "DB_POOL_MAX": str(preset["pool_max_size"]),
+                    "DB_POOL_TIMEOUT": str(preset.get("pool_timeout", 30))})
+    if "prepare_threshold" in preset:
+        env["DB_PREPARE_THRESHOLD"] = str(preset["prepare_threshold"])
+    if "server_side_binding" in preset:
+        env["DB_SERVER_SIDE_BINDING"] = str(preset["server_side_binding"]).lower()
+    return env
+# -- end of today's stack -----------------------------------------------------
+
 
 def presets_file() -> Path:
     """config/presets.yml, or the copy named by CHURNLAB_PRESETS (Ansible reads the same variable)."""
@@ -54,6 +134,7 @@ def _load(path: Path, mtime: float) -> dict:
         if preset["db_path"] not in DB_PATHS:
             raise LabError(f"{path}: variant {name!r} has db_path {preset['db_path']!r}; "
                            f"valid: {', '.join(DB_PATHS)}")
+        _check_today(path, name, preset)
     return data
 
 
@@ -131,21 +212,33 @@ class Selection:
            observe: bool = False) -> Selection:
         check("variant", variant)
         check("profile", profile)
-        return cls(variant, profile, _check_knobs(knobs or {}), bool(observe))
+        clean = _check_knobs(knobs or {})
+        preset = presets()["variants"][variant]
+        lock = preset.get("app_lock", INCIDENT_LOCK)
+        if clean.get("WORKER_CLASS", preset["worker_class"]) not in LOCK_WORKER_CLASSES[lock]:
+            raise LabError(f"WORKER_CLASS={clean['WORKER_CLASS']!r} is not installed in variant {variant!r}'s "
+                           f"image ({lock}); valid: {', '.join(LOCK_WORKER_CLASSES[lock])}")
+        if preset.get("db_pool") and clean.get("CONN_MAX_AGE", "0") != "0":
+            raise LabError(f"CONN_MAX_AGE={clean['CONN_MAX_AGE']} with variant {variant!r}: "
+                           "its pool keeps the connections, CONN_MAX_AGE must stay 0")
+        return cls(variant, profile, clean, bool(observe))
 
     def app_environment(self) -> dict[str, str]:
         """The app's settings: the variant's preset, then the knobs given."""
         preset = variant(self.variant)
         env = {"WORKER_CLASS": str(preset["worker_class"]), "WORKERS": str(preset["workers"]),
                "THREADS": str(preset["threads"]), "CONN_MAX_AGE": str(preset["conn_max_age"]),
-               **DB_PATHS[preset["db_path"]]}
+               **DB_PATHS[preset["db_path"]], **today_environment(preset)}
         env.update(self.knobs)
         return env
 
     def overlay(self) -> dict:
         """The compose overlay carrying this selection's presets (no structure)."""
-        image = str(variant(self.variant)["app_image"])
+        preset = variant(self.variant)
+        image = str(preset["app_image"])
         app: dict = {"image": image, "environment": self.app_environment()}
+        if "app_lock" in preset:  # the image is built from that lock
+            app["build"] = {"args": {"REQUIREMENTS": str(preset["app_lock"])}}
         sysctls = profile_sysctls(self.profile)
         if sysctls:
             app["sysctls"] = sysctls

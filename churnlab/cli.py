@@ -82,12 +82,13 @@ def list_variants(
         kind = _choice("list", names, ("variants", "profiles"))
         print(" ".join(catalog.variants() if kind == "variants" else catalog.profiles()))
         return
+    width = max(16, *(len(n) for n in catalog.variants() + catalog.profiles()))
     print("VARIANT (config/presets.yml):")
     for name in catalog.variants():
-        print(f"  {name:<16} {catalog.about('variant', name)}")
+        print(f"  {name:<{width}} {catalog.about('variant', name)}")
     print("PROFILE (kernel sysctls of the app host):")
     for name in catalog.profiles():
-        print(f"  {name:<16} {catalog.about('profile', name)}")
+        print(f"  {name:<{width}} {catalog.about('profile', name)}")
     print("Ranges (a value outside is refused before anything starts):")
     for line in bounds.describe():
         print(f"  {line}")

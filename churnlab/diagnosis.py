@@ -17,6 +17,8 @@ PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
 MAX_CONNECTIONS = "max-connections"
 SOCKET_BACKLOG = "socket-backlog"
+POOL_TIMEOUT = "pool-timeout"
+PREPARED_STATEMENTS = "prepared-statements-pgbouncer"
 HEALTHY = "healthy"
 UNCLASSIFIED = "unclassified"
 
@@ -166,6 +168,22 @@ def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) 
             Fix("connect less often: persistent connections from a bounded thread pool", "VARIANT=gthread"),
             Fix("raise PgBouncer's listen_backlog together with net.core.somaxconn", "PROFILE=tuned"),
         ],
+        # -- today's stack (psycopg 3) --
+        POOL_TIMEOUT: [
+            Fix("size the pool to the concurrency: pool max_size >= threads per worker "
+                "(DB connections = workers x max_size, below max_connections)", "VARIANT=native-pool"),
+            Fix("under gevent, bound the connections per worker with django-db-geventpool "
+                "(MAX_CONNS; requests queue instead of failing)", "VARIANT=gevent-pool"),
+        ],
+        PREPARED_STATEMENTS: [
+            Fix("OPTIONS {'prepare_threshold': None} (Django's own default): psycopg 3 never prepares, any server "
+                "connection serves (with DISABLE_SERVER_SIDE_CURSORS=True for .iterator())",
+                "VARIANT=pgbouncer-today-fixed"),
+            Fix("keep Django's default client-side binding (server_side_binding off): it never prepares",
+                "VARIANT=native-pool"),
+            Fix("PgBouncer >= 1.21 with max_prepared_statements > 0 (bookworm ships 1.18, without it)",
+                "not in the lab: bookworm's PgBouncer 1.18"),
+        ],
     }.get(case, [])
     here = {f"VARIANT={facts.variant}", f"PROFILE={facts.profile}"}
     chosen = [fix for fix in candidates if fix.shown_by not in here]
@@ -225,11 +243,23 @@ def _classify(facts: Facts) -> Verdict:
                     "EAGAIN (Resource temporarily unavailable); no ephemeral ports are involved")
         return Verdict(SOCKET_BACKLOG, headline, [ports], _fixes(SOCKET_BACKLOG, facts))
 
+    pool_timeouts = _count(errs, app_errors.POOL_TIMEOUT)
+    prepared = _count(errs, app_errors.PREPARED_MISSING) + _count(errs, app_errors.PREPARED_EXISTS)
+    if prepared:
+        return _prepared_statements(facts, prepared, requests)
+    if pool_timeouts:
+        return _pool_timeout(facts, pool_timeouts, requests)
+
     failed_share = (facts.failed or 0) / facts.requests if facts.requests else 0.0
     if total_errors == 0 and failed_share < 0.01:
         s = facts.settings
         bound = ""
-        if s.get("WORKER_CLASS") == "gthread" and s.get("WORKERS") and s.get("THREADS"):
+        if s.get("DB_POOL") and s.get("WORKERS") and s.get("DB_POOL_MAX"):
+            limit = int(s["WORKERS"]) * int(s["DB_POOL_MAX"])
+            within = "within" if facts.peak_db_backends is None or facts.peak_db_backends <= limit else \
+                "ABOVE (the pool overshot its bound)"
+            bound = f", {within} workers x pool max_size = {limit:,} ({s['DB_POOL']} pool)"
+        elif s.get("WORKER_CLASS") == "gthread" and s.get("WORKERS") and s.get("THREADS"):
             limit = int(s["WORKERS"]) * int(s["THREADS"])
             bound = f", within workers x threads = {limit:,}"
         elif facts.peak_pgbouncer_servers is not None:
@@ -240,6 +270,34 @@ def _classify(facts: Facts) -> Verdict:
 
     kinds = "; ".join(f"{e['count']:,} x {e['kind']}" for e in errs[:3]) or "non-2xx answers without app errors"
     return Verdict(UNCLASSIFIED, f"failures not matching a known case: {kinds}", [ports], [])
+
+
+# -- today's stack (psycopg 3): pool timeouts, prepared statements -----------
+def _pool_timeout(facts: Facts, failed: int, requests: str) -> Verdict:
+    s = facts.settings
+    size = f"{s.get('DB_POOL_MAX', '?')} per worker x {s.get('WORKERS', '?')} workers"
+    waiters = (f" for {s['THREADS']} threads each" if s.get("WORKER_CLASS") == "gthread" and s.get("THREADS")
+               else "")
+    headline = (f"DB pool too small for the concurrency: {_n(failed)}{requests} requests waited "
+                f"{s.get('DB_POOL_TIMEOUT', '?')} s for a pooled connection and failed with PoolTimeout "
+                f"(couldn't get a connection); pool of {size}{waiters}")
+    evidence = [f"DB connections peaked at {_n(facts.peak_db_backends)}: the pool's bound held, "
+                f"the requests queued behind it",
+                "no ephemeral port exhaustion: pooled connections are reused"]
+    return Verdict(POOL_TIMEOUT, headline, evidence, _fixes(POOL_TIMEOUT, facts))
+
+
+def _prepared_statements(facts: Facts, failed: int, requests: str) -> Verdict:
+    s = facts.settings
+    headline = (f"prepared statements behind PgBouncer transaction pooling: {_n(failed)}{requests} requests "
+                f"failed with 'prepared statement \"_pg3_N\" does not exist / already exists'; psycopg 3 "
+                f"prepares a query after prepare_threshold={s.get('DB_PREPARE_THRESHOLD', '?')} runs "
+                "on one connection, and PgBouncer hands the next transaction another server connection")
+    evidence = [f"server-side binding: {s.get('DB_SERVER_SIDE_BINDING', 'false')}; DB path "
+                f"{s.get('DB_HOST', '?')}:{s.get('DB_PORT', '?')}",
+                f"PgBouncer server connections peaked at {_n(facts.peak_pgbouncer_servers)}"]
+    return Verdict(PREPARED_STATEMENTS, headline, evidence, _fixes(PREPARED_STATEMENTS, facts))
+# -- end of today's stack -----------------------------------------------------
 
 
 # -- building Facts ---------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+from churnlab import catalog
 from churnlab.catalog import Selection
 from churnlab.compose_stack import DEFAULT_BASE_IMAGE, Stack, image_exists
 from churnlab.errors import LabError
@@ -48,4 +49,21 @@ def build_all(pg_major: str | None = None) -> list[str]:
     run_logged(stack.argv(*(arg for p in profiles for arg in ("--profile", p)), "build", *services),
                f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
     services_config = stack.config(*profiles)["services"]
-    return sorted({svc["image"] for svc in services_config.values()})
+    built = {svc["image"] for svc in services_config.values()}
+    built |= _build_other_app_images(built)
+    return sorted(built)
+
+
+def _build_other_app_images(done: set[str]) -> set[str]:
+    """The app images of the other locks (today's stack: churnlab/app-today:1),
+    one build per image from the first variant that names it."""
+    chosen: dict[str, str] = {}
+    for name in catalog.variants():
+        image = str(catalog.variant(name)["app_image"])
+        if image not in done:
+            chosen.setdefault(image, name)
+    for image, name in chosen.items():
+        stack = Stack(Selection.of(name, "default"))
+        run_logged(stack.argv("build", "app"), f"building {image} (variant {name})",
+                   STATE_DIR / "build.log", env=stack.env())
+    return set(chosen)

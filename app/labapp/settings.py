@@ -2,6 +2,20 @@
 
 DB_HOST may be a hostname or, for PgBouncer beside the app, a Unix socket
 directory (libpq treats a value starting with "/" as a socket directory).
+
+The same file serves both images: the incident's (Django 4.1.3, psycopg2) with
+none of the DB_POOL/DB_ENGINE variables set, and today's (Django 5.2, psycopg 3)
+where config/presets.yml names them:
+  DB_ENGINE            Django's ENGINE (default: the incident's postgresql_psycopg2)
+  DB_POOL              "" (Django's own connections), "native" (Django >= 5.1's
+                       psycopg pool) or "geventpool" (django-db-geventpool)
+  DB_POOL_MIN/MAX      the pool's min_size/max_size per worker process
+                       (geventpool: MAX_CONNS = DB_POOL_MAX)
+  DB_POOL_TIMEOUT      seconds a request waits for a pooled connection (native)
+  DB_PREPARE_THRESHOLD psycopg 3's prepare_threshold; "none" disables prepared
+                       statements (needed behind PgBouncer transaction pooling)
+  DB_SERVER_SIDE_BINDING  psycopg 3 server-side parameter binding (Django's
+                       default is client-side binding, which never prepares)
 """
 import os
 from pathlib import Path
@@ -40,7 +54,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Same shape as the incident's DATABASES, with every value from the environment.
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.postgresql_psycopg2",
+        "ENGINE": os.environ.get("DB_ENGINE", "django.db.backends.postgresql_psycopg2"),
         "NAME": os.environ.get("DB_NAME", "lab"),
         "USER": os.environ.get("DB_USER", "lab"),
         "PASSWORD": _read_secret("DB_PASSWORD"),
@@ -51,6 +65,34 @@ DATABASES = {
         "DISABLE_SERVER_SIDE_CURSORS": _env_bool("DISABLE_SERVER_SIDE_CURSORS"),
     }
 }
+
+
+# -- today's stack (psycopg 3): pools and prepared statements ---------------
+# None of this applies unless the variant sets it, so the incident's image
+# (psycopg2) gets exactly the DATABASES above.
+def _db_options() -> dict:
+    options: dict = {}
+    pool = os.environ.get("DB_POOL", "").strip()
+    pool_min = int(os.environ.get("DB_POOL_MIN", "1"))
+    pool_max = int(os.environ.get("DB_POOL_MAX", "4"))
+    if pool == "native":
+        options["pool"] = {"min_size": pool_min, "max_size": pool_max,
+                           "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "30"))}
+    elif pool == "geventpool":
+        # django-db-geventpool: at most MAX_CONNS per worker, all of them reused;
+        # Django >= 5.1's own pool stays off.
+        options.update({"MAX_CONNS": pool_max, "REUSE_CONNS": pool_max, "pool": False})
+    threshold = os.environ.get("DB_PREPARE_THRESHOLD", "").strip().lower()
+    if threshold:
+        options["prepare_threshold"] = None if threshold == "none" else int(threshold)
+    if os.environ.get("DB_SERVER_SIDE_BINDING"):
+        options["server_side_binding"] = _env_bool("DB_SERVER_SIDE_BINDING")
+    return options
+
+
+_OPTIONS = _db_options()
+if _OPTIONS:
+    DATABASES["default"]["OPTIONS"] = _OPTIONS
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -6,14 +6,18 @@ python on the app host. A package that is not installed reads null."""
 import importlib
 import json
 
-PACKAGES = ("django", "rest_framework", "psycopg2", "gunicorn", "eventlet")
+PACKAGES = ("django", "rest_framework", "psycopg2", "gunicorn", "eventlet",
+            "psycopg", "psycopg_pool", "gevent", "django_db_geventpool")
 
 
 def versions() -> dict:
     out = {}
     for name in PACKAGES:
         try:
-            out[name] = importlib.import_module(name).__version__.split()[0]
+            module = importlib.import_module(name)
+            # django_db_geventpool names it `version` ('v4.0.8')
+            text = getattr(module, "__version__", None) or getattr(module, "version", "")
+            out[name] = str(text).split()[0].lstrip("v") or None
         except ImportError:
             out[name] = None
     return out

@@ -12,6 +12,9 @@ from churnlab.errors import LabError
 from churnlab.paths import COMPOSE_DIR, PRESETS_FILE
 
 ISSUE_VARIANTS = {"direct", "persistent", "gthread", "pgbouncer", "pgbouncer-local"}
+# issue 9, today's stack (tests/unit/test_today_stack.py)
+TODAY_VARIANTS = {"gevent", "gevent-pool", "native-pool", "native-pool-small", "pgbouncer-today",
+                  "pgbouncer-today-fixed"}
 ISSUE_PROFILES = {"default", "repro", "tuned"}
 PRESETS = {  # the issue's variant table
     "direct": ("eventlet", "6", "1", "0", "db", "5432"),
@@ -23,7 +26,7 @@ PRESETS = {  # the issue's variant table
 
 
 def test_catalog_lists_the_variants_and_profiles_of_the_data_file():
-    assert set(catalog.variants()) == ISSUE_VARIANTS
+    assert set(catalog.variants()) == ISSUE_VARIANTS | TODAY_VARIANTS
     assert set(catalog.profiles()) == ISSUE_PROFILES
     data = yaml.safe_load(PRESETS_FILE.read_text())
     assert list(data["variants"]) == catalog.variants()

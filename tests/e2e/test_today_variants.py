@@ -1,0 +1,93 @@
+"""Today's stack (issue 9, section 2): Django 5.2, psycopg 3, gunicorn 27.
+
+The same ab shape as the incident's (no keep-alive, 500 clients), with 3,000
+requests: enough to use up the repro profile's 1,000 ports when each request
+opens a connection, and to show a pool's bound when it holds. Each test
+asserts the outcome measured for its variant: error kinds and counts, and DB
+connections against the bound the variant's data declares."""
+import json
+
+import pytest
+
+from churnlab import catalog, diagnosis, loadrun
+
+EADDRNOTAVAIL = "Cannot assign requested address"
+TODAY_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
+pytestmark = pytest.mark.e2e
+
+
+def _today_versions(result) -> dict:
+    record = json.loads((result.run_dir / "run.json").read_text())
+    app = record["versions"]["app"]
+    assert app["django"].startswith("5.2.") and app["gunicorn"].startswith("27.")
+    assert app["psycopg"].startswith("3.") and app["psycopg2"] is None and app["eventlet"] is None
+    assert record["load"]["vus"] == 500 and record["load"]["keepalive"] is False
+    return record
+
+
+def _bound(variant: str) -> int:
+    preset = catalog.variant(variant)
+    return int(preset["workers"]) * int(preset["pool_max_size"])
+
+
+def test_gevent_keeps_the_greenlet_local_churn(incident_run):
+    """gunicorn's gevent worker is today's eventlet: CONN_MAX_AGE=600 is per
+    greenlet, each request is a new greenlet, so each opens a connection."""
+    result = incident_run("gevent", "repro", params=TODAY_LOAD)
+    s = result.summary
+    assert s.requests == 3000
+    failed = result.error_count(EADDRNOTAVAIL)
+    assert failed >= 1000 and failed == s.status_counts.get("499", 0), (s.status_counts, result.errors)
+    # psycopg 3 resolves the host itself: libpq's message names the address.
+    assert {e["target"].rsplit(":", 1)[1] for e in result.errors} == {"5432"}
+    assert result.verdict.case == diagnosis.PORT_EXHAUSTION_POSTGRES
+    assert "greenlet-local connections under gevent" in result.verdict.headline
+    assert any(f.shown_by == "VARIANT=gthread" for f in result.verdict.fixes)
+    assert _today_versions(result)["evidence"]["peak_port_use_pct"] >= 95
+
+
+def test_gevent_pool_serves_without_errors_but_overshoots_max_conns_at_the_burst(incident_run):
+    """django-db-geventpool reuses its connections (no exhaustion), but MAX_CONNS
+    is checked before a connection exists: a burst of greenlets all see room and
+    all connect, so the first second goes above workers x MAX_CONNS."""
+    result = incident_run("gevent-pool", "repro", params=TODAY_LOAD)
+    counts = result.summary.status_counts
+    assert counts.get("499", 0) == 0 and result.errors == [], (counts, result.errors)
+    assert set(counts) <= {"200", "0"} and counts.get("0", 0) <= 3, counts
+    assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= 500
+    assert result.verdict.case == diagnosis.HEALTHY
+    assert f"workers x pool max_size = {_bound('gevent-pool')}" in result.verdict.headline
+    record = _today_versions(result)
+    assert record["versions"]["app"]["django_db_geventpool"].startswith("4.0.")
+    assert record["evidence"]["peak_port_use_pct"] < 95
+
+
+def test_native_pool_holds_within_workers_x_max_size(incident_run):
+    result = incident_run("native-pool", "repro", params=TODAY_LOAD)
+    counts = result.summary.status_counts
+    assert counts.get("499", 0) == 0 and result.errors == [], (counts, result.errors)
+    assert set(counts) <= {"200", "0"} and counts.get("0", 0) <= 3, counts
+    bound = _bound("native-pool")
+    assert bound == 160
+    assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound
+    assert result.verdict.case == diagnosis.HEALTHY
+    assert f"within workers x pool max_size = {bound} (native pool)" in result.verdict.headline
+    record = _today_versions(result)
+    assert record["versions"]["app"]["psycopg_pool"].startswith("3.")
+    assert record["evidence"]["peak_port_use_pct"] < 50
+
+
+def test_pgbouncer_today_loses_prepared_statements_between_server_connections(incident_run):
+    """server_side_binding + prepare_threshold=5 with persistent connections:
+    psycopg 3 prepares `_pg3_N` on one PgBouncer server connection, and the next
+    transaction runs on another (measured: 1,073 of 5,000 failed)."""
+    result = incident_run("pgbouncer-today", "repro", params=TODAY_LOAD)
+    failed = result.error_count("prepared statement")
+    assert failed >= 100 and failed == result.summary.status_counts.get("499", 0), result.errors
+    assert {e["kind"] for e in result.errors} <= {"prepared statement does not exist",
+                                                  "prepared statement already exists"}, result.errors
+    assert result.error_count(EADDRNOTAVAIL) == 0
+    assert result.verdict.case == diagnosis.PREPARED_STATEMENTS
+    assert result.verdict.fixes[0].shown_by == "VARIANT=pgbouncer-today-fixed"
+    record = _today_versions(result)
+    assert record["evidence"]["peak_pgbouncer_server_connections"] <= 20
