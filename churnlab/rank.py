@@ -25,7 +25,7 @@ import os
 import platform
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -177,7 +177,8 @@ class Candidate:
 
     @property
     def complete(self) -> bool:
-        return len([lv for lv in self.levels if lv.get("ratio")]) == self.planned_levels
+        return len([lv for lv in self.levels
+                    if (lv.get("healthz") or {}).get("status", "failed") != "failed"]) == self.planned_levels
 
     def failed_runs(self) -> int:
         return sum(1 for lv in self.levels for e in ("ping", "healthz") if (lv.get(e) or {}).get("status") == "failed")
@@ -210,8 +211,9 @@ def ranked(cands: list[Candidate]) -> list[Candidate]:
 
 
 def pair(a: dict | None, b: dict | None) -> float | None:
-    """The ceiling ratio: healthz req/s over ping req/s of the same level."""
-    if not a or not b or not b.get("rps"):
+    """The ceiling ratio: healthz req/s over ping req/s of the same level. A ping run with
+    errors (timeouts drag its rate down) is no ceiling: no ratio then."""
+    if not a or not b or not b.get("rps") or b.get("error_rate"):
         return None
     return round(a["rps"] / b["rps"], 3)
 
@@ -439,6 +441,18 @@ def latest(results: Path | None = None) -> Path | None:
     return found[-1] if found else None
 
 
+def refresh(data: dict) -> dict:
+    """A rank.json's ratios, summaries and order recomputed from its figures with the current rule."""
+    names = {f.name for f in fields(Candidate)}
+    cands = [Candidate(**{k: v for k, v in c.items() if k in names}) for c in data["candidates"]]
+    for c in cands:
+        for lv in c.levels:
+            lv["ratio"] = pair(lv.get("healthz"), lv.get("ping"))
+    order = ranked(cands)
+    return {**data, "rule": RULE, "order": [c.name for c in order], "recommended": order[0].name if order else None,
+            "candidates": [{**asdict(c), "summary": c.summary()} for c in order]}
+
+
 def read(rank_id: str | None) -> dict:
     if rank_id:
         path = matrix.RESULTS_DIR / (rank_id if rank_id.startswith("rank-") else f"rank-{rank_id}") / "rank.json"
@@ -448,7 +462,12 @@ def read(rank_id: str | None) -> dict:
         path = latest()
         if path is None:
             raise LabError("no rank under results/ yet: run `make rank` first")
-    return json.loads(path.read_text())
+    data = refresh(json.loads(path.read_text()))
+    (path.parent / "rank.md").write_text(markdown(data))
+    text = json.dumps(data, indent=2) + "\n"
+    if path.read_text() != text:
+        path.write_text(text)
+    return data
 
 
 def readme_block(data: dict) -> str:

@@ -30,6 +30,7 @@ def test_the_ceiling_ratio_is_healthz_over_ping_of_the_same_level():
     assert rank.pair(fig(800.0), fig(1000.0)) == 0.8
     assert rank.pair(fig(171.0), fig(1579.0)) == 0.108
     assert rank.pair(fig(800.0), None) is None and rank.pair(fig(800.0), fig(0.0)) is None
+    assert rank.pair(fig(836.0), fig(164.0, error_rate=0.2)) is None  # a ping run that timed out is no ceiling
 
 
 def test_the_order_follows_the_rule():
@@ -37,7 +38,7 @@ def test_the_order_follows_the_rule():
     second = cand("direct+tuned", [0.12, 0.11], holds=None)          # n/a under repro counts as holding
     fails_repro = cand("native+default", [0.95, 0.9], holds=False)   # better ratio, but fails under repro
     errors = cand("pgbouncer-local+default", [0.99, 0.99], error_rate=0.05)
-    incomplete = cand("gevent+default", [0.99], levels=(500,))
+    incomplete = cand("gevent+default", [0.99], levels=(500,))  # one of its two levels never ran
     incomplete.planned_levels = 2
     order = rank.ranked([errors, incomplete, second, fails_repro, best])
     assert [c.name for c in order] == ["gthread+default", "direct+tuned", "native+default",
