@@ -315,19 +315,23 @@ class TestLabHosts:
         Prometheus on loadgen1 scrapes app1's node_exporter + socket sampler
         and db1's postgres_exporter, loads the lab's rules, and its port alert
         was active during the direct + repro load just run."""
-        query = ("import json, sys, urllib.parse, urllib.request as u; "
-                 "base = 'http://%s:9090/api/v1/' % sys.argv[1]; "
-                 "get = lambda p: json.load(u.urlopen(base + p, timeout=5))['data']; "
-                 "print(json.dumps({'targets': [(t['labels']['job'], t['health']) "
-                 "for t in get('targets')['activeTargets']], "
-                 "'rules': [r['name'] for g in get('rules')['groups'] for r in g['rules']], "
-                 "'alert': get('query?query=' + urllib.parse.quote("
-                 "'max_over_time(ALERTS{alertname=\"EphemeralPortExhaustionPredicted\"}[15m])'))['result'], "
-                 "'sampled': get('query?query=churnlab_ephemeral_port_range_size')['result']}))")
-        out = ssh("loadgen1", f"python3 -c \"{query}\" {LAB_HOSTS['loadgen1']}")
+        script = (
+            "import json, sys, urllib.parse, urllib.request as u\n"
+            "base = 'http://%s:9090/api/v1/' % sys.argv[1]\n"
+            "def get(path):\n"
+            "    return json.load(u.urlopen(base + path, timeout=5))['data']\n"
+            "alert = 'max_over_time(ALERTS{alertname=\"EphemeralPortExhaustionPredicted\"}[15m])'\n"
+            "print(json.dumps({\n"
+            "    'targets': [(t['labels']['job'], t['health']) for t in get('targets')['activeTargets']],\n"
+            "    'rules': [r['name'] for g in get('rules')['groups'] for r in g['rules']],\n"
+            "    'alert': get('query?query=' + urllib.parse.quote(alert))['result'],\n"
+            "    'sampled': get('query?query=churnlab_ephemeral_port_range_size')['result']}))\n")
+        # The script on stdin: no shell quoting between it and Python.
+        out = ssh("loadgen1", f"python3 - {LAB_HOSTS['loadgen1']}", stdin=script)
         assert out.returncode == 0, out.stderr
         seen = json.loads(out.stdout)
-        assert sorted(seen["targets"]) == [("node", "up"), ("postgres", "up"), ("prometheus", "up")], seen["targets"]
+        assert sorted(map(tuple, seen["targets"])) == [("node", "up"), ("postgres", "up"), ("prometheus", "up")], \
+            seen["targets"]
         assert "EphemeralPortExhaustionPredicted" in seen["rules"] and len(seen["rules"]) == 4, seen["rules"]
         assert [r["value"][1] for r in seen["sampled"]] == ["1000"], seen["sampled"]  # the repro range
         assert seen["alert"], "the port alert was never pending or firing during the direct + repro load"
