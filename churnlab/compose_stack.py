@@ -23,6 +23,9 @@ SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # What stands before gunicorn (FRONT): nothing, or nginx terminating TLS
 # (compose/front-https.yml). The load targets the front when there is one.
 FRONTS = ("none", "https")
+# Every compose profile of base.yml: a build or a `down` names them all, so
+# no service is left out whatever the running selection switched on.
+ALL_PROFILES = ("pgbouncer", "front", "load", "observe")
 FRONT_OVERLAYS = {"https": "front-https.yml"}
 TARGETS = {"none": "http://app:8000", "https": "https://front:8443"}
 
@@ -40,6 +43,11 @@ def require_docker() -> None:
     compose = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
     if compose.returncode != 0 or not compose.stdout.strip().startswith(("2", "v2")):
         raise LabError("Docker Compose v2 is missing (`docker compose version` failed): run `make bootstrap`")
+
+
+def profile_flags(*profiles: str) -> list[str]:
+    """`--profile a --profile b ...` for docker compose."""
+    return [arg for profile in profiles for arg in ("--profile", profile)]
 
 
 def check_pg_major(value: str | None = None) -> str:
@@ -133,8 +141,7 @@ class Stack:
         profiles active). It depends only on the files and the environment, so
         each Stack resolves it once."""
         if profiles not in self._configs:
-            flags = [arg for profile in profiles for arg in ("--profile", profile)]
-            proc = self.run(*flags, "config", "--format", "json", capture=True)
+            proc = self.run(*profile_flags(*profiles), "config", "--format", "json", capture=True)
             self._configs[profiles] = json.loads(proc.stdout)
         return self._configs[profiles]
 

@@ -6,7 +6,7 @@ import subprocess
 
 from churnlab import catalog
 from churnlab.catalog import Selection
-from churnlab.compose_stack import DEFAULT_BASE_IMAGE, Stack, image_exists
+from churnlab.compose_stack import ALL_PROFILES, DEFAULT_BASE_IMAGE, Stack, image_exists, profile_flags
 from churnlab.errors import LabError
 from churnlab.paths import BASE_IMAGE_SCRIPT, STATE_DIR
 from churnlab.terminal import run_logged
@@ -45,10 +45,9 @@ def build_all(pg_major: str | None = None) -> list[str]:
     if postgres_image:
         _pull_or_fail(postgres_image, "POSTGRES_IMAGE")
         services.remove("db")
-    profiles = ("pgbouncer", "front", "load", "observe")
-    run_logged(stack.argv(*(arg for p in profiles for arg in ("--profile", p)), "build", *services),
+    run_logged(stack.argv(*profile_flags(*ALL_PROFILES), "build", *services),
                f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
-    services_config = stack.config(*profiles)["services"]
+    services_config = stack.config(*ALL_PROFILES)["services"]
     built = {svc["image"] for svc in services_config.values()}
     built |= _build_other_app_images(built)
     return sorted(built)

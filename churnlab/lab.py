@@ -8,9 +8,11 @@ from datetime import datetime, timezone
 from churnlab import lab_secrets
 from churnlab.catalog import Selection
 from churnlab.compose_stack import (
+    ALL_PROFILES,
     Stack,
     image_exists,
     port_is_free,
+    profile_flags,
     project_containers,
     project_networks,
     require_docker,
@@ -72,11 +74,14 @@ def read_state() -> dict | None:
         return None
 
 
+# The Stack's options besides its selection: kept in .lab/state.json under
+# these names, and given back to Stack() by the same names.
+STACK_OPTIONS = ("app_port", "pg_major", "front", "https_port", "front_keepalive", "prom_port")
+
+
 def _identity(stack: Stack) -> dict:
     """What makes a running lab this one: the selection and what the stack publishes and runs."""
-    return {**stack.selection.as_dict(), "app_port": stack.app_port, "pg_major": stack.pg_major,
-            "front": stack.front, "https_port": stack.https_port, "front_keepalive": stack.front_keepalive,
-            "prom_port": stack.prom_port}
+    return {**stack.selection.as_dict(), **{name: getattr(stack, name) for name in STACK_OPTIONS}}
 
 
 def _write_state(stack: Stack) -> None:
@@ -92,9 +97,7 @@ def current_stack() -> Stack:
         raise LabError("the lab is not up: run `make lab-up VARIANT=.. PROFILE=..` first")
     stack = Stack(Selection.of(state["variant"], state["profile"], state.get("knobs"),
                                observe=bool(state.get("observe"))),
-                  app_port=int(state.get("app_port", 8000)), pg_major=state.get("pg_major"),
-                  front=state.get("front", "none"), https_port=int(state.get("https_port", 8443)),
-                  front_keepalive=int(state.get("front_keepalive", 0)), prom_port=int(state.get("prom_port", 9090)))
+                  **{name: state[name] for name in STACK_OPTIONS if name in state})
     if "app" not in stack.running_services():
         raise LabError(f"the lab ({state['variant']} + {state['profile']}) is not running: "
                        "run `make lab-up` again")
@@ -109,23 +112,20 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None, front: str = "none",
-       https_port: int = 8443, front_keepalive: int = 0, prom_port: int = 9090) -> Stack:
-    """Start (or converge) the lab on a variant + profile (and front, Prometheus, and the db image's
-    PostgreSQL major: PG_MAJOR unless given). Safe to run twice."""
-    # checks PG_MAJOR and FRONT before any docker call
-    stack = Stack(selection, app_port=app_port, pg_major=pg_major, front=front, https_port=https_port,
-                  front_keepalive=front_keepalive, prom_port=prom_port)
+def up(selection: Selection, **options) -> Stack:
+    """Start (or converge) the lab on a variant + profile; options are Stack's
+    (STACK_OPTIONS: ports, the db image's PostgreSQL major, the front). Safe to run twice."""
+    stack = Stack(selection, **options)  # checks PG_MAJOR and FRONT before any docker call
     require_docker()
-    ports = {"APP_PORT": app_port, **({"HTTPS_PORT": https_port} if front == "https" else {}),
-             **({"PROM_PORT": prom_port} if selection.observe else {})}
+    ports = {"APP_PORT": stack.app_port, **({"HTTPS_PORT": stack.https_port} if stack.front == "https" else {}),
+             **({"PROM_PORT": stack.prom_port} if selection.observe else {})}
     if len(set(ports.values())) < len(ports):
         raise LabError(f"two of {', '.join(ports)} are the same port ({ports}): choose different ports")
     for name, port in ports.items():
         if not port_is_free(port) and not _app_port_owner(port):
             raise LabError(f"127.0.0.1:{port} is already in use by another program; "
                            f"free it or choose another with {name}=<port>")
-    created = lab_secrets.ensure() + (lab_secrets.ensure_front_tls() if front == "https" else [])
+    created = lab_secrets.ensure() + (lab_secrets.ensure_front_tls() if stack.front == "https" else [])
     stack.config()  # the overlays resolve, before anything starts
     if created:
         console.print(f"generated secrets in .secrets/: {', '.join(created)}")
@@ -139,7 +139,8 @@ def up(selection: Selection, app_port: int = 8000, pg_major: str | None = None, 
         console.print(f"switching from {previous['variant']} + {previous['profile']}: "
                       "taking the previous stack down first")
         down()
-    what = (f"lab up: {selection.variant} + {selection.profile}" + (f", FRONT={front}" if front != "none" else "")
+    what = (f"lab up: {selection.variant} + {selection.profile}"
+            + (f", FRONT={stack.front}" if stack.front != "none" else "")
             + (" + Prometheus" if selection.observe else ""))
     run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
                what, STATE_DIR / "up.log", env=stack.env())
@@ -156,8 +157,7 @@ def down(volumes: bool = False) -> None:
     except LabError:  # a variant since removed from config/presets.yml: base.yml names every service
         selection = Selection.of("direct", "default")
     stack = Stack(selection)
-    args = ["--profile", "pgbouncer", "--profile", "front", "--profile", "load", "--profile", "observe",
-            "down", "--remove-orphans", "--timeout", "10"]
+    args = [*profile_flags(*ALL_PROFILES), "down", "--remove-orphans", "--timeout", "10"]
     if volumes:
         args.append("--volumes")
     run_logged(stack.argv(*args), "lab down" + (" (with volumes)" if volumes else ""),
