@@ -119,6 +119,11 @@ def read_sockets(proc_root: str = "/proc") -> list[tuple[str, int, str, int, str
     return rows
 
 
+def holds_range_port(lport: int, rport: int, state: str, low: int, high: int) -> bool:
+    """A connection holding a local port of ip_local_port_range (the ports that run out)."""
+    return state != "LISTEN" and rport != 0 and low <= lport <= high
+
+
 # -- new connections (the port budget) ------------------------------------
 def read_active_opens(proc_root: str = "/proc") -> int | None:
     """Tcp ActiveOpens of this network namespace (/proc/net/snmp), or None."""
@@ -166,7 +171,7 @@ def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: floa
             outgoing.add((lip, lport, rip, rport))
         if state == "TIME_WAIT":
             time_wait += 1
-        if low <= lport <= high and rport != 0:
+        if holds_range_port(lport, rport, state, low, high):
             ports_in_use.add(lport)
         name = by_addr.get((rip, rport))
         if name is None:
@@ -212,7 +217,7 @@ def destinations(rows, sysctls: dict) -> dict[str, dict[str, int]]:
     low, high = sysctls["port_range"]
     out: dict[str, dict[str, int]] = {}
     for _lip, lport, rip, rport, state in rows:
-        if state == "LISTEN" or rport == 0 or not low <= lport <= high:
+        if not holds_range_port(lport, rport, state, low, high):
             continue
         counts = out.setdefault(f"{rip}:{rport}", {"local_ports": 0})
         counts["local_ports"] += 1
@@ -231,8 +236,7 @@ def prometheus_text(rows, sysctls: dict, names: dict[tuple[str, int], str] | Non
     low, high = sysctls["port_range"]
     per_dest = destinations(rows, sysctls)
     busiest = sorted(per_dest.items(), key=lambda item: -item[1]["local_ports"])[:top]
-    in_use = len({lport for _l, lport, _r, rport, state in rows
-                  if state != "LISTEN" and rport != 0 and low <= lport <= high})
+    in_use = len({lport for _l, lport, _r, rport, state in rows if holds_range_port(lport, rport, state, low, high)})
     lines = [
         "# HELP churnlab_ephemeral_port_range_size Ports in net.ipv4.ip_local_port_range.",
         "# TYPE churnlab_ephemeral_port_range_size gauge",
@@ -309,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.max_seconds
     taken = 0
     tracker = NewConnections() if args.count != 1 else None  # one sample has nothing to compare with
+    names = {addr: name for name, addr in targets.items()}  # the textfile's labels
     try:
         while args.count == 0 or taken < args.count:
             started = time.monotonic()
@@ -320,7 +325,6 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rows = read_sockets(args.proc_root)
             if args.textfile:
-                names = {addr: name for name, addr in targets.items()}
                 write_textfile(args.textfile, prometheus_text(rows, read_sysctls(args.proc_root), names))
             else:
                 opens = read_active_opens(args.proc_root) if tracker is not None else None
