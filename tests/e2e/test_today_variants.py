@@ -10,6 +10,7 @@ import json
 import pytest
 
 from churnlab import catalog, diagnosis, loadrun
+from tests.e2e.outcomes import assert_no_db_errors
 
 EADDRNOTAVAIL = "Cannot assign requested address"
 TODAY_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
@@ -51,9 +52,7 @@ def test_gevent_pool_serves_without_errors_but_overshoots_max_conns_at_the_burst
     is checked before a connection exists: a burst of greenlets all see room and
     all connect, so the first second goes above workers x MAX_CONNS."""
     result = incident_run("gevent-pool", "repro", params=TODAY_LOAD)
-    counts = result.summary.status_counts
-    assert counts.get("499", 0) == 0 and result.errors == [], (counts, result.errors)
-    assert set(counts) <= {"200", "0"} and counts.get("0", 0) <= 3, counts
+    assert_no_db_errors(result)  # of 3,000 requests: at most 3 transport failures
     assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= 500
     assert result.verdict.case == diagnosis.HEALTHY
     assert f"workers x pool max_size = {_bound('gevent-pool')}" in result.verdict.headline
@@ -64,9 +63,7 @@ def test_gevent_pool_serves_without_errors_but_overshoots_max_conns_at_the_burst
 
 def test_native_pool_holds_within_workers_x_max_size(incident_run):
     result = incident_run("native-pool", "repro", params=TODAY_LOAD)
-    counts = result.summary.status_counts
-    assert counts.get("499", 0) == 0 and result.errors == [], (counts, result.errors)
-    assert set(counts) <= {"200", "0"} and counts.get("0", 0) <= 3, counts
+    assert_no_db_errors(result)  # of 3,000 requests: at most 3 transport failures
     bound = _bound("native-pool")
     assert bound == 160
     assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound

@@ -9,6 +9,7 @@ import pytest
 
 from churnlab import diagnosis, lab, loadrun
 from churnlab.evidence.recorder import netns_snapshot
+from tests.e2e.outcomes import assert_no_db_errors
 
 EADDRNOTAVAIL = "Cannot assign requested address"
 pytestmark = pytest.mark.e2e
@@ -25,16 +26,6 @@ def _assert_few_transport_failures(result):
     counts = result.summary.status_counts
     assert set(counts) <= {"200", "499", "0"}, counts
     assert counts.get("0", 0) <= result.summary.requests // 100, counts
-
-
-def _assert_no_db_errors(result):
-    """Zero DB errors: no 499 and nothing in the app's log. A client-side
-    transport failure (k6 status 0, e.g. a reset under CPU contention) is not
-    a DB error; it is allowed at most once per 1,000 requests and recorded."""
-    counts = result.summary.status_counts
-    assert counts.get("499", 0) == 0 and result.errors == [], (counts, result.errors)
-    assert set(counts) <= {"200", "0"}, counts
-    assert counts.get("0", 0) <= result.summary.requests // 1000, counts
 
 
 def _assert_run_files(result):
@@ -111,7 +102,7 @@ def test_gthread_repro_holds_with_bounded_connections(incident_run):
     bound = int(result.settings["WORKERS"]) * int(result.settings["THREADS"])
     assert bound == 800
     assert s.requests == 10000
-    _assert_no_db_errors(result)
+    assert_no_db_errors(result)
     assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound
     record = _assert_run_files(result)
     assert result.verdict.case == diagnosis.HEALTHY
@@ -150,7 +141,7 @@ def test_pgbouncer_local_repro_needs_no_ephemeral_ports(incident_run):
 def test_direct_tuned_has_no_port_exhaustion(incident_run):
     result = incident_run("direct", "tuned")
     assert result.error_count(EADDRNOTAVAIL) == 0
-    _assert_no_db_errors(result)
+    assert_no_db_errors(result)
     assert result.verdict.case == diagnosis.HEALTHY
 
 
@@ -160,4 +151,4 @@ def test_keepalive_hides_the_problem_under_eventlet(incident_run):
     params = loadrun.LoadParams(vus=500, iterations=10000, keepalive=True)
     result = incident_run("persistent", "repro", params=params)
     assert result.error_count(EADDRNOTAVAIL) == 0
-    _assert_no_db_errors(result)
+    assert_no_db_errors(result)
