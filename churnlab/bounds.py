@@ -30,6 +30,10 @@ RANGES: dict[str, Range] = {
     "WORKERS": Range(1, 64, "gunicorn processes; beyond 64 a lab host only thrashes"),
     "THREADS": Range(1, 256, "threads per gthread worker; workers x threads stays below Postgres' 4096 connections"),
     "CONN_MAX_AGE": Range(0, 86400, "seconds Django keeps a DB connection; 0 = one per request, a day at most"),
+    "WORKER_CONNECTIONS": Range(1, 100_000, "client connections each gunicorn worker holds at once; workers x this "
+                                "must exceed the concurrency, or the rest wait in the listen backlog"),
+    "GUNICORN_BACKLOG": Range(1, 65535, "gunicorn's listen backlog; the kernel caps it at net.core.somaxconn "
+                              "(4,096 in a container)"),
     "VUS": Range(1, 5000, "concurrent k6 clients (ab -c); each is a JS runtime of a few MB, 10x the incident's 500"),
     "ITERATIONS": Range(1, 1_000_000, "requests per run (ab -n); a million already takes many minutes"),
     "SAMPLE_INTERVAL": Range(0.1, 60, "seconds between evidence samples; faster skews the load, slower misses it",

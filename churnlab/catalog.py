@@ -20,7 +20,9 @@ from churnlab.errors import LabError
 from churnlab.paths import COMPOSE_DIR, PRESETS_FILE, STATE_DIR
 
 # Knobs that override a variant's preset (make variables of the same name).
-KNOBS = ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE")
+# WORKER_CONNECTIONS and GUNICORN_BACKLOG size gunicorn for a concurrency (the
+# variant keeps gunicorn's defaults, 1,000 and 2,048, unless they are given).
+KNOBS = ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "WORKER_CONNECTIONS", "GUNICORN_BACKLOG")
 WORKER_CLASSES = ("eventlet", "gthread", "sync", "gevent")
 # How the compose lab's app reaches Postgres for each db_path (the service
 # layout itself lives in the variant's compose_overlay).

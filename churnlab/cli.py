@@ -117,6 +117,8 @@ def up(
     workers: str = _opt("WORKERS", "", "override the number of gunicorn workers (1-64)"),
     threads: str = _opt("THREADS", "", "override threads per worker, gthread (1-256)"),
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
+    worker_connections: str = _opt("WORKER_CONNECTIONS", "", "override gunicorn's client connections per worker"),
+    gunicorn_backlog: str = _opt("GUNICORN_BACKLOG", "", "override gunicorn's listen backlog (1-65535)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
     pg_major: str = PG_MAJOR_OPT,
     front: str = _opt("FRONT", "none", "none, or https: nginx terminates TLS before gunicorn"),
@@ -129,7 +131,8 @@ def up(
     from churnlab import lab
     from churnlab.compose_stack import FRONTS, check_pg_major
 
-    knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
+    knobs = dict(zip(catalog.KNOBS, (worker_class, workers, threads, conn_max_age, worker_connections,
+                                     gunicorn_backlog), strict=True))
     selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs,
                                      observe=_flag("OBSERVE", _or(observe, "0")))
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
