@@ -102,11 +102,11 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
         run_id=run_record.run_id(started, str(variant), str(profile), scenario, vus, keepalive),
         status=status, started=started.isoformat(), finished=finished.isoformat(),
         selection=run_record.Selection(variant=variant, profile=profile, via="ansible",
-                                       hosts=facts.get("hosts") or {}),
+                                       hosts=facts.get("hosts") or {}, front=str(facts.get("front") or "none")),
         app_settings=app.get("settings") or {},
         load=run_record.Load(scenario=scenario, vus=vus, iterations=_int(load.get("iterations")),
                              keepalive=keepalive, endpoint=str(load.get("endpoint", "/api/v1/healthz/")),
-                             sample_interval=1.0),
+                             sample_interval=1.0, target=str(load.get("target") or "")),
         summary=summary.as_dict() if summary else None,
         app_errors=app_errors.as_records(app_errors.count(lines)), db=db, evidence=ev,
         versions=found_versions, problems=problems)

@@ -112,3 +112,15 @@ def test_hostdiag_gives_the_verdict_from_what_a_host_reported(monkeypatch, capsy
     assert stdout.startswith("app1: verdict (port-exhaustion-pgbouncer)")
     code, _, stderr = run("not json")
     assert code == 2 and "stdin is not JSON" in stderr
+
+
+def test_a_load_through_the_hosts_front_records_the_front_and_its_target(tmp_path):
+    """load.yml targets the app host's HTTPS front when the front role left its fact."""
+    fetch = fetched(tmp_path, front="https",
+                    load={"scenario": "ab", "vus": "50", "iterations": "100", "keepalive": "False",
+                          "endpoint": "/api/v1/healthz/", "target": "https://192.168.240.13:443"})
+    record, _ = hostrun.build(fetch)
+    assert record.selection.front == "https"
+    assert record.load.target == "https://192.168.240.13:443"
+    plain, _ = hostrun.build(fetched(tmp_path / "plain" if (tmp_path / "plain").mkdir() is None else tmp_path))
+    assert plain.selection.front == "none" and plain.load.target == ""
