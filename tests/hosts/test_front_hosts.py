@@ -1,9 +1,11 @@
 """The HTTPS front on the lab hosts (the front role, issue 9): a dry run on a
 host without nginx, a converge with churnlab_front=https, a second one that
 changes nothing, TLS from loadgen1 to app1 through nginx, the key root-only,
+a load from loadgen1 goes through the front (load.yml reads its local fact),
 then churnlab_front=none takes the front away. Its own hosts session."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -66,7 +68,18 @@ def test_the_https_front_converges_serves_tls_and_goes_away(hosts):
     assert modes == ["700", "root", "600", "root"], modes
     # gunicorn behind it still answers on its own port (the front is an addition).
     assert status("loadgen1", f"http://{LAB_HOSTS['app1']}:8000/api/v1/ping/") == "200"
+    # A load goes through the front by itself: load.yml reads the front's local fact.
+    before = set((ROOT / "results").glob("*-ab-c50"))
+    proc = make("provision-load", "INVENTORY=inventories/lab", "VUS=50", "ITERATIONS=500", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    new = sorted(set((ROOT / "results").glob("*-ab-c50")) - before)
+    assert len(new) == 1, new
+    run = json.loads((new[0] / "run.json").read_text())
+    assert run["selection"]["front"] == "https"
+    assert run["load"]["target"] == f"https://{LAB_HOSTS['app1']}:443"
+    assert run["summary"]["requests"] == 500 and run["summary"]["error_rate"] == 0, run["summary"]
 
     off, _ = app_play("-e", "churnlab_front=none")
     assert off["app1"]["changed"] > 0
     assert https_status() == "000"
+    assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1  # loads go to gunicorn again
