@@ -131,11 +131,11 @@ test-contract: bootstrap $(VENV)/.installed ## Contract tests with the real tool
 
 .PHONY: test-e2e
 test-e2e: bootstrap $(VENV)/.installed ## End-to-end tests on the real compose lab (builds images; several minutes)
-	$(PYTEST) tests/e2e
+	$(PYTEST) --durations=12 tests/e2e
 
 .PHONY: test-hosts
 test-hosts: bootstrap $(VENV)/.installed ## End-to-end on the Ansible lab hosts (tests/hosts; several minutes)
-	$(PYTEST) tests/hosts
+	$(PYTEST) --durations=12 tests/hosts
 
 .PHONY: test
 test: bootstrap lint test-unit test-contract test-e2e test-hosts ## Everything, from a fresh machine (what CI runs): lint, unit, contract, e2e, ansible
