@@ -61,7 +61,8 @@ def _check_today(path: Path, name: str, preset: dict) -> None:
     lock = preset.get("app_lock", INCIDENT_LOCK)
     if lock not in LOCK_WORKER_CLASSES:
         raise bad(f"app_lock {lock!r}; valid: {', '.join(LOCK_WORKER_CLASSES)}")
-    if preset["worker_class"] not in LOCK_WORKER_CLASSES[lock]:
+    why = _image_misfit(preset, preset["worker_class"], preset["conn_max_age"])
+    if why == "worker_class":
         raise bad(f"worker_class {preset['worker_class']!r} is not installed by {lock} "
                   f"(valid: {', '.join(LOCK_WORKER_CLASSES[lock])})")
     psycopg3 = {"db_pool", *POOL_KEYS, "prepare_threshold", "server_side_binding"} & set(preset)
@@ -73,7 +74,7 @@ def _check_today(path: Path, name: str, preset: dict) -> None:
             raise bad(f"db_pool {pool!r}; valid: native, geventpool")
         if pool == "geventpool" and preset["worker_class"] != "gevent":
             raise bad("db_pool geventpool needs worker_class gevent")
-        if preset["conn_max_age"] != 0:
+        if why == "conn_max_age":
             raise bad(f"db_pool {pool} needs conn_max_age 0 (the pool keeps the connections)")
         if "pool_max_size" not in preset:
             raise bad(f"db_pool {pool} needs pool_max_size")
@@ -94,6 +95,18 @@ def _check_today(path: Path, name: str, preset: dict) -> None:
             raise bad(f"{exc} (or \"none\")") from None
     if "server_side_binding" in preset and not isinstance(preset["server_side_binding"], bool):
         raise bad("server_side_binding is true or false")
+
+
+def _image_misfit(preset: dict, worker_class: object, conn_max_age: object) -> str | None:
+    """What the variant's image cannot run with these effective values (the
+    preset's own, or with the knobs given): "worker_class" when its lock does
+    not install that worker, "conn_max_age" when a pool is asked to share
+    persistent connections; None when they fit."""
+    if str(worker_class) not in LOCK_WORKER_CLASSES[preset.get("app_lock", INCIDENT_LOCK)]:
+        return "worker_class"
+    if preset.get("db_pool") and str(conn_max_age) != "0":
+        return "conn_max_age"
+    return None
 
 
 def today_environment(preset: dict) -> dict[str, str]:
@@ -217,10 +230,12 @@ class Selection:
         clean = _check_knobs(knobs or {})
         preset = presets()["variants"][variant]
         lock = preset.get("app_lock", INCIDENT_LOCK)
-        if clean.get("WORKER_CLASS", preset["worker_class"]) not in LOCK_WORKER_CLASSES[lock]:
+        why = _image_misfit(preset, clean.get("WORKER_CLASS", preset["worker_class"]),
+                            clean.get("CONN_MAX_AGE", preset["conn_max_age"]))
+        if why == "worker_class":
             raise LabError(f"WORKER_CLASS={clean['WORKER_CLASS']!r} is not installed in variant {variant!r}'s "
                            f"image ({lock}); valid: {', '.join(LOCK_WORKER_CLASSES[lock])}")
-        if preset.get("db_pool") and clean.get("CONN_MAX_AGE", "0") != "0":
+        if why == "conn_max_age":
             raise LabError(f"CONN_MAX_AGE={clean['CONN_MAX_AGE']} with variant {variant!r}: "
                            "its pool keeps the connections, CONN_MAX_AGE must stay 0")
         return cls(variant, profile, clean, bool(observe))
