@@ -174,6 +174,7 @@ class Candidate:
     repro: dict = field(default_factory=dict)         # {applies, holds, verdict, run, error_rate}
     planned_levels: int = 0
     shown_by: str = ""  # the diagnosis's name for this fix: VARIANT=<v> [knobs], or PROFILE=<p> for direct
+    app_versions: dict = field(default_factory=dict)  # what its app ran (the incident's stack or today's)
 
     @property
     def complete(self) -> bool:
@@ -246,6 +247,9 @@ def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, rep
     def on_result(step: matrix.Step, result, meter: CpuMeter | None) -> None:
         if not found_versions and result.record is not None:
             found_versions.update(result.record.versions)
+        cand = cands.get(label(step.selection))
+        if cand is not None and not cand.app_versions and result.record is not None:
+            cand.app_versions = dict(result.record.versions.get("app") or {})
         place(step, figures(result.run_dir, meter.by_service(), round(meter.wall_seconds, 1)))
 
     def on_failure(step: matrix.Step, error: str) -> None:
@@ -347,10 +351,30 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+APP_PACKAGES = ("django", "gunicorn", "psycopg2", "psycopg")
+
+
+def app_stacks(data: dict) -> list[str]:
+    """The app stacks that ran, each with the fixes that ran on it ("django 5.2.19,
+    gunicorn 27.0.1, psycopg 3.3.9 (native-pool, gevent-pool)"); a rank without
+    per-fix versions names the first run's."""
+    stacks: dict[str, list[str]] = {}
+    for c in data["candidates"]:
+        app = c.get("app_versions") or {}
+        text = ", ".join(f"{k} {app[k]}" for k in APP_PACKAGES if app.get(k))
+        if text and c["variant"] not in stacks.setdefault(text, []):
+            stacks[text].append(c["variant"])
+    if len(stacks) > 1:
+        return [f"{text} ({', '.join(variants)})" for text, variants in stacks.items()]
+    if stacks:
+        return list(stacks)
+    app = (data.get("versions") or {}).get("app") or {}
+    return [", ".join(f"{k} {app[k]}" for k in APP_PACKAGES if app.get(k))] if app else []
+
+
 def note(data: dict) -> str:
     m, load, v = data["machine"], data["load"], data.get("versions") or {}
-    app = v.get("app") or {}
-    parts = [f"{k} {app[k]}" for k in ("django", "gunicorn", "psycopg2", "psycopg") if app.get(k)]
+    parts = app_stacks(data)
     pg = v.get("postgres")
     if v.get("k6_image"):
         parts.append(f"k6 {v['k6_image'].rsplit(':', 1)[-1]}")
@@ -359,7 +383,7 @@ def note(data: dict) -> str:
             f"{m['loadavg_after'][0]:.2f} after; {data['duration_s'] / 60:.0f} min). "
             f"k6 ab, {load['iterations']:,} requests per run, no keep-alive; /api/v1/ping/ then "
             f"/api/v1/healthz/ on the same fresh stack per level. Versions: "
-            + ", ".join(parts + ([f"PostgreSQL {pg}"] if pg else [])) + ".")
+            + "; ".join(parts + ([f"PostgreSQL {pg}"] if pg else [])) + ".")
 
 
 def markdown(data: dict) -> str:

@@ -212,3 +212,20 @@ def test_the_cpu_bound_ratio_is_ping_cpu_over_healthz_cpu():
              "healthz": {"cpu_ms_per_request": {"app": 1.1, "db": 0.2, "k6": 0.4}}}
     assert rank.cpu_bound_ratio(level) == round(1.0 / 1.7, 3)
     assert rank.cpu_bound_ratio({"ping": {"cpu_ms_per_request": {}}, "healthz": None}) is None
+
+
+def test_the_note_names_each_app_stack_with_the_fixes_that_ran_on_it():
+    incident = {"django": "4.1.3", "gunicorn": "21.2.0", "psycopg2": "2.9.5"}
+    today = {"django": "5.2.19", "gunicorn": "27.0.1", "psycopg": "3.3.9"}
+    data = {"candidates": [{"variant": "gthread", "app_versions": incident},
+                           {"variant": "native-pool", "app_versions": today},
+                           {"variant": "gthread", "app_versions": incident},
+                           {"variant": "gevent-pool", "app_versions": today}],
+            "versions": {"app": incident}}
+    assert rank.app_stacks(data) == ["django 4.1.3, gunicorn 21.2.0, psycopg2 2.9.5 (gthread)",
+                                     "django 5.2.19, gunicorn 27.0.1, psycopg 3.3.9 (native-pool, gevent-pool)"]
+    # One stack: no list of fixes; a rank written before per-fix versions: the first run's.
+    assert rank.app_stacks({**data, "candidates": data["candidates"][:1]}) == [
+        "django 4.1.3, gunicorn 21.2.0, psycopg2 2.9.5"]
+    assert rank.app_stacks({**data, "candidates": [{"variant": "gthread"}]}) == [
+        "django 4.1.3, gunicorn 21.2.0, psycopg2 2.9.5"]
