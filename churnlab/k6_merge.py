@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import math
 import re
 from collections import Counter
@@ -150,7 +151,7 @@ class Generator:
     errors: int = 0  # requests not answered 200 (the app's 499/5xx and k6's own failures)
     k6_errors: dict[str, int] = field(default_factory=dict)  # by kind, as k6 reported them
     dropped_iterations: int = 0
-    rps: float | None = None
+    rps: float | None = None  # over the load's own seconds (k6's rate counts setup() and the START_AT wait)
     first_request: float | None = None  # epoch seconds: the generators began together, or did not
     exit_code: int | None = None
 
@@ -162,6 +163,16 @@ def segments(n: int) -> list[tuple[str, str]]:
     """(--execution-segment, --execution-segment-sequence) for each of n generators."""
     cuts = ["0", *(f"{i}/{n}" for i in range(1, n)), "1"]
     return [(f"{cuts[i]}:{cuts[i + 1]}", ",".join(cuts)) for i in range(n)]
+
+
+def load_rate(folder: Path, summary: LoadSummary) -> float:
+    """Requests per second over the load itself: k6's own rate divides by the whole
+    test run, setup() and its START_AT wait included (scenarios.js: lab.load_seconds)."""
+    try:
+        seconds = float(json.loads((folder / SUMMARY).read_text()).get("lab", {}).get("load_seconds") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        seconds = 0.0
+    return summary.requests / seconds if seconds > 0 else summary.rps
 
 
 def parts(run_dir: Path) -> list[Path]:
@@ -190,7 +201,8 @@ def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
                             errors=samples.requests - samples.status_counts.get(OK_STATUS, 0),
                             k6_errors=dict(samples.k6_errors.most_common()),
                             dropped_iterations=samples.dropped_iterations,
-                            rps=summary.rps if summary else None, first_request=samples.first_ts,
+                            rps=load_rate(folder, summary) if summary else None,
+                            first_request=samples.first_ts,
                             exit_code=(exit_codes or {}).get(name))
             per.append((gen, samples, summary))
     finally:
@@ -202,7 +214,9 @@ def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
     summaries = [s for _, _, s in per]
     if any(s is None for s in summaries):
         return None, lines
-    return merge([s for _, s, _ in per], summaries), lines  # type: ignore[arg-type]
+    merged = merge([s for _, s, _ in per], summaries)  # type: ignore[arg-type]
+    merged.rps = sum(g.rps or 0.0 for g, _, _ in per)  # rates added, each over its load's own seconds
+    return merged, lines
 
 
 def merge(samples: list[Samples], summaries: list[LoadSummary]) -> LoadSummary:

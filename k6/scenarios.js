@@ -100,6 +100,10 @@ export function handleSummary(data) {
     iterations: SCENARIO === 'ab' ? ITERATIONS : null,
     keepalive: KEEPALIVE,
     tracked_status: TRACKED_STATUS,
+    // Seconds from the load's start (after setup() and any START_AT wait) to now,
+    // the end: several generators' rates are their counts over this, added up.
+    load_seconds: data.setup_data && data.setup_data.startedAt
+      ? (Date.now() - Date.parse(data.setup_data.startedAt)) / 1000 : null,
   };
   return {
     [`${RESULTS_DIR}/k6-summary.json`]: JSON.stringify(data, null, 2),

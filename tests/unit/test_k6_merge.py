@@ -126,3 +126,15 @@ def test_old_run_json_without_loadgens_still_opens(tmp_path):
         "run_id": "r", "schema_version": 2, "load": {"scenario": "ab", "vus": 5, "iterations": 5}}))
     record = run_record.read(tmp_path)
     assert record.load.loadgens == 1 and record.load.per_loadgen == [] and record.load.loadgen_port_range == ""
+
+
+def test_rates_are_over_the_loads_own_seconds_not_the_start_wait(tmp_path):
+    for i, seconds in ((1, 3.0), (2, None)):
+        write_generator(tmp_path / f"loadgen-{i}", [5.0] * 600, 1_700_000_000)
+        path = tmp_path / f"loadgen-{i}" / k6_merge.SUMMARY
+        data = json.loads(path.read_text())
+        data["lab"]["load_seconds"] = seconds
+        path.write_text(json.dumps(data))
+    summary, per = k6_merge.summarize(tmp_path)
+    assert [g["rps"] for g in per] == [200.0, 120.0]  # 600 / 3 s; without load_seconds, k6's own rate
+    assert summary.rps == 320.0
