@@ -329,7 +329,7 @@ app.add_typer(hosts_app, name="hosts")
 
 @hosts_app.command("up")
 def hosts_up() -> None:
-    """Start the lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys."""
+    """Start the lab hosts (db1 pgbouncer1 app1 loadgen1 loadgen2) and pin their SSH host keys."""
     from churnlab import lab_hosts
 
     lab_hosts.up()
