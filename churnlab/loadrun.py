@@ -189,12 +189,13 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
             + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
             + (", keep-alive" if params.keepalive else ", no keep-alive")
             + (f", {params.loadgens} generators" if params.loadgens > 1 else ""))
-    generators = _generators(stack, params, run_id, run_dir)
+    generators: list[K6Process] = []
     codes: dict[str, int] = {}
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
     status, problems = run_record.FAILED, []
     try:
         with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"):
+            generators = _generators(stack, params, run_id, run_dir)  # START_AT: from now, the samplers up
             codes = dict(zip((g.label for g in generators),
                              _run_generators(generators, {**stack.env(), **env}), strict=True))
         if all(c in COMPLETED_EXITS for c in codes.values()) and \
