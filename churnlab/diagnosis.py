@@ -213,7 +213,7 @@ def _loadgen_limit(facts: Facts) -> Verdict | None:
     requests = f" of {_n(facts.requests)}" if facts.requests else ""
     reasons = []
     if ports:
-        reasons.append(f"k6 itself failed {_n(ports)}{requests} requests with 'connect: cannot assign requested "
+        reasons.append(f"k6 itself failed {_n(ports)}{requests} requests with 'cannot assign requested "
                        f"address' (EADDRNOTAVAIL on the generator): it ran out of its own ephemeral ports "
                        f"(ip_local_port_range {facts.loadgen_port_range or 'the lab default, 1024 65535'})")
     if dropped:

@@ -119,6 +119,9 @@ def test_k6_errors_by_kind():
     assert k6_merge.k6_error_kind("read tcp 1.2.3.4:5->6.7.8.9:80: read: connection reset by peer") \
         .startswith("ECONNRESET")
     assert k6_merge.k6_error_kind("request timeout") == "timeout"
+    # what k6 1.1.0 wrote when its container had no port left (measured)
+    assert k6_merge.k6_error_kind("dial: unknown errno 99 error with msg `cannot assign requested address`") == \
+        k6_merge.LOADGEN_EADDRNOTAVAIL
 
 
 def test_old_run_json_without_loadgens_still_opens(tmp_path):
