@@ -215,7 +215,8 @@ def _loadgen_limit(facts: Facts) -> Verdict | None:
     if ports:
         reasons.append(f"k6 itself failed {_n(ports)}{requests} requests with 'cannot assign requested "
                        f"address' (EADDRNOTAVAIL on the generator): it ran out of its own ephemeral ports "
-                       f"(ip_local_port_range {facts.loadgen_port_range or 'the lab default, 1024 65535'})")
+                       + (f"(ip_local_port_range {facts.loadgen_port_range})" if facts.loadgen_port_range
+                          else "(its ip_local_port_range as it was)"))
     if dropped:
         reasons.append(f"k6 dropped {_n(dropped)} iterations: too few VUs or too little time for the load asked")
     headline = ("measurement not valid: the load generator was the limit, not the app; "
