@@ -204,9 +204,9 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
         elif any(c in INTERRUPTED_EXITS for c in codes.values()):  # k6 got the Ctrl-C (we may ignore SIGINT)
             raise KeyboardInterrupt
         else:
-            failed = [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators
-            problems.append(f"k6 failed (exit {', '.join(str(codes[g.label]) for g in failed)}): "
-                            + " | ".join(_log_tail(failed, 3)))
+            for gen in [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators:
+                who = f"k6 on loadgen {gen.label}" if len(generators) > 1 else "k6"
+                problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(_log_tail([gen], 3)))
     except KeyboardInterrupt:
         status = run_record.INTERRUPTED
         problems.append("interrupted (Ctrl-C) during the load")
