@@ -24,6 +24,7 @@ import gzip
 import json
 import math
 import re
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class Samples:
     dropped_iterations: int = 0
     first_ts: float | None = None
     last_ts: float | None = None
+    truncated: bool = False  # the CSV ended early (k6 killed): what it held is kept
 
     @property
     def requests(self) -> int:
@@ -99,15 +101,24 @@ class Samples:
 
 def read_samples(path: Path, copy_to: csv.writer | None = None, header_written: bool = True) -> Samples:
     """The samples of one k6 CSV (rows without a scenario tag are setup()'s smoke
-    request, not load). With copy_to, every row is copied there as well."""
+    request, not load). With copy_to, every row is copied there as well. A k6
+    that was killed leaves its gzip cut short: what it wrote is read, and kept."""
     samples = Samples()
     if not path.exists():
         return samples
+    try:
+        _read_rows(path, samples, copy_to, header_written)
+    except (EOFError, OSError, zlib.error, csv.Error, ValueError, IndexError):
+        samples.truncated = True
+    return samples
+
+
+def _read_rows(path: Path, samples: Samples, copy_to, header_written: bool) -> None:
     with gzip.open(path, "rt", newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
-            return samples
+            return
         if copy_to is not None and not header_written:
             copy_to.writerow(header)
         col = {name: i for i, name in enumerate(header)}
@@ -138,7 +149,6 @@ def read_samples(path: Path, copy_to: csv.writer | None = None, header_written: 
                 samples.last_ts = ts if samples.last_ts is None else max(samples.last_ts, ts)
             elif metric == "http_req_failed" and get(row, "metric_value") not in ("", "0", "0.000000"):
                 samples.failed += 1
-    return samples
 
 
 @dataclass

@@ -141,3 +141,15 @@ def test_rates_are_over_the_loads_own_seconds_not_the_start_wait(tmp_path):
     summary, per = k6_merge.summarize(tmp_path)
     assert [g["rps"] for g in per] == [200.0, 120.0]  # 600 / 3 s; without load_seconds, k6's own rate
     assert summary.rps == 320.0
+
+
+def test_a_csv_cut_short_by_a_killed_k6_is_read_as_far_as_it_goes(tmp_path):
+    write_generator(tmp_path / "loadgen-1", [5.0] * 300, 1_700_000_000)
+    (tmp_path / "loadgen-2").mkdir()
+    whole = (tmp_path / "loadgen-1" / k6_merge.METRICS).read_bytes()
+    (tmp_path / "loadgen-2" / k6_merge.METRICS).write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "loadgen-2" / "k6.rc").write_text("137\n")
+    samples = k6_merge.read_samples(tmp_path / "loadgen-2" / k6_merge.METRICS)
+    assert samples.truncated and 0 <= samples.requests < 300
+    summary, per = k6_merge.summarize(tmp_path)
+    assert summary is None and per[0]["requests"] == 300  # no summary from the killed one: no merged summary
