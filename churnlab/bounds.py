@@ -46,6 +46,11 @@ RANGES: dict[str, Range] = {
     "POOL_TIMEOUT": Range(0.1, 300, "seconds a request waits for a pooled connection before PoolTimeout",
                           whole=False),
     "PREPARE_THRESHOLD": Range(0, 1000, "psycopg 3 prepares a query after this many runs on one connection"),
+    # several load generators (issue 12)
+    "LOADGENS": Range(1, 8, "k6 generators sharing one run by execution segments; each is a process of its own, "
+                      "and 2 cores feed no more than 8"),
+    "LOADGEN_PORT_RANGE": Range(1024, 65535, "the k6 generators' own ip_local_port_range, 'low high' "
+                                "(default 1024 65535); a tiny range makes the generator run out"),
 }
 
 _WHOLE = re.compile(r"[0-9]+")
@@ -75,6 +80,21 @@ def number(name: str, text: object, label: str | None = None) -> int | float:
 
 def whole(name: str, text: object, label: str | None = None) -> int:
     return int(number(name, text, label))
+
+
+def port_range(name: str, text: object) -> tuple[int, int]:
+    """A 'low high' (or 'low-high') pair of ports, each in `name`'s range, low <= high."""
+    raw = str(text).strip()
+    r = RANGES[name]
+    parts = re.split(r"[\s-]+", raw)
+    if len(parts) != 2 or not all(p.isascii() and _WHOLE.fullmatch(p) for p in parts):
+        raise LabError(f"{name}={raw!r} must be two ports 'low high' from {_fmt(r.low, True)} to "
+                       f"{_fmt(r.high, True)}: {r.why}")
+    low, high = (int(p) for p in parts)
+    if not r.low <= low <= high <= r.high:
+        raise LabError(f"{name}={raw!r} must be two ports 'low high' from {_fmt(r.low, True)} to "
+                       f"{_fmt(r.high, True)}, low <= high: {r.why}")
+    return low, high
 
 
 def split_list(text: str) -> list[str]:

@@ -61,7 +61,7 @@ def _run_id(value: str) -> str:
 
 
 def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sample_interval: str,
-                 endpoint: str = "/api/v1/healthz/"):
+                 endpoint: str = "/api/v1/healthz/", loadgens: str = "1", loadgen_port_range: str = ""):
     from churnlab import loadrun
 
     return loadrun.LoadParams(
@@ -70,7 +70,9 @@ def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sampl
         iterations=bounds.whole("ITERATIONS", _or(iterations, "10000")),
         keepalive=_flag("KEEPALIVE", keepalive),
         endpoint=_or(endpoint, "/api/v1/healthz/"),
-        sample_interval=float(bounds.number("SAMPLE_INTERVAL", _or(sample_interval, "1"))))
+        sample_interval=float(bounds.number("SAMPLE_INTERVAL", _or(sample_interval, "1"))),
+        loadgens=bounds.whole("LOADGENS", _or(loadgens, "1")),
+        loadgen_port_range=loadgen_port_range.strip())  # checked by LoadParams
 
 
 @app.command("variants")
@@ -169,11 +171,15 @@ def load(
     keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0 (ab uses none)"),
     endpoint: str = _opt("ENDPOINT", "/api/v1/healthz/", "path to load"),
     sample_interval: str = _opt("SAMPLE_INTERVAL", "1", "seconds between evidence samples (0.1-60)"),
+    loadgens: str = _opt("LOADGENS", "1", "k6 generators sharing the run by execution segments (1-8)"),
+    loadgen_port_range: str = _opt("LOADGEN_PORT_RANGE", "", "the generators' own port range, 'low high' "
+                                   "(default 1024 65535)"),
 ) -> None:
     """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
     from churnlab import lab, loadrun
 
-    params = _load_params(scenario, vus, iterations, keepalive, sample_interval, endpoint)
+    params = _load_params(scenario, vus, iterations, keepalive, sample_interval, endpoint, loadgens,
+                          loadgen_port_range)
     stack = lab.current_stack()
     result = loadrun.run(stack, params)
     terminal.run_summary(result)
@@ -324,7 +330,7 @@ app.add_typer(hosts_app, name="hosts")
 
 @hosts_app.command("up")
 def hosts_up() -> None:
-    """Start the lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys."""
+    """Start the lab hosts (db1 pgbouncer1 app1 loadgen1 loadgen2) and pin their SSH host keys."""
     from churnlab import lab_hosts
 
     lab_hosts.up()

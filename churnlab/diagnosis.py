@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from churnlab import app_errors, port_budget, run_record
+from churnlab import app_errors, k6_merge, port_budget, run_record
 
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
@@ -21,6 +21,7 @@ POOL_TIMEOUT = "pool-timeout"
 PREPARED_STATEMENTS = "prepared-statements-pgbouncer"
 HEALTHY = "healthy"
 UNCLASSIFIED = "unclassified"
+LOADGEN_LIMITED = "loadgen-limited"  # the load generator was the limit: the measurement is not valid
 
 EADDRNOTAVAIL = "EADDRNOTAVAIL"
 EAGAIN = "EAGAIN"
@@ -46,6 +47,11 @@ class Facts:
     max_connections: int | None = None
     peak_pgbouncer_servers: int | None = None
     port_budget: list[port_budget.PortBudget] = field(default_factory=list)  # per sampled destination
+    # the load generators (run.json's load.per_loadgen): what k6 itself met
+    loadgens: int = 1
+    loadgen_errors: dict[str, int] = field(default_factory=dict)  # k6's own errors by kind, every generator
+    dropped_iterations: int = 0
+    loadgen_port_range: str = ""
 
 
 @dataclass
@@ -192,9 +198,55 @@ def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) 
 
 def diagnose(facts: Facts) -> Verdict:
     """The case, and the port budget of each destination in its evidence."""
-    verdict = _classify(facts)
+    verdict = _loadgen_limit(facts) or _classify(facts)
     verdict.evidence += port_budget.lines(facts.port_budget)
     return verdict
+
+
+# -- load generators (issue 12): begin ---------------------------------------------
+def _loadgen_limit(facts: Facts) -> Verdict | None:
+    """A generator that ran out (its own ports, VUs or time) measured itself, not the app."""
+    ports = facts.loadgen_errors.get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0)
+    dropped = facts.dropped_iterations
+    if not ports and not dropped:
+        return None
+    requests = f" of {_n(facts.requests)}" if facts.requests else ""
+    reasons = []
+    if ports:
+        reasons.append(f"k6 itself failed {_n(ports)}{requests} requests with 'cannot assign requested "
+                       f"address' (EADDRNOTAVAIL on the generator): it ran out of its own ephemeral ports "
+                       + (f"(ip_local_port_range {facts.loadgen_port_range})" if facts.loadgen_port_range
+                          else "(its ip_local_port_range as it was)"))
+    if dropped:
+        reasons.append(f"k6 dropped {_n(dropped)} iterations: too few VUs or too little time for the load asked")
+    headline = ("measurement not valid: the load generator was the limit, not the app; "
+                + "; ".join(reasons) + "; the figures describe the generator")
+    app = _classify(facts)
+    evidence = [f"{facts.loadgens} generator(s); k6's own errors: "
+                + (", ".join(f"{n:,} x {kind}" for kind, n in facts.loadgen_errors.items()) or "none"),
+                f"the app's side, for what it is worth under this load ({app.case}): {app.headline}"]
+    fixes = [Fix("more load generators, each with a segment of the same run, merged exactly",
+                 f"make load LOADGENS={max(2, 2 * facts.loadgens)}")]
+    if ports:
+        fixes.append(Fix("a wider ephemeral port range (and tcp_tw_reuse=1) on the generator",
+                         "make load LOADGEN_PORT_RANGE='1024 65535'"))
+        fixes.append(Fix("HTTP keep-alive, only where the real clients keep their connections "
+                         "(ab did not: there it hides the app's own churn)", "make load KEEPALIVE=1"))
+    if dropped:
+        fixes.append(Fix("more VUs for the arrival rate asked, or more generators", "make load VUS=<more>"))
+    return Verdict(LOADGEN_LIMITED, headline, evidence, fixes)
+
+
+def loadgen_facts(facts: Facts, load: run_record.Load) -> Facts:
+    """Facts of the generators, from run.json's load (old runs: none recorded, nothing found)."""
+    facts.loadgens = load.loadgens
+    facts.loadgen_port_range = load.loadgen_port_range
+    for gen in load.per_loadgen:
+        for kind, n in (gen.get("k6_errors") or {}).items():
+            facts.loadgen_errors[kind] = facts.loadgen_errors.get(kind, 0) + int(n)
+        facts.dropped_iterations += int(gen.get("dropped_iterations") or 0)
+    return facts
+# -- load generators: end -----------------------------------------------------------
 
 
 def _classify(facts: Facts) -> Verdict:
@@ -337,6 +389,7 @@ def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Fac
         errors=record.app_errors,
     )
     facts_from_evidence(evidence, facts)
+    loadgen_facts(facts, record.load)
     if facts.max_connections is None:
         facts.max_connections = record.db.max_connections
     return facts

@@ -7,7 +7,8 @@ profile, the host names, the load's parameters, start and end times, k6's
 exit code and the raw output of the version commands). Each file is
 optional: a probe that failed leaves its file missing, which is recorded.
 
-  k6-summary.json, k6.log   from the load generator
+  k6-summary.json, k6.log,  from the load generator; with several, each in
+  k6-metrics.csv.gz, k6.rc  loadgen-<host>/ (k6_merge merges them exactly)
   app.log                   the app unit's journal for the run
   postgres.jsonl            evidence/pg_sample.sql under psql \\watch on the db host
   netns.jsonl               sockets.py (churnlab-sockets) on the app host
@@ -26,9 +27,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis, run_record, versions
+from churnlab import app_errors, diagnosis, k6_merge, run_record, versions
 from churnlab.evidence import postgres
-from churnlab.k6_summary import COMPLETED_EXITS, parse
+from churnlab.k6_summary import COMPLETED_EXITS
 
 FACTS = "host-facts.json"
 
@@ -61,18 +62,24 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
     app = facts.get("app_fact") or {}
     load = facts.get("load") or {}
     started, finished = _when(facts.get("started_epoch")), _when(facts.get("finished_epoch"))
-    k6_rc = facts.get("k6_rc")
-    k6_rc = None if k6_rc in (None, "", "None") else _int(k6_rc, -1)
-    summary = None
-    if (fetch_dir / "k6-summary.json").exists():
-        summary = parse(fetch_dir / "k6-summary.json")
-    if k6_rc is None:
-        problems.append("k6 did not run")
-    elif k6_rc not in COMPLETED_EXITS:
-        tail = (fetch_dir / "k6.log").read_text(errors="replace").splitlines()[-3:] \
-            if (fetch_dir / "k6.log").exists() else []
-        problems.append(f"k6 failed (exit {k6_rc}): " + " | ".join(tail))
-    status = run_record.FINISHED if summary and k6_rc in COMPLETED_EXITS else run_record.FAILED
+    # -- several load generators (issue 12): each host's exit code in its folder's k6.rc --
+    codes: dict[str, int | None] = {}
+    folders = k6_merge.parts(fetch_dir)
+    for folder in folders:
+        name = folder.name.removeprefix(k6_merge.PART_PREFIX) if folder != fetch_dir else "1"
+        rc = (folder / "k6.rc").read_text().strip() if (folder / "k6.rc").exists() else facts.get("k6_rc")
+        codes[name] = None if rc in (None, "", "None") else _int(rc, -1)
+    summary, per_loadgen = k6_merge.summarize(fetch_dir, codes, facts.get("segments") or {})
+    for folder, (name, k6_rc) in zip(folders, codes.items(), strict=True):
+        who = f"k6 on {name}" if len(folders) > 1 else "k6"
+        if k6_rc is None:
+            problems.append(f"{who} did not run")
+        elif k6_rc not in COMPLETED_EXITS:
+            tail = (folder / "k6.log").read_text(errors="replace").splitlines()[-3:] \
+                if (folder / "k6.log").exists() else []
+            problems.append(f"{who} failed (exit {k6_rc}): " + " | ".join(tail))
+    completed = bool(codes) and all(rc in COMPLETED_EXITS for rc in codes.values())
+    status = run_record.FINISHED if summary and completed else run_record.FAILED
     lines = _read(fetch_dir / "app.log", problems, "app log").splitlines()
     pg = postgres.parse(_read(fetch_dir / "postgres.jsonl", problems, "postgres sampler"))
     netns = run_record.read_evidence(fetch_dir / "netns.jsonl")  # [] when it was not fetched
@@ -106,7 +113,8 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
         app_settings=app.get("settings") or {},
         load=run_record.Load(scenario=scenario, vus=vus, iterations=_int(load.get("iterations")),
                              keepalive=keepalive, endpoint=str(load.get("endpoint", "/api/v1/healthz/")),
-                             sample_interval=1.0, target=str(load.get("target") or "")),
+                             sample_interval=1.0, target=str(load.get("target") or ""),
+                             loadgens=len(folders), per_loadgen=per_loadgen),
         summary=summary.as_dict() if summary else None,
         app_errors=app_errors.as_records(app_errors.count(lines)), db=db, evidence=ev,
         versions=found_versions, problems=problems)

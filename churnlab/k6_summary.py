@@ -25,6 +25,8 @@ class LoadSummary:
     thresholds_passed: bool = True
     vus: int | None = None
     keepalive: bool | None = None
+    p90_ms: float | None = None  # k6's p(90); with several generators, of their merged samples (k6_merge)
+    avg_ms: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,4 +70,6 @@ def parse(path: Path) -> LoadSummary:
         thresholds_passed=thresholds_ok,
         vus=lab.get("vus"),
         keepalive=lab.get("keepalive"),
+        p90_ms=duration.get("p(90)"),
+        avg_ms=duration.get("avg"),
     )

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis, run_record, versions
+from churnlab import app_errors, bounds, diagnosis, k6_merge, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
-from churnlab.k6_summary import COMPLETED_EXITS, LoadSummary, parse
+from churnlab.k6_summary import COMPLETED_EXITS, LoadSummary
 from churnlab.paths import RESULTS_DIR
 from churnlab.terminal import console
 
@@ -50,6 +51,15 @@ class LoadParams(run_record.Load):
             raise LabError(f"SAMPLE_INTERVAL must be between 0.1 and 60 seconds, got {self.sample_interval}")
         if not self.endpoint.startswith("/"):
             raise LabError(f"ENDPOINT must be a path starting with '/', got {self.endpoint!r}")
+        # -- several load generators (issue 12): begin --
+        bounds.whole("LOADGENS", self.loadgens)
+        if self.vus < self.loadgens or self.iterations < self.loadgens:
+            raise LabError(f"VUS ({self.vus}) and ITERATIONS ({self.iterations}) must be >= LOADGENS "
+                           f"({self.loadgens}): each generator takes a segment of both")
+        if self.loadgen_port_range:
+            low, high = bounds.port_range("LOADGEN_PORT_RANGE", self.loadgen_port_range)
+            self.loadgen_port_range = f"{low} {high}"
+        # -- several load generators: end --
 
 
 @dataclass
@@ -80,11 +90,12 @@ def k6_container_name(run_id: str) -> str:
     return f"churnlab-k6-{run_id[:16].lower()}-{uuid.uuid4().hex[:6]}"
 
 
-def _k6_env(params: LoadParams, target: str = "http://app:8000") -> list[str]:
+def _k6_env(params: LoadParams, target: str = "http://app:8000", results: str = "/results",
+            extra: dict | None = None) -> list[str]:
     values = {"TARGET": target, "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
               "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
-              "RESULTS_DIR": "/results", **K6_DASHBOARD_ENV,
-              "K6_WEB_DASHBOARD_EXPORT": f"/results/{run_record.DASHBOARD}"}
+              "RESULTS_DIR": results, **K6_DASHBOARD_ENV,
+              "K6_WEB_DASHBOARD_EXPORT": f"{results}/{run_record.DASHBOARD}", **(extra or {})}
     if target.startswith("https://"):  # the lab front's self-signed certificate (FRONT=https)
         values["TLS_INSECURE"] = 1
     argv: list[str] = []
@@ -95,6 +106,70 @@ def _k6_env(params: LoadParams, target: str = "http://app:8000") -> list[str]:
 
 def remove_container(name: str) -> None:
     subprocess.run(["docker", "rm", "--force", name], capture_output=True, text=True, timeout=60)
+
+
+# -- several load generators (issue 12): begin ----------------------------------
+# n k6 containers, each with its segment of the same run (k6's --execution-segment
+# and the shared --execution-segment-sequence), each writing in loadgen-<i>/ of the
+# run folder; k6_merge merges them exactly. One generator writes in the run folder
+# itself, as always. They begin together: scenarios.js's setup() waits for START_AT,
+# a moment far enough ahead for every container to be up.
+START_LEAD_S = 5.0  # + 1 s per generator: containers start in parallel on 2 busy cores
+
+
+@dataclass
+class K6Process:
+    name: str       # the container's name (removed whatever happens)
+    label: str      # k6_merge's name: "1", or i of loadgen-<i>/
+    folder: Path    # where its k6.log, summary and CSV land
+    argv: list[str]
+    segment: str = ""
+
+
+def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path) -> list[K6Process]:
+    n = params.loadgens
+    extra = {"START_AT": f"{time.time() + START_LEAD_S + n:.3f}"} if n > 1 else {}
+    found = []
+    for i, (segment, sequence) in enumerate(k6_merge.segments(n), 1):
+        sub = f"{k6_merge.PART_PREFIX}{i}" if n > 1 else ""
+        results = f"/results/{sub}" if sub else "/results"
+        name = k6_container_name(run_id)
+        split = ["--execution-segment", segment, "--execution-segment-sequence", sequence] if n > 1 else []
+        argv = stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
+                          "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target(), results, extra),
+                          "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS, *split,
+                          "--out", f"csv={results}/{k6_merge.METRICS}", "/scripts/scenarios.js")
+        found.append(K6Process(name, str(i), run_dir / sub if sub else run_dir, argv, segment if n > 1 else ""))
+    return found
+
+
+def _run_generators(generators: list[K6Process], env: dict[str, str]) -> list[int]:
+    """Start every generator at once, wait for all; on an exception (Ctrl-C) kill them, as subprocess.run does."""
+    procs = []
+    try:
+        for gen in generators:
+            gen.folder.mkdir(exist_ok=True)
+            if os.getuid() == 0:
+                os.chown(gen.folder, K6_UID, K6_UID)
+            with (gen.folder / k6_merge.LOG).open("w") as log:
+                procs.append(subprocess.Popen(gen.argv, env=env, stdout=log, stderr=subprocess.STDOUT))
+        return [proc.wait() for proc in procs]
+    except BaseException:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+        raise
+
+
+def _log_tail(generators: list[K6Process], lines: int) -> list[str]:
+    tail: list[str] = []
+    for gen in generators:
+        text = (gen.folder / k6_merge.LOG).read_text(errors="replace").splitlines()[-lines:] \
+            if (gen.folder / k6_merge.LOG).exists() else []
+        tail += [f"[loadgen {gen.label}] {line}" for line in text] if len(generators) > 1 else text
+    return tail
+# -- several load generators: end ------------------------------------------------
 
 
 def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResult:
@@ -109,28 +184,29 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     if os.getuid() == 0:
         os.chown(run_dir, uid, gid)
     env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
+    env["LOADGEN_PORT_RANGE"] = params.loadgen_port_range  # checked; empty: compose's default
     what = (f"{params.scenario}: {params.vus} VUs"
             + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
-            + (", keep-alive" if params.keepalive else ", no keep-alive"))
-    name = k6_container_name(run_id)
+            + (", keep-alive" if params.keepalive else ", no keep-alive")
+            + (f", {params.loadgens} generators" if params.loadgens > 1 else ""))
+    generators: list[K6Process] = []
+    codes: dict[str, int] = {}
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
     status, problems = run_record.FAILED, []
     try:
         with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"):
-            with (run_dir / "k6.log").open("w") as k6_log:
-                proc = subprocess.run(
-                    stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
-                               "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target()),
-                               "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS,
-                               "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
-                    env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
-        if proc.returncode in COMPLETED_EXITS and (run_dir / "k6-summary.json").exists():
+            generators = _generators(stack, params, run_id, run_dir)  # START_AT: from now, the samplers up
+            codes = dict(zip((g.label for g in generators),
+                             _run_generators(generators, {**stack.env(), **env}), strict=True))
+        if all(c in COMPLETED_EXITS for c in codes.values()) and \
+                all((g.folder / k6_merge.SUMMARY).exists() for g in generators):
             status = run_record.FINISHED
-        elif proc.returncode in INTERRUPTED_EXITS:  # k6 got the Ctrl-C (this process may ignore SIGINT)
+        elif any(c in INTERRUPTED_EXITS for c in codes.values()):  # k6 got the Ctrl-C (we may ignore SIGINT)
             raise KeyboardInterrupt
         else:
-            tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
-            problems.append(f"k6 failed (exit {proc.returncode}): " + " | ".join(tail[-3:]))
+            for gen in [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators:
+                who = f"k6 on loadgen {gen.label}" if len(generators) > 1 else "k6"
+                problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(_log_tail([gen], 3)))
     except KeyboardInterrupt:
         status = run_record.INTERRUPTED
         problems.append("interrupted (Ctrl-C) during the load")
@@ -139,22 +215,24 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
         problems.append(f"the load failed: {exc}")
         raise
     finally:
-        remove_container(name)
-        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors)
+        for gen in generators:
+            remove_container(gen.name)
+        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors,
+                         codes, {g.label: g.segment for g in generators})
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
-        tail = (run_dir / "k6.log").read_text(errors="replace").splitlines()[-15:]
-        raise LabError(f"k6 failed; see {run_dir / 'k6.log'} and {run_dir / 'run.json'}:\n" + "\n".join(tail))
+        logs = ", ".join(str(g.folder / k6_merge.LOG) for g in generators)
+        raise LabError(f"k6 failed; see {logs} and {run_dir / 'run.json'}:\n" + "\n".join(_log_tail(generators, 15)))
     return result
 
 
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
-            problems: list[str]) -> RunResult:
+            problems: list[str], codes: dict | None = None, segments: dict | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
-        for path in [run_dir, *run_dir.iterdir()]:
+        for path in [run_dir, *run_dir.rglob("*")]:  # loadgen-<i>/ too
             os.chown(path, 0, 0)
     logs = stack.run("logs", "--no-color", "--no-log-prefix",
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
@@ -165,8 +243,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                                          run_record.read_evidence(run_dir / run_record.EVIDENCE),
                                          app_errors.per_second(lines))
     errors = app_errors.as_records(app_errors.count(lines))
-    summary_file = run_dir / "k6-summary.json"
-    summary = parse(summary_file) if summary_file.exists() else None
+    summary, per_loadgen = k6_merge.summarize(run_dir, codes, segments)  # several generators: merged exactly
     settings = stack.app_settings()
     found_versions: dict = {}
     if status == run_record.INTERRUPTED:
@@ -182,7 +259,8 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
         run_id=run_id, status=status, started=started.isoformat(), finished=finished.isoformat(),
         selection=run_record.Selection(**stack.selection.as_dict(), front=stack.front, via="compose",
                                        front_keepalive=stack.front_keepalive if stack.front != "none" else None),
-        app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target()}),
+        app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target(),
+                                                                "per_loadgen": per_loadgen}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
         versions=found_versions, problems=problems)
     verdict = None

@@ -54,6 +54,11 @@ class Load:
     endpoint: str = "/api/v1/healthz/"
     sample_interval: float = 1.0
     target: str = ""                  # the base URL k6 asked (https://front:8443 behind the HTTPS front)
+    # -- several load generators (issue 12): begin --
+    loadgens: int = 1                 # k6 processes sharing the run by execution segments (LOADGENS)
+    loadgen_port_range: str = ""      # the generators' own ip_local_port_range ("" = the lab's default)
+    per_loadgen: list[dict] = field(default_factory=list)  # churnlab.k6_merge.Generator.as_dict(), each
+    # -- several load generators: end --
 
     def __post_init__(self) -> None:
         """A recorded load is taken as it is; churnlab.loadrun.LoadParams checks one that is asked for."""

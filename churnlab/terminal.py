@@ -50,6 +50,11 @@ def run_summary(result: RunResult) -> None:
     table.add_row("errors", f"[{colour}]{s.error_rate:.1%}[/] of requests failed")
     table.add_row("status codes", ", ".join(f"{code}: {n:,}" for code, n in sorted(s.status_counts.items())))
     table.add_row("latency", f"p50 {_ms(s.p50_ms)}, p95 {_ms(s.p95_ms)}, p99 {_ms(s.p99_ms)}")
+    per = result.record.load.per_loadgen if result.record else []
+    if len(per) > 1:  # several generators: the figures above are their merge (churnlab.k6_merge)
+        table.add_row("generators", "\n".join(
+            f"{g['name']} ({g['segment']}): {g['requests']:,} requests, {g['errors']:,} not 200"
+            + (f", k6's own errors: {sum(g['k6_errors'].values()):,}" if g["k6_errors"] else "") for g in per))
     if result.peak_db_connections is not None:
         table.add_row("peak DB client backends", f"{result.peak_db_connections:,}")
     if result.errors:
@@ -72,4 +77,5 @@ def verdict(v) -> None:
     if v.fixes:
         console.print("[bold]fixes, best first:[/]")
         for i, fix in enumerate(v.fixes, 1):
-            console.print(f"  {i}. {fix.action} [dim](make lab-up {fix.shown_by})[/]")
+            hint = fix.shown_by if fix.shown_by.startswith("make ") else f"make lab-up {fix.shown_by}"
+            console.print(f"  {i}. {fix.action} [dim]({hint})[/]")

@@ -7,10 +7,10 @@
 //         over RAMP_DURATION, to find the breaking point.
 //
 // Environment: TARGET (base URL), ENDPOINT (path), SCENARIO, VUS, ITERATIONS,
-// KEEPALIVE, TLS_INSECURE, RAMP_*, RESULTS_DIR. The run's record (variant, settings,
+// KEEPALIVE, TLS_INSECURE, RAMP_*, RESULTS_DIR, START_AT. The run's record (variant, settings,
 // versions) is written by churnlab from what it ran, not passed through k6.
 import http from 'k6/http';
-import { check, fail } from 'k6';
+import { check, fail, sleep } from 'k6';
 
 const TARGET = (__ENV.TARGET || 'http://app:8000').replace(/\/$/, '');
 const ENDPOINT = __ENV.ENDPOINT || '/api/v1/healthz/';
@@ -23,6 +23,9 @@ const RESULTS_DIR = __ENV.RESULTS_DIR || '/results';
 const TLS_INSECURE = ['1', 'true', 'yes', 'on'].includes((__ENV.TLS_INSECURE || '0').toLowerCase());
 // Status codes given their own counter in the summary; anything else is "other".
 const TRACKED_STATUS = ['0', '200', '499', '500', '502', '503', '504'];
+// START_AT (epoch seconds): several generators, each with its execution
+// segment of the same run, begin together: setup() waits until then.
+const START_AT = parseFloat(__ENV.START_AT || '0');
 
 const SCENARIOS = {
   ab: {
@@ -76,6 +79,10 @@ export function setup() {
   if (res.status !== 200) {
     fail(`smoke check failed: GET ${TARGET}/api/v1/ping/ answered ${res.status} ${res.error || ''}`);
   }
+  const wait = START_AT - Date.now() / 1000;
+  if (START_AT && wait > 0) {
+    sleep(wait);
+  }
   return { startedAt: new Date().toISOString() };
 }
 
@@ -93,6 +100,10 @@ export function handleSummary(data) {
     iterations: SCENARIO === 'ab' ? ITERATIONS : null,
     keepalive: KEEPALIVE,
     tracked_status: TRACKED_STATUS,
+    // Seconds from the load's start (after setup() and any START_AT wait) to now,
+    // the end: several generators' rates are their counts over this, added up.
+    load_seconds: data.setup_data && data.setup_data.startedAt
+      ? (Date.now() - Date.parse(data.setup_data.startedAt)) / 1000 : null,
   };
   return {
     [`${RESULTS_DIR}/k6-summary.json`]: JSON.stringify(data, null, 2),

@@ -37,7 +37,7 @@ def test_inventory_lists_one_group_per_role(name):
 
 def test_lab_inventory_is_the_lab_network():
     hostvars = inventory("lab")["_meta"]["hostvars"]
-    assert set(hostvars) == {"db1", "pgbouncer1", "app1", "loadgen1"}
+    assert set(hostvars) == {"db1", "pgbouncer1", "app1", "loadgen1", "loadgen2"}
     assert all(v["ansible_host"].startswith("192.168.240.") for v in hostvars.values())
     assert hostvars["db1"]["postgresql_package_source"] == "debian"
     assert hostvars["db1"]["postgresql_version"] == 15

@@ -38,3 +38,13 @@ def incident_run(fresh_lab):
         return loadrun.run(stack, params)
 
     return run
+
+
+# -- shared gthread stack: begin ------------------------------------------------------
+@pytest.fixture(scope="module")
+def gthread_stack(built):
+    """One healthy gthread + default stack for a module's small loads (a few thousand requests)."""
+    lab.down()
+    yield lab.up(catalog.Selection.of("gthread", "default"))
+    lab.down()
+# -- shared gthread stack: end --------------------------------------------------------
