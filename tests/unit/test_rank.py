@@ -84,7 +84,7 @@ def test_the_readme_block_is_written_between_its_markers_once(tmp_path):
     rank.write_readme(data, readme)
     first = readme.read_text()
     assert "stale table" not in first and "gthread+default" in first and first.endswith("after\n")
-    assert "2026-11-25" in first  # dated
+    assert f"Measured {data['made'][:10]} " in first  # dated: the day the rank was made
     rank.write_readme(data, readme)
     assert readme.read_text() == first
     (tmp_path / "bare.md").write_text("no markers\n")
