@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis, run_record, versions
+from churnlab import app_errors, diagnosis, panel, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
@@ -114,15 +114,18 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
             + (", keep-alive" if params.keepalive else ", no keep-alive"))
     name = k6_container_name(run_id)
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
+    # The live panel (churnlab.panel): fed by the recorder and by k6's JSON lines (watch.k6_args()).
+    watch = panel.Watch(stack, params, recorder, run_dir, f"k6 {what} on {stack.selection.variant} + "
+                        f"{stack.selection.profile}")
     status, problems = run_record.FAILED, []
     try:
-        with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"):
+        with recorder, watch:
             with (run_dir / "k6.log").open("w") as k6_log:
                 proc = subprocess.run(
                     stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
                                "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target()),
                                "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS,
-                               "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
+                               "--out", "csv=/results/k6-metrics.csv.gz", *watch.k6_args(), "/scripts/scenarios.js"),
                     env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
         if proc.returncode in COMPLETED_EXITS and (run_dir / "k6-summary.json").exists():
             status = run_record.FINISHED
@@ -140,7 +143,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
         raise
     finally:
         remove_container(name)
-        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors)
+        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
+                         overhead=watch.overhead)
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
@@ -150,7 +154,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
 
 
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
-            problems: list[str]) -> RunResult:
+            problems: list[str], overhead: dict | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -184,7 +188,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                                        front_keepalive=stack.front_keepalive if stack.front != "none" else None),
         app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target()}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
-        versions=found_versions, problems=problems)
+        versions=found_versions, problems=problems, overhead=overhead)
     verdict = None
     if status == run_record.FINISHED:
         verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))
