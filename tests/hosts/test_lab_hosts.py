@@ -102,6 +102,11 @@ def load(inventory: str = "inventories/lab") -> dict:
     return json.loads((run_dir / "run.json").read_text())
 
 
+def budget_toward(run: dict, target: str) -> dict:
+    """The run's port budget toward one destination (evidence.port_budget, churnlab/port_budget.py)."""
+    return next(b for b in run["evidence"]["port_budget"] if b["target"] == target)
+
+
 def eaddrnotavail(run: dict) -> int:
     return sum(e["count"] for e in run["app_errors"] if "Cannot assign requested address" in e["kind"])
 
@@ -299,6 +304,9 @@ class TestLabHosts:
         assert run["verdict"]["case"] == "port-exhaustion-postgres", run["verdict"]
         assert run["verdict"]["headline"].startswith(f"ephemeral port exhaustion toward {db}:5432")
         assert run["evidence"]["peak_port_use_pct"] >= 95
+        budget = budget_toward(run, f"{db}:5432")  # the port budget predicted it, on hosts too
+        assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
+        assert budget["failed_connections"] > 1000 and budget["first_error_at"] is not None, budget
         # diagnose.yml, read-only, on the live hosts right after the load.
         proc = make("provision-diagnose", "INVENTORY=inventories/lab", "DIAG_SECONDS=2", timeout=300)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -385,6 +393,8 @@ class TestLabHosts:
         assert counts.get("0", 0) <= 10, counts
         assert run["db"]["peak_client_backends"] <= 20 * 40
         assert run["verdict"]["case"] == "healthy", run["verdict"]
+        budget = budget_toward(run, f"{LAB_HOSTS['db1']}:5432")  # a bounded pool: headroom left in the range
+        assert budget["headroom"] > 0 and budget["failed_connections"] == 0, budget
 
     def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
         foreign = "hostssl  replication  replicator  10.99.0.0/24  scram-sha-256"
