@@ -56,8 +56,8 @@ def test_load_and_three_diagnoses_leave_no_sampler(stack):
     proc = make("load", "VUS=50", "ITERATIONS=500")
     assert proc.returncode == 0, proc.stderr[-2000:]
     # Not a terminal: the panel is plain lines (the last one when the load ends), no redraws.
-    assert re.search(r"^load \d+:\d\d: 500/500 requests; [\d,]+ req/s; errors/s 0; TIME_WAIT db:5432 \d+; "
-                     r"ports \d+/28,232 .*DB conns \d+/800 \(workers x threads\)", proc.stderr, re.M), proc.stderr
+    assert re.search(r"^load \d+:\d\d: 500/500 requests; [\d,]+ req/s; errors/s 0; TIME_WAIT db:5432 [\d,]+; "
+                     r"ports [\d,]+/28,232 .*DB conns [\d,]+/800 \(workers x threads\)", proc.stderr, re.M), proc.stderr
     assert "\x1b[" not in proc.stderr
     for _ in range(3):
         proc = make("diagnose")
