@@ -60,7 +60,7 @@ def figures(wall: float, own: float, samplers_host: float, samplers_inside: floa
     return {"seconds": round(wall, 1), "churnlab_cpu_s": round(own, 2),
             "samplers_cpu_s": round(samplers_host + samplers_inside, 2),
             "containers_cpu_s": {name: round(cpu, 2) for name, cpu in sorted(containers.items())},
-            "lab_share": round(lab / (lab + served), 4) if lab + served > 0 else None,
+            "lab_share": round(lab / (lab + served), 4) if containers and lab + served > 0 else None,
             "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 

@@ -44,7 +44,8 @@ from churnlab.terminal import console
 
 PLAIN_EVERY = 5.0        # seconds between plain lines when the console is not a terminal
 FIFO_NAME = ".k6-live.fifo"  # in the run folder, /results/ inside k6's container; removed when the load ends
-BAR_WIDTH = 30
+BAR_WIDTH = 20
+LABEL_WIDTH = 20
 PIPE_SIZE = 1 << 20      # F_SETPIPE_SZ: 1 MiB of k6 lines may wait before k6 would block on the FIFO
 _F_SETPIPE_SZ = 1031
 SCENARIOS_JS = ROOT / "k6" / "scenarios.js"
@@ -78,7 +79,7 @@ class PanelState:
         if self.total is not None:
             remaining = max(0, self.total - self.done)
             eta = f", ~{_clock(remaining / self.rps)}" if self.rps and remaining else ""
-            return f"{remaining:,} requests left{eta}"
+            return f"{remaining:,} left{eta}"
         if self.duration_s is not None:
             return f"{_clock(max(0.0, self.duration_s - self.elapsed_s))} left of {_clock(self.duration_s)}"
         return "-"
@@ -111,24 +112,24 @@ def _bar(part: int | None, whole: int | None) -> ProgressBar | Text:
 
 
 def render(state: PanelState) -> Group:
-    """The panel as a rich renderable: a title, then one row per figure."""
+    """The panel as a rich renderable: a title, then one row per figure (label, bar, figures)."""
     table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
+    table.add_column(style="bold", no_wrap=True, min_width=LABEL_WIDTH)
+    table.add_column(no_wrap=True, width=BAR_WIDTH)
+    table.add_column(no_wrap=True, overflow="ellipsis")
     done = f"{state.done:,}" + (f" / {state.total:,}" if state.total is not None else "") + " requests"
-    table.add_row("progress", f"{done}, {_clock(state.elapsed_s)} elapsed, {state.left()}",
-                  _bar(state.done, state.total))
+    table.add_row("progress", _bar(state.done, state.total),
+                  f"{done}, {_clock(state.elapsed_s)} elapsed, {state.left()}")  # the end is cut first
     colour = "red" if state.errors_per_s else "green"
-    table.add_row("req/s", f"{_n(state.rps)}   errors/s: [{colour}]{_errors(state)}[/]"
-                  f"   ({state.errors_total:,} failed in all)", "")
-    table.add_row(f"TIME_WAIT to {state.db_target or 'the DB'}", _n(state.time_wait), "")
-    table.add_row("local ports", f"{_n(state.ports_in_use)} / {_n(state.port_range)}"
-                  f"{_pct(state.ports_in_use, state.port_range)}", _bar(state.ports_in_use, state.port_range))
-    table.add_row("DB connections", f"{_n(state.db_connections)} / {_n(state.db_bound)} {state.db_bound_label}",
-                  _bar(state.db_connections, state.db_bound))
+    table.add_row("req/s", "", f"{_n(state.rps)}   errors/s: [{colour}]{_errors(state)}[/]"
+                  f"   ({state.errors_total:,} failed in all)")
+    table.add_row("local ports", _bar(state.ports_in_use, state.port_range),
+                  f"{_n(state.ports_in_use)} / {_n(state.port_range)}{_pct(state.ports_in_use, state.port_range)}")
+    table.add_row(f"TIME_WAIT to {state.db_target or 'the DB'}", "", _n(state.time_wait))
+    table.add_row("DB connections", _bar(state.db_connections, state.db_bound),
+                  f"{_n(state.db_connections)} / {_n(state.db_bound)} {state.db_bound_label}")
     if state.pgbouncer_waiting is not None:
-        table.add_row("PgBouncer waiting", _n(state.pgbouncer_waiting), "")
+        table.add_row("PgBouncer waiting", "", _n(state.pgbouncer_waiting))
     return Group(Text(state.title, style="bold"), table)
 
 

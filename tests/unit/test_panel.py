@@ -21,7 +21,7 @@ def shown(state: panel.PanelState) -> str:
 
 def test_the_panel_shows_every_figure_against_its_bound():
     text = shown(STATE)
-    assert "4,200 / 10,000 requests, 0:12 elapsed, 5,800 requests left, ~0:12" in text
+    assert "4,200 / 10,000 requests, 0:12 elapsed, 5,800 left, ~0:12" in text
     assert "480" in text and "499 410, connection reset by peer 3" in text and "3,100 failed in all" in text
     assert "TIME_WAIT to db:5432" in text and "930" in text
     assert "990 / 1,000 (99%)" in text
@@ -44,7 +44,7 @@ def test_the_plain_line_carries_the_same_figures_on_one_line():
     assert "\n" not in line
     for part in ("4,200/10,000 requests", "480 req/s", "errors/s 499 410, connection reset by peer 3",
                  "TIME_WAIT db:5432 930", "ports 990/1,000 (99%)", "DB conns 61/4,096 (max_connections)",
-                 "5,800 requests left"):
+                 "5,800 left, ~0:12"):
         assert part in line, (part, line)
 
 
