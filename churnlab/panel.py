@@ -255,7 +255,10 @@ class K6Stream:
         for line in lines:
             if b'"http_reqs"' not in line or b'"Point"' not in line:
                 continue
-            tags = json.loads(line).get("data", {}).get("tags", {})
+            try:
+                tags = json.loads(line).get("data", {}).get("tags", {})
+            except (ValueError, AttributeError):  # a line cut short: skip it, count the rest
+                continue
             if tags.get("scenario") != self.scenario:  # setup()'s smoke request is not the load
                 continue
             requests += 1

@@ -63,7 +63,7 @@ def test_k6_lines_give_requests_and_errors_by_kind_per_second(tmp_path):
     stream.feed([_point("200", scenario="")], now=100.5)  # setup()'s smoke request: not the load
     stream.feed([_point("0", error="dial tcp 172.18.0.3:8000: connect: connection refused", error_code="1212")],
                 now=100.9)
-    stream.feed([_point("200")] * 2, now=101.1)
+    stream.feed([_point("200")] * 2 + [b'{"metric":"http_reqs","type":"Point","data":{"ta'], now=101.1)
     assert stream.done == 11 and stream.errors_total == 4
     assert stream.last_second(now=101.5) == (9, {"499": 3, "connection refused": 1})
     assert stream.last_second(now=102.5) == (2, {})
