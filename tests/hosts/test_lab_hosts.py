@@ -371,7 +371,7 @@ class TestLabHosts:
             "    if up or time.monotonic() > deadline:\n"
             "        break\n"
             "    time.sleep(1)\n"
-            "print(json.dumps({'up': up, 'pools': get('query?query=pgbouncer_pools_waiting_clients')['result']}))\n")
+            "print(json.dumps({'up': up, 'pools': get('query?query=pgbouncer_waiting_clients')['result']}))\n")
         out = ssh("loadgen1", f"python3 - {LAB_HOSTS['loadgen1']}", stdin=script, timeout=90)
         assert out.returncode == 0, out.stderr
         seen = json.loads(out.stdout)
