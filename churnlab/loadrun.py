@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, bounds, diagnosis, k6_merge, run_record, versions
+from churnlab import app_errors, bounds, diagnosis, k6_merge, panel, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
@@ -126,7 +126,10 @@ class K6Process:
     segment: str = ""
 
 
-def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path) -> list[K6Process]:
+def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
+                extra_out: list[str] | None = None) -> list[K6Process]:
+    """One k6 per segment. extra_out: more outputs every generator writes (the live
+    panel's FIFO; several writers share it, and the panel skips a line they garbled)."""
     n = params.loadgens
     extra = {"START_AT": f"{time.time() + START_LEAD_S + n:.3f}"} if n > 1 else {}
     found = []
@@ -138,7 +141,7 @@ def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path) ->
         argv = stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
                           "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target(), results, extra),
                           "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS, *split,
-                          "--out", f"csv={results}/{k6_merge.METRICS}", "/scripts/scenarios.js")
+                          "--out", f"csv={results}/{k6_merge.METRICS}", *(extra_out or []), "/scripts/scenarios.js")
         found.append(K6Process(name, str(i), run_dir / sub if sub else run_dir, argv, segment if n > 1 else ""))
     return found
 
@@ -192,10 +195,14 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     generators: list[K6Process] = []
     codes: dict[str, int] = {}
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
+    # The live panel (churnlab.panel): fed by the recorder and by k6's JSON lines (watch.k6_args()).
+    watch = panel.Watch(stack, params, recorder, run_dir, f"k6 {what} on {stack.selection.variant} + "
+                        f"{stack.selection.profile}")
     status, problems = run_record.FAILED, []
     try:
-        with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"):
-            generators = _generators(stack, params, run_id, run_dir)  # START_AT: from now, the samplers up
+        with recorder, watch:
+            # START_AT: from now, the samplers up
+            generators = _generators(stack, params, run_id, run_dir, watch.k6_args())
             codes = dict(zip((g.label for g in generators),
                              _run_generators(generators, {**stack.env(), **env}), strict=True))
         if all(c in COMPLETED_EXITS for c in codes.values()) and \
@@ -217,8 +224,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     finally:
         for gen in generators:
             remove_container(gen.name)
-        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors,
-                         codes, {g.label: g.segment for g in generators})
+        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
+                         codes, {g.label: g.segment for g in generators}, overhead=watch.overhead)
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
@@ -228,7 +235,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
 
 
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
-            problems: list[str], codes: dict | None = None, segments: dict | None = None) -> RunResult:
+            problems: list[str], codes: dict | None = None, segments: dict | None = None,
+            overhead: dict | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -262,7 +270,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
         app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target(),
                                                                 "per_loadgen": per_loadgen}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
-        versions=found_versions, problems=problems)
+        versions=found_versions, problems=problems, overhead=overhead)
     verdict = None
     if status == run_record.FINISHED:
         verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))

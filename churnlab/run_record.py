@@ -97,6 +97,7 @@ class RunRecord:
     versions: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)     # what failed on the way (sampler, versions, k6)
     verdict: dict | None = None        # churnlab.diagnosis.Verdict.as_dict()
+    overhead: dict | None = None       # the lab's own CPU during the load (churnlab.overhead.figures); None before
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -132,7 +133,8 @@ def from_dict(data: dict) -> RunRecord:
         load=_part(Load, data.get("load")), summary=data.get("summary"),
         app_errors=data.get("app_errors") or [], db=_part(Db, data.get("db")),
         evidence=_part(Evidence, data.get("evidence")), versions=data.get("versions") or {},
-        problems=data.get("problems") or [], verdict=data.get("verdict"), schema_version=SCHEMA_VERSION)
+        problems=data.get("problems") or [], verdict=data.get("verdict"), overhead=data.get("overhead"),
+        schema_version=SCHEMA_VERSION)
 
 
 def write(run_dir: Path, record: RunRecord) -> Path:

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from churnlab.compose_stack import Stack
@@ -73,6 +74,8 @@ class EvidenceRecorder:
         self.max_seconds = max_seconds
         self.records: list[dict] = []
         self.errors: list[str] = []
+        # Called with each record as it is written (churnlab.panel), from the samplers' threads.
+        self.listeners: list[Callable[[dict], None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -92,17 +95,21 @@ class EvidenceRecorder:
             return self
         self._start("netns sampler", self._start_netns)
         self._start("postgres sampler", lambda: self._sessions.__setitem__("postgres", PsqlSession(
-            self.stack.argv("exec", "-T", "db", "psql", *psql_flags(), "-U", "lab", "-d", "lab"),
+            self.stack.argv("exec", "-T", "db", "psql", *psql_flags(), *self._marked(), "-U", "lab", "-d", "lab"),
             env=self.stack.env())))
         if "pgbouncer" in services:
             self._start("pgbouncer sampler", lambda: self._sessions.__setitem__("pgbouncer", PsqlSession(
                 self.stack.argv("exec", "-T", "pgbouncer", "sh", "-c",
                                 'PGPASSWORD="$(cat /run/secrets/db_password)" exec psql ' + " ".join(
-                                    f"'{flag}'" for flag in psql_flags())
+                                    f"'{flag}'" for flag in [*psql_flags(), *self._marked()])
                                 + " -h /run/pgbouncer -p 6432 -U lab -d pgbouncer"),
                 env=self.stack.env())))
         self._spawn(self._poll_sql)
         return self
+
+    def _marked(self) -> list[str]:
+        """A psql variable naming the marker: the sampler's psql is found by it (churnlab.overhead)."""
+        return ["-v", f"churnlab_marker={self.marker}"]
 
     def _start(self, name: str, start) -> None:
         try:
@@ -157,6 +164,11 @@ class EvidenceRecorder:
             self.records.append(record)
             self._file.write(json.dumps(record) + "\n")
             self._file.flush()
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception:  # noqa: BLE001, S112 - a listener never stops the evidence
+                continue
 
     # -- sources -------------------------------------------------------------
     def _read_netns(self) -> None:

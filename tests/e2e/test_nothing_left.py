@@ -1,12 +1,18 @@
 """Nothing left behind on the real lab: no sampler inside the app container
 after a load and diagnoses, and Ctrl-C during a load leaves no k6 container
 and a run marked interrupted. Small loads (50 VUs), one default stack for all,
-which also shows the default db: PostgreSQL 14, recorded in run.json."""
+which also shows the default db: PostgreSQL 14, recorded in run.json, and the
+live panel: redrawn under a terminal, plain lines without one."""
+import fcntl
 import json
 import os
+import pty
 import re
+import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -49,6 +55,10 @@ def test_load_and_three_diagnoses_leave_no_sampler(stack):
     before = set(RESULTS_DIR.glob("*/run.json"))
     proc = make("load", "VUS=50", "ITERATIONS=500")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # Not a terminal: the panel is plain lines (the last one when the load ends), no redraws.
+    assert re.search(r"^load \d+:\d\d: 500/500 requests; [\d,]+ req/s; errors/s 0; TIME_WAIT db:5432 [\d,]+; "
+                     r"ports [\d,]+/28,232 .*DB conns [\d,]+/800 \(workers x threads\)", proc.stderr, re.M), proc.stderr
+    assert "\x1b[" not in proc.stderr
     for _ in range(3):
         proc = make("diagnose")
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -58,6 +68,10 @@ def test_load_and_three_diagnoses_leave_no_sampler(stack):
     (run_json,) = new_runs(before)
     record = run_record.read(run_json.parent)
     assert record.status == run_record.FINISHED and record.summary["requests"] == 500
+    # The lab's own CPU during the load, against the app's and the DB's; no FIFO left in the folder.
+    assert record.overhead and 0 < record.overhead["lab_share"] < 1, record.overhead
+    assert {"app", "db"} <= set(record.overhead["containers_cpu_s"]), record.overhead
+    assert not list(run_json.parent.glob(".k6-live*"))
     assert not [p for p in record.problems if "outlived" in p], record.problems
     stamps = [r["ts"] for r in run_record.read_evidence(run_json.parent / "evidence.jsonl")]
     assert stamps == sorted(stamps) and len(stamps) >= 2
@@ -84,6 +98,7 @@ def test_ctrl_c_during_a_load_leaves_no_k6_and_marks_the_run(stack):
     data = json.loads(run_json.read_text())
     assert data["status"] == "interrupted" and data["schema_version"] == run_record.SCHEMA_VERSION
     assert "interrupted (Ctrl-C) during the load" in data["problems"]
+    assert re.search(r"^load \d+:\d\d: [\d,]+/1,000,000 requests", err, re.M), err[-2000:]  # its last plain line
 
 
 def test_default_db_is_postgresql_14_and_run_json_records_it(stack):
@@ -96,3 +111,44 @@ def test_default_db_is_postgresql_14_and_run_json_records_it(stack):
     assert record.status == run_record.FINISHED and record.summary["requests"] == 100
     assert record.versions["postgres"] == live.stdout.strip()
     assert record.versions["images"]["churnlab-db-1"].startswith("churnlab/postgres:14@")
+
+
+# -- the live panel under a terminal (churnlab/panel.py) ------------------------------
+def under_a_terminal(argv: list[str], timeout: float = 180) -> tuple[int, str]:
+    """Run argv with a pseudo-terminal as stdin, stdout and stderr (200 columns); its exit code and output."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    proc = subprocess.Popen(argv, cwd=ROOT, env=clean_env(TERM="xterm-256color"), stdin=slave, stdout=slave,
+                            stderr=slave, close_fds=True, start_new_session=True)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: every end of the terminal is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=30), b"".join(chunks).decode(errors="replace")
+
+
+def test_a_load_under_a_terminal_redraws_the_panel_with_changing_figures(stack):
+    before = set(RESULTS_DIR.glob("*/run.json"))
+    code, out = under_a_terminal([str(ROOT / ".venv" / "bin" / "churnlab"), "load", "--vus", "50",
+                                  "--iterations", "4000"])
+    assert code == 0, out[-3000:]
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # the figures, without the terminal's escapes
+    done = [int(n.replace(",", "")) for n in re.findall(r"([\d,]+) / 4,000 requests", text)]
+    assert len(set(done)) >= 3 and done[-1] == 4000, done  # redrawn as k6 ran, ending with every request
+    assert "\x1b[1A" in out or "\x1b[2K" in out, "no redraw: the panel printed lines instead"
+    for row in ("req/s", "TIME_WAIT to db:5432", "local ports", "DB connections"):
+        assert row in text, row
+    assert re.search(r"DB connections[^\n]*? \d+ / 800 \(workers x threads\)", text), text[-2000:]
+    assert re.search(r"local ports[^\n]*? [\d,]+ / 28,232", text), text[-2000:]
+    (run_json,) = new_runs(before)
+    assert run_record.read(run_json.parent).summary["requests"] == 4000

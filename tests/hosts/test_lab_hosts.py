@@ -109,6 +109,11 @@ def load(inventory: str = "inventories/lab") -> dict:
     return json.loads((run_dir / "run.json").read_text())
 
 
+def budget_toward(run: dict, target: str) -> dict:
+    """The run's port budget toward one destination (evidence.port_budget, churnlab/port_budget.py)."""
+    return next(b for b in run["evidence"]["port_budget"] if b["target"] == target)
+
+
 def eaddrnotavail(run: dict) -> int:
     return sum(e["count"] for e in run["app_errors"] if "Cannot assign requested address" in e["kind"])
 
@@ -306,6 +311,9 @@ class TestLabHosts:
         assert run["verdict"]["case"] == "port-exhaustion-postgres", run["verdict"]
         assert run["verdict"]["headline"].startswith(f"ephemeral port exhaustion toward {db}:5432")
         assert run["evidence"]["peak_port_use_pct"] >= 95
+        budget = budget_toward(run, f"{db}:5432")  # the port budget predicted it, on hosts too
+        assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
+        assert budget["failed_connections"] > 1000 and budget["first_error_at"] is not None, budget
         # diagnose.yml, read-only, on the live hosts right after the load.
         proc = make("provision-diagnose", "INVENTORY=inventories/lab", "DIAG_SECONDS=2", timeout=300)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -343,6 +351,40 @@ class TestLabHosts:
         assert [r["value"][1] for r in seen["sampled"]] == ["1000"], seen["sampled"]  # the repro range
         assert seen["alert"], "the port alert was never pending or firing during the direct + repro load"
         assert {r["metric"]["name"] for r in seen["alert"]} == {f"{LAB_HOSTS['db1']}:5432"}, seen["alert"]
+
+    def test_pgbouncer_exporter_where_the_variant_uses_pgbouncer(self, hosts):
+        """monitoring.yml for the pgbouncer variant: Debian's prometheus-pgbouncer-exporter on pgbouncer1
+        (its password only in a 0600 pgpass file), scraped by the Prometheus on loadgen1; a dry run after
+        it changes nothing. The next provision (gthread) stops it and drops its scrape job."""
+        started = time.monotonic()
+        variant = ("-e", "churnlab_variant=pgbouncer")
+        first, out = playbook("inventories/lab", "monitoring.yml", *variant)
+        assert first["pgbouncer1"]["changed"] > 0 and all(r["failed"] == 0 for r in first.values()), first
+        again, out_again = playbook("inventories/lab", "monitoring.yml", *variant, "--check", "--diff")
+        assert {h: r["changed"] for h, r in again.items()} == dict.fromkeys(again, 0), "\n".join(
+            line for line in out_again.splitlines() if line.startswith("changed:"))
+        assert_no_secret(out + out_again, "monitoring.yml for the pgbouncer variant")
+        pgpass = ssh("pgbouncer1", "stat -c '%a %U' /etc/prometheus-pgbouncer-exporter.pgpass").stdout.split()
+        assert pgpass == ["600", "postgres"], pgpass
+        script = (
+            "import json, sys, time, urllib.parse, urllib.request as u\n"
+            "base = 'http://%s:9090/api/v1/' % sys.argv[1]\n"
+            "def get(path):\n"
+            "    return json.load(u.urlopen(base + path, timeout=5))['data']\n"
+            "deadline = time.monotonic() + 45\n"
+            "while True:\n"
+            "    up = [t['labels']['instance'] for t in get('targets')['activeTargets']\n"
+            "          if t['labels']['job'] == 'pgbouncer' and t['health'] == 'up']\n"
+            "    if up or time.monotonic() > deadline:\n"
+            "        break\n"
+            "    time.sleep(1)\n"
+            "print(json.dumps({'up': up, 'pools': get('query?query=pgbouncer_waiting_clients')['result']}))\n")
+        out = ssh("loadgen1", f"python3 - {LAB_HOSTS['loadgen1']}", stdin=script, timeout=90)
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout)
+        assert seen["up"] == [f"{LAB_HOSTS['pgbouncer1']}:9127"], seen
+        assert seen["pools"], "the exporter answered without PgBouncer's pools (it could not log in)"
+        TIMINGS["pgbouncer_exporter_s"] = round(time.monotonic() - started, 1)
 
     def test_failing_k6_leaves_no_probe_on_any_host(self, hosts):
         """k6 killed mid-run: load.yml stops its probes anyway and records the run as failed."""
@@ -394,6 +436,8 @@ class TestLabHosts:
         assert counts.get("0", 0) <= 10, counts
         assert run["db"]["peak_client_backends"] <= 20 * 40
         assert run["verdict"]["case"] == "healthy", run["verdict"]
+        budget = budget_toward(run, f"{LAB_HOSTS['db1']}:5432")  # a bounded pool: headroom left in the range
+        assert budget["headroom"] > 0 and budget["failed_connections"] == 0, budget
 
     def test_two_generators_share_the_load_and_merge_exactly(self, hosts):
         """loadgen1 and loadgen2 each took a segment of the gthread run, from one
