@@ -42,6 +42,13 @@ RANGES: dict[str, Range] = {
     "POOL_TIMEOUT": Range(0.1, 300, "seconds a request waits for a pooled connection before PoolTimeout",
                           whole=False),
     "PREPARE_THRESHOLD": Range(0, 1000, "psycopg 3 prepares a query after this many runs on one connection"),
+    # -- faults mid-load (churnlab/faults.py): begin --
+    "CONN_HEALTH_CHECKS": Range(0, 1, "1: Django checks a persistent DB connection before reusing it "
+                                "(survives a DB restart); 0: Django's default"),
+    "FAULT_AT": Range(1, 3600, "seconds after the load starts that the fault begins (10s or 10); within an hour"),
+    "FAULT_FOR": Range(1, 600, "seconds the fault lasts before it is undone; ten minutes at most"),
+    "FAULT_TAIL": Range(3, 600, "seconds the load goes on after the fault ends, to see the app recover"),
+    # -- faults mid-load: end --
 }
 
 _WHOLE = re.compile(r"[0-9]+")
@@ -71,6 +78,15 @@ def number(name: str, text: object, label: str | None = None) -> int | float:
 
 def whole(name: str, text: object, label: str | None = None) -> int:
     return int(number(name, text, label))
+
+
+def seconds(name: str, text: object) -> int:
+    """A duration in whole seconds, written 10 or 10s, checked against its range."""
+    raw = str(text).strip()
+    try:
+        return whole(name, raw[:-1] if raw.endswith("s") and raw[:-1].isdigit() else raw)
+    except LabError:
+        raise _out_of_range(name, raw) from None
 
 
 def split_list(text: str) -> list[str]:

@@ -117,6 +117,7 @@ def up(
     workers: str = _opt("WORKERS", "", "override the number of gunicorn workers (1-64)"),
     threads: str = _opt("THREADS", "", "override threads per worker, gthread (1-256)"),
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
+    conn_health_checks: str = _opt("CONN_HEALTH_CHECKS", "", "override Django CONN_HEALTH_CHECKS (0 or 1)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
     pg_major: str = PG_MAJOR_OPT,
     front: str = _opt("FRONT", "none", "none, or https: nginx terminates TLS before gunicorn"),
@@ -129,7 +130,8 @@ def up(
     from churnlab import lab
     from churnlab.compose_stack import FRONTS, check_pg_major
 
-    knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age}
+    knobs = {"WORKER_CLASS": worker_class, "WORKERS": workers, "THREADS": threads, "CONN_MAX_AGE": conn_max_age,
+             "CONN_HEALTH_CHECKS": conn_health_checks}
     selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs,
                                      observe=_flag("OBSERVE", _or(observe, "0")))
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
@@ -150,7 +152,8 @@ def up(
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
                   f"app on http://127.0.0.1:{port}/api/v1/healthz/ "
                   f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
-                  f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
+                  f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')}, "
+                  f"CONN_HEALTH_CHECKS={settings.get('CONN_HEALTH_CHECKS')})")
     if chosen_front == "https":
         console.print(f"HTTPS front (nginx, self-signed) on https://127.0.0.1:{front_port}/api/v1/healthz/ "
                       f"(upstream keep-alive {keepalive or 'off'}); `make load` targets it")
@@ -166,13 +169,22 @@ def load(
     keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0 (ab uses none)"),
     endpoint: str = _opt("ENDPOINT", "/api/v1/healthz/", "path to load"),
     sample_interval: str = _opt("SAMPLE_INTERVAL", "1", "seconds between evidence samples (0.1-60)"),
+    fault: str = _opt("FAULT", "", "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut"),
+    fault_at: str = _opt("FAULT_AT", "", "seconds after the load starts that the fault begins (default 10)"),
+    fault_for: str = _opt("FAULT_FOR", "", "seconds the fault lasts (default 10)"),
+    fault_tail: str = _opt("FAULT_TAIL", "", "seconds of load after the fault, to see the recovery (default 15)"),
 ) -> None:
     """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
-    from churnlab import lab, loadrun
+    from churnlab import faults, lab, loadrun
 
+    chosen = faults.plan(fault, fault_at, fault_for, fault_tail)  # faults: checked before anything starts
+    if chosen and not iterations.strip():
+        iterations = str(faults.FAULT_ITERATIONS)  # time-boxed by the fault's window instead
     params = _load_params(scenario, vus, iterations, keepalive, sample_interval, endpoint)
     stack = lab.current_stack()
-    result = loadrun.run(stack, params)
+    if chosen:
+        faults.check_fits(chosen, stack.selection.variant, stack.app_settings(), stack.running_services())
+    result = loadrun.run(stack, params, fault=chosen)
     terminal.run_summary(result)
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis, run_record, versions
+from churnlab import app_errors, diagnosis, faults, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
@@ -97,12 +97,14 @@ def remove_container(name: str) -> None:
     subprocess.run(["docker", "rm", "--force", name], capture_output=True, text=True, timeout=60)
 
 
-def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResult:
+def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faults.Plan | None = None) -> RunResult:
     """Run k6 and record it. run.json is written whatever happens: finished,
     failed (LabError raised after writing) or interrupted (KeyboardInterrupt
-    re-raised after writing); no k6 container is left behind."""
+    re-raised after writing); no k6 container is left behind. With a fault
+    (churnlab.faults), it runs on its timer during the load and is always undone."""
+    fault_timer = faults.timer(stack, fault)  # faults: a no-op without FAULT; checked before the folder exists
     started = datetime.now(timezone.utc)
-    run_id = run_id or new_run_id(stack, params, started)
+    run_id = run_id or new_run_id(stack, params, started) + (f"-{fault.kind}" if fault else "")
     run_dir = RESULTS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
@@ -115,12 +117,16 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     name = k6_container_name(run_id)
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
     status, problems = run_record.FAILED, []
+    if fault:
+        what += f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s"
     try:
-        with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"):
+        with recorder, console.status(f"k6 {what} on {stack.selection.variant} + {stack.selection.profile}"), \
+                fault_timer:
             with (run_dir / "k6.log").open("w") as k6_log:
                 proc = subprocess.run(
                     stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
                                "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target()),
+                               *faults.k6_args(fault),
                                "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS,
                                "--out", "csv=/results/k6-metrics.csv.gz", "/scripts/scenarios.js"),
                     env={**stack.env(), **env}, stdout=k6_log, stderr=subprocess.STDOUT)
@@ -140,7 +146,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
         raise
     finally:
         remove_container(name)
-        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors)
+        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors,
+                         fault=faults.finish(fault_timer, run_dir))
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
@@ -150,7 +157,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
 
 
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
-            problems: list[str]) -> RunResult:
+            problems: list[str], fault: run_record.Fault | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -184,7 +191,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                                        front_keepalive=stack.front_keepalive if stack.front != "none" else None),
         app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target()}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
-        versions=found_versions, problems=problems)
+        versions=found_versions, problems=problems, fault=fault)
     verdict = None
     if status == run_record.FINISHED:
         verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))
