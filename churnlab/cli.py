@@ -399,13 +399,17 @@ def hosts_load(
     keepalive: str = _opt("KEEPALIVE", "", "1: HTTP keep-alive (ab uses none)"),
     confirm: str = CONFIRM_OPT,
     ansible_args: str = ARGS_OPT,
+    fault: str = _opt("FAULT", "", "a fault mid-load (lab hosts only)"),
+    fault_at: str = _opt("FAULT_AT", "", "seconds after the load starts that the fault begins"),
+    fault_for: str = _opt("FAULT_FOR", "", "seconds the fault lasts"),
 ) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
-    from churnlab import hosts
+    from churnlab import faults, hosts
 
+    chosen = faults.plan(fault, fault_at, fault_for)
     params = _load_params(scenario, vus, iterations, keepalive, "1")
     hosts.load(_or(inventory, LAB_INVENTORY), params.scenario, params.vus, params.iterations, params.keepalive,
-               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args)
+               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args, fault=chosen.kind if chosen else None)
 
 
 @hosts_app.command("diagnose")
