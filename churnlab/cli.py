@@ -165,7 +165,8 @@ def up(
 def load(
     scenario: str = _opt("SCENARIO", "ab", "ab (the incident's ab -n/-c) or ramp"),
     vus: str = _opt("VUS", "500", "concurrent clients, ab -c (1-5000)"),
-    iterations: str = _opt("ITERATIONS", "10000", "total requests, ab -n (1-1000000)"),
+    iterations: str = _opt("ITERATIONS", "", "total requests, ab -n (1-1000000); default 10000, "
+                           "or 1000000 time-boxed by the fault's window with FAULT"),
     keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0 (ab uses none)"),
     endpoint: str = _opt("ENDPOINT", "/api/v1/healthz/", "path to load"),
     sample_interval: str = _opt("SAMPLE_INTERVAL", "1", "seconds between evidence samples (0.1-60)"),

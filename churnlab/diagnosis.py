@@ -381,7 +381,8 @@ def with_fault(facts: Facts, verdict: Verdict) -> Verdict:
         if s.get("CONN_HEALTH_CHECKS", "0") not in ("1", "true"):
             evidence.append(f"CONN_MAX_AGE={s.get('CONN_MAX_AGE')} without CONN_HEALTH_CHECKS: each thread's "
                             "persistent connection died with the restart, and each thread's next request failed "
-                            f"on it ({r.get('failed_after', 0):,} failures after the DB was back)")
+                            f"on it ({r.get('failed_after', 0):,} failures after the DB was back; they trail off "
+                            "as the threads are reused, one per thread that held a connection)")
             fixes.append(Fix("CONN_HEALTH_CHECKS=1: Django checks a persistent connection before reusing it "
                              "and reconnects, so a DB restart costs no request once the DB is back",
                              f"VARIANT={facts.variant} CONN_HEALTH_CHECKS=1"))
