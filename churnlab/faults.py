@@ -140,9 +140,10 @@ class FaultTimer:
             if self._stop.is_set():
                 return
             self._attempted = True  # from here on, an undo is owed even if inject fails half-way
+            started = self._now()  # when it was triggered: a db stop fails requests before `docker stop` returns
             try:
                 self.injector.inject()
-                self.record.started = self._now()
+                self.record.started = started
             except Exception as exc:  # noqa: BLE001 - recorded; the undo still runs
                 self.record.errors.append(f"putting {self.plan.kind} in place failed: {exc}")
 

@@ -102,7 +102,7 @@ class Fault:
     planned_for_s: float = 0.0         # FAULT_FOR
     target: str = ""                   # what was hit: a service, or the app's route toward one
     load_started: str | None = None    # the timer's zero (ISO, UTC)
-    started: str | None = None         # when the fault was in place (ISO, UTC); None: never started
+    started: str | None = None         # when it was triggered (ISO, UTC); None: never put in place
     ended: str | None = None           # when it was undone (ISO, UTC)
     errors: list[str] = field(default_factory=list)  # injecting or undoing failed
     recovery: Recovery | None = None
