@@ -5,6 +5,7 @@ unhealthy or cut off). A db-restart without and with CONN_HEALTH_CHECKS shows th
 lesson: without, each thread's persistent connection fails its next request."""
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import datetime
 
@@ -113,4 +114,4 @@ def test_db_restart_with_health_checks_fails_no_request_on_a_stale_connection(gt
         print(f"db-restart failed requests: without CONN_HEALTH_CHECKS {without.summary['error_rate']:.2%} "
               f"({without.fault.recovery.failed_during} during, {without.fault.recovery.failed_after} after); "
               f"with {record.summary['error_rate']:.2%} ({record.fault.recovery.failed_during} during, "
-              f"{record.fault.recovery.failed_after} after)")
+              f"{record.fault.recovery.failed_after} after); load average {os.getloadavg()}")
