@@ -364,7 +364,11 @@ def with_fault(facts: Facts, verdict: Verdict) -> Verdict:
     r = f.get("recovery") or {}
     errs = facts.errors
     requests = f" of {_n(facts.requests)}" if facts.requests else ""
-    kinds = ", ".join(f"{e['count']:,} x {e['kind']}" for e in errs[:4]) or "no app error logged"
+    by_kind: dict[str, int] = {}
+    for e in errs:  # one count per kind, whichever target the log named
+        by_kind[e["kind"]] = by_kind.get(e["kind"], 0) + e["count"]
+    kinds = ", ".join(f"{n:,} x {kind}" for kind, n in sorted(by_kind.items(), key=lambda kv: -kv[1])[:4]) \
+        or "no app error logged"
     stalls = (f"; {r['slow_during']:,} requests took over 1 s (longest {r['max_ms_during'] / 1000:.1f} s)"
               if r.get("slow_during") and r.get("max_ms_during") else "")
     headline = (f"{what}: {_n(facts.failed or 0)}{requests} requests failed; signature: {kinds}{stalls}")
