@@ -22,6 +22,7 @@ export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE WORKER_CONNECTI
        FRONT HTTPS_PORT FRONT_KEEPALIVE OBSERVE PROM_PORT
 export LOADGENS LOADGEN_PORT_RANGE
 export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
+export FAULT FAULT_AT FAULT_FOR FAULT_TAIL CONN_HEALTH_CHECKS  # faults mid-load (churnlab/faults.py)
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,6 +40,7 @@ help: ## Show this help, the variants and profiles (config/presets.yml) and ever
 	@printf '  FRONT (none https) OBSERVE (0 1)\n'
 	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); rank: RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO\n'
 	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS\n'
+	@printf '  faults: FAULT (db-restart db-pause pgbouncer-kill db-network-cut) FAULT_AT FAULT_FOR FAULT_TAIL; CONN_HEALTH_CHECKS (0 1)\n'
 
 .PHONY: bootstrap
 bootstrap: ## Optional: install Docker + Compose v2 + debootstrap (Debian/Ubuntu); demo and test do it themselves
@@ -56,7 +58,7 @@ lab-up: $(VENV)/.installed ## Start the lab: make lab-up VARIANT=pgbouncer PROFI
 	$(CHURNLAB) up
 
 .PHONY: load
-load: $(VENV)/.installed ## Put k6 load on the running lab: make load SCENARIO=ab VUS=500 ITERATIONS=10000 KEEPALIVE=0 [LOADGENS=2]
+load: $(VENV)/.installed ## Put k6 load on the running lab: make load SCENARIO=ab VUS=500 ITERATIONS=10000 KEEPALIVE=0 [LOADGENS=2] [FAULT=db-restart FAULT_AT=10s FAULT_FOR=10s]
 	$(CHURNLAB) load
 
 .PHONY: diagnose

@@ -20,7 +20,16 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("EAGAIN: Resource temporarily unavailable", re.compile(r"Resource temporarily unavailable")),
     ("ECONNREFUSED: Connection refused", re.compile(r"Connection refused")),
     ("timeout", re.compile(r"timeout expired|timed out|canceling statement due to statement timeout")),
+    # -- faults mid-load (churnlab/faults.py): what a DB that goes away looks like --
+    (TERMINATED := "terminating connection due to administrator command",
+     re.compile(r"terminating connection due to administrator command")),
     ("server closed the connection", re.compile(r"server closed the connection unexpectedly")),
+    (DB_NOT_READY := "the database system is shutting down or starting up",
+     re.compile(r"the database system is (shutting down|starting up|in recovery mode|not yet accepting)")),
+    ("EHOSTUNREACH: No route to host", re.compile(r"No route to host")),
+    ("name resolution: could not translate host name", re.compile(r"could not translate host name")),
+    ("connection already closed", re.compile(r"connection already closed")),
+    # -- faults: end --
     ("pgbouncer: no more connections allowed", re.compile(r"no more connections allowed")),
     # today's stack (psycopg 3): psycopg_pool.PoolTimeout, which Django re-raises
     # as OperationalError, and prepared statements lost behind a transaction pooler

@@ -51,6 +51,13 @@ RANGES: dict[str, Range] = {
                       "and 2 cores feed no more than 8"),
     "LOADGEN_PORT_RANGE": Range(1024, 65535, "the k6 generators' own ip_local_port_range, 'low high' "
                                 "(default 1024 65535); a tiny range makes the generator run out"),
+    # -- faults mid-load (churnlab/faults.py): begin --
+    "CONN_HEALTH_CHECKS": Range(0, 1, "1: Django checks a persistent DB connection before reusing it "
+                                "(survives a DB restart); 0: Django's default"),
+    "FAULT_AT": Range(1, 3600, "seconds after the load starts that the fault begins (10s or 10); within an hour"),
+    "FAULT_FOR": Range(1, 600, "seconds the fault lasts before it is undone; ten minutes at most"),
+    "FAULT_TAIL": Range(3, 600, "seconds the load goes on after the fault ends, to see the app recover"),
+    # -- faults mid-load: end --
 }
 
 _WHOLE = re.compile(r"[0-9]+")
@@ -95,6 +102,13 @@ def port_range(name: str, text: object) -> tuple[int, int]:
         raise LabError(f"{name}={raw!r} must be two ports 'low high' from {_fmt(r.low, True)} to "
                        f"{_fmt(r.high, True)}, low <= high: {r.why}")
     return low, high
+def seconds(name: str, text: object) -> int:
+    """A duration in whole seconds, written 10 or 10s, checked against its range."""
+    raw = str(text).strip()
+    try:
+        return whole(name, raw[:-1] if raw.endswith("s") and raw[:-1].isdigit() else raw)
+    except LabError:
+        raise _out_of_range(name, raw) from None
 
 
 def split_list(text: str) -> list[str]:

@@ -22,7 +22,9 @@ from churnlab.paths import COMPOSE_DIR, PRESETS_FILE, STATE_DIR
 # Knobs that override a variant's preset (make variables of the same name).
 # WORKER_CONNECTIONS and GUNICORN_BACKLOG size gunicorn for a concurrency (the
 # variant keeps gunicorn's defaults, 1,000 and 2,048, unless they are given).
-KNOBS = ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "WORKER_CONNECTIONS", "GUNICORN_BACKLOG")
+# CONN_HEALTH_CHECKS (0/1): Django checks a persistent connection before reusing it (faults: db-restart).
+KNOBS = ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "WORKER_CONNECTIONS", "GUNICORN_BACKLOG",
+         "CONN_HEALTH_CHECKS")
 WORKER_CLASSES = ("eventlet", "gthread", "sync", "gevent")
 # How the compose lab's app reaches Postgres for each db_path (the service
 # layout itself lives in the variant's compose_overlay).
@@ -47,7 +49,7 @@ DB_ENGINES = {"": "django.db.backends.postgresql",
               "native": "django.db.backends.postgresql"}
 POOL_KEYS = ("pool_min_size", "pool_max_size", "pool_timeout")
 OPTIONAL_KEYS = {"compose_overlay", "incident", "app_lock", "db_pool", *POOL_KEYS,
-                 "prepare_threshold", "server_side_binding"}
+                 "prepare_threshold", "server_side_binding", "conn_health_checks"}
 
 
 def _check_today(path: Path, name: str, preset: dict) -> None:
@@ -95,6 +97,8 @@ def _check_today(path: Path, name: str, preset: dict) -> None:
             raise bad(f"{exc} (or \"none\")") from None
     if "server_side_binding" in preset and not isinstance(preset["server_side_binding"], bool):
         raise bad("server_side_binding is true or false")
+    if "conn_health_checks" in preset and not isinstance(preset["conn_health_checks"], bool):
+        raise bad("conn_health_checks is true or false")
 
 
 def _image_misfit(preset: dict, worker_class: object, conn_max_age: object) -> str | None:
@@ -245,6 +249,7 @@ class Selection:
         preset = variant(self.variant)
         env = {"WORKER_CLASS": str(preset["worker_class"]), "WORKERS": str(preset["workers"]),
                "THREADS": str(preset["threads"]), "CONN_MAX_AGE": str(preset["conn_max_age"]),
+               "CONN_HEALTH_CHECKS": "1" if preset.get("conn_health_checks") else "0",
                **DB_PATHS[preset["db_path"]], **today_environment(preset)}
         env.update(self.knobs)
         return env

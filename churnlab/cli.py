@@ -121,6 +121,7 @@ def up(
     conn_max_age: str = _opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
     worker_connections: str = _opt("WORKER_CONNECTIONS", "", "override gunicorn's client connections per worker"),
     gunicorn_backlog: str = _opt("GUNICORN_BACKLOG", "", "override gunicorn's listen backlog (1-65535)"),
+    conn_health_checks: str = _opt("CONN_HEALTH_CHECKS", "", "override Django CONN_HEALTH_CHECKS (0 or 1)"),
     app_port: str = _opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
     pg_major: str = PG_MAJOR_OPT,
     front: str = _opt("FRONT", "none", "none, or https: nginx terminates TLS before gunicorn"),
@@ -134,7 +135,7 @@ def up(
     from churnlab.compose_stack import FRONTS, check_pg_major
 
     knobs = dict(zip(catalog.KNOBS, (worker_class, workers, threads, conn_max_age, worker_connections,
-                                     gunicorn_backlog), strict=True))
+                                     gunicorn_backlog, conn_health_checks), strict=True))
     selection = catalog.Selection.of(_or(variant, "direct"), _or(profile, "repro"), knobs,
                                      observe=_flag("OBSERVE", _or(observe, "0")))
     port = bounds.whole("APP_PORT", _or(app_port, "8000"))
@@ -155,7 +156,8 @@ def up(
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
                   f"app on http://127.0.0.1:{port}/api/v1/healthz/ "
                   f"({settings.get('WORKER_CLASS')} x{settings.get('WORKERS')}, threads {settings.get('THREADS')}, "
-                  f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')})")
+                  f"CONN_MAX_AGE={settings.get('CONN_MAX_AGE')}, "
+                  f"CONN_HEALTH_CHECKS={settings.get('CONN_HEALTH_CHECKS')})")
     if chosen_front == "https":
         console.print(f"HTTPS front (nginx, self-signed) on https://127.0.0.1:{front_port}/api/v1/healthz/ "
                       f"(upstream keep-alive {keepalive or 'off'}); `make load` targets it")
@@ -167,21 +169,31 @@ def up(
 def load(
     scenario: str = _opt("SCENARIO", "ab", "ab (the incident's ab -n/-c) or ramp"),
     vus: str = _opt("VUS", "500", "concurrent clients, ab -c (1-5000)"),
-    iterations: str = _opt("ITERATIONS", "10000", "total requests, ab -n (1-1000000)"),
+    iterations: str = _opt("ITERATIONS", "", "total requests, ab -n (1-1000000); default 10000, "
+                           "or 1000000 time-boxed by the fault's window with FAULT"),
     keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0 (ab uses none)"),
     endpoint: str = _opt("ENDPOINT", "/api/v1/healthz/", "path to load"),
     sample_interval: str = _opt("SAMPLE_INTERVAL", "1", "seconds between evidence samples (0.1-60)"),
     loadgens: str = _opt("LOADGENS", "1", "k6 generators sharing the run by execution segments (1-8)"),
     loadgen_port_range: str = _opt("LOADGEN_PORT_RANGE", "", "the generators' own port range, 'low high' "
                                    "(default 1024 65535)"),
+    fault: str = _opt("FAULT", "", "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut"),
+    fault_at: str = _opt("FAULT_AT", "", "seconds after the load starts that the fault begins (default 10)"),
+    fault_for: str = _opt("FAULT_FOR", "", "seconds the fault lasts (default 10)"),
+    fault_tail: str = _opt("FAULT_TAIL", "", "seconds of load after the fault, to see the recovery (default 15)"),
 ) -> None:
     """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
-    from churnlab import lab, loadrun
+    from churnlab import faults, lab, loadrun
 
+    chosen = faults.plan(fault, fault_at, fault_for, fault_tail)  # faults: checked before anything starts
+    if chosen and not iterations.strip():
+        iterations = str(faults.FAULT_ITERATIONS)  # time-boxed by the fault's window instead
     params = _load_params(scenario, vus, iterations, keepalive, sample_interval, endpoint, loadgens,
                           loadgen_port_range)
     stack = lab.current_stack()
-    result = loadrun.run(stack, params)
+    if chosen:
+        faults.check_fits(chosen, stack.selection.variant, stack.app_settings(), stack.running_services())
+    result = loadrun.run(stack, params, fault=chosen)
     terminal.run_summary(result)
 
 
@@ -396,13 +408,17 @@ def hosts_load(
     keepalive: str = _opt("KEEPALIVE", "", "1: HTTP keep-alive (ab uses none)"),
     confirm: str = CONFIRM_OPT,
     ansible_args: str = ARGS_OPT,
+    fault: str = _opt("FAULT", "", "a fault mid-load (lab hosts only)"),
+    fault_at: str = _opt("FAULT_AT", "", "seconds after the load starts that the fault begins"),
+    fault_for: str = _opt("FAULT_FOR", "", "seconds the fault lasts"),
 ) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
-    from churnlab import hosts
+    from churnlab import faults, hosts
 
+    chosen = faults.plan(fault, fault_at, fault_for)
     params = _load_params(scenario, vus, iterations, keepalive, "1")
     hosts.load(_or(inventory, LAB_INVENTORY), params.scenario, params.vus, params.iterations, params.keepalive,
-               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args)
+               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args, fault=chosen.kind if chosen else None)
 
 
 @hosts_app.command("diagnose")

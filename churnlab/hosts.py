@@ -117,7 +117,12 @@ def provision(inventory: str, variant: str | None, profile: str | None, *, check
 
 
 def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: bool,
-         ansible_args: str) -> None:
+         ansible_args: str, fault: str | None = None) -> None:
+    if fault:  # faults mid-load: lab hosts only, refused before anything connects
+        hosts_guard.refuse_fault_outside_lab(hosts_guard.inventory_dir(inventory),
+                                             hosts_guard.parse_extra_args(ansible_args), fault)
+        raise LabError(f"FAULT={fault} on the lab hosts is not implemented yet; the compose lab has it: "
+                       f"make lab-up VARIANT=gthread && make load FAULT={fault}")
     t = target(inventory, ansible_args, confirm=confirm)
     console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
                   + (f" x {iterations} requests" if scenario == "ab" else "")

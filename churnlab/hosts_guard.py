@@ -179,6 +179,18 @@ class Decision:
     outside: list[Host]
 
 
+# -- faults mid-load (churnlab/faults.py): begin --
+def refuse_fault_outside_lab(inventory: Path, extra: list[str], kind: str) -> None:
+    """A fault (FAULT=...) is for lab hosts only: any host of the inventory outside the lab network refuses it,
+    whatever CONFIRM says, before anything connects."""
+    outside = [h for h in resolve_hosts(inventory, extra) if not h.in_lab]
+    if outside:
+        shown = ", ".join(f"{h.name} ({h.address})" for h in outside[:6]) + (" ..." if len(outside) > 6 else "")
+        raise LabError(f"FAULT={kind} runs only on the lab hosts ({LAB_NETWORK}); {shown_path(inventory)} reaches "
+                       f"hosts outside it: {shown}. No fault is ever injected there, with CONFIRM=yes or not.")
+# -- faults mid-load: end --
+
+
 def check(inventory: Path, extra: list[str], *, confirm: bool, confirm_repro: bool,
           named_variant: str | None, named_profile: str | None) -> Decision:
     """Refuse, with one line, anything the user did not ask for. Nothing connects before this passes."""

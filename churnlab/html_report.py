@@ -84,6 +84,11 @@ def figure(run_dir: Path, title: str) -> go.Figure:
         xs = sorted(series)
         fig.add_trace(go.Scatter(x=xs, y=[series[x] for x in xs], name=name, mode="lines",
                                  line_shape="hv" if i <= 2 else "linear"), row=i, col=1)
+    if tl.fault:  # FAULT=...: the fault's window, shaded on every series
+        fig.add_vrect(x0=tl.fault[0], x1=tl.fault[1], row="all", col=1, fillcolor="firebrick", opacity=0.15,
+                      line_width=0)
+        fig.add_annotation(x=tl.fault[0], y=1.0, xref="x", yref="paper", text=f"fault: {tl.fault_kind}",
+                           showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="firebrick"))
     fig.update_layout(title=title, height=170 * len(SERIES) + 80, showlegend=False, margin=dict(l=60, r=20, t=70))
     fig.update_xaxes(title_text="seconds since the load began", row=len(SERIES), col=1)
     return fig

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, bounds, diagnosis, k6_merge, panel, run_record, versions
+from churnlab import app_errors, bounds, diagnosis, faults, k6_merge, panel, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
@@ -127,9 +127,10 @@ class K6Process:
 
 
 def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
-                extra_out: list[str] | None = None) -> list[K6Process]:
+                extra_out: list[str] | None = None, extra_run: list[str] | None = None) -> list[K6Process]:
     """One k6 per segment. extra_out: more outputs every generator writes (the live
-    panel's FIFO; several writers share it, and the panel skips a line they garbled)."""
+    panel's FIFO; several writers share it, and the panel skips a line they garbled);
+    extra_run: more `compose run` options (a fault's MAX_DURATION)."""
     n = params.loadgens
     extra = {"START_AT": f"{time.time() + START_LEAD_S + n:.3f}"} if n > 1 else {}
     found = []
@@ -140,7 +141,7 @@ def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
         split = ["--execution-segment", segment, "--execution-segment-sequence", sequence] if n > 1 else []
         argv = stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
                           "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target(), results, extra),
-                          "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS, *split,
+                          *(extra_run or []), "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS, *split,
                           "--out", f"csv={results}/{k6_merge.METRICS}", *(extra_out or []), "/scripts/scenarios.js")
         found.append(K6Process(name, str(i), run_dir / sub if sub else run_dir, argv, segment if n > 1 else ""))
     return found
@@ -175,12 +176,14 @@ def _log_tail(generators: list[K6Process], lines: int) -> list[str]:
 # -- several load generators: end ------------------------------------------------
 
 
-def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResult:
+def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faults.Plan | None = None) -> RunResult:
     """Run k6 and record it. run.json is written whatever happens: finished,
     failed (LabError raised after writing) or interrupted (KeyboardInterrupt
-    re-raised after writing); no k6 container is left behind."""
+    re-raised after writing); no k6 container is left behind. With a fault
+    (churnlab.faults), it runs on its timer during the load and is always undone."""
+    fault_timer = faults.timer(stack, fault)  # faults: a no-op without FAULT; checked before the folder exists
     started = datetime.now(timezone.utc)
-    run_id = run_id or new_run_id(stack, params, started)
+    run_id = run_id or new_run_id(stack, params, started) + (f"-{fault.kind}" if fault else "")
     run_dir = RESULTS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
@@ -199,10 +202,12 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
     watch = panel.Watch(stack, params, recorder, run_dir, f"k6 {what} on {stack.selection.variant} + "
                         f"{stack.selection.profile}")
     status, problems = run_record.FAILED, []
+    if fault:
+        what += f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s"
     try:
-        with recorder, watch:
+        with recorder, watch, fault_timer:
             # START_AT: from now, the samplers up
-            generators = _generators(stack, params, run_id, run_dir, watch.k6_args())
+            generators = _generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
             codes = dict(zip((g.label for g in generators),
                              _run_generators(generators, {**stack.env(), **env}), strict=True))
         if all(c in COMPLETED_EXITS for c in codes.values()) and \
@@ -225,7 +230,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
         for gen in generators:
             remove_container(gen.name)
         result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
-                         codes, {g.label: g.segment for g in generators}, overhead=watch.overhead)
+                         codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
+                         fault=faults.finish(fault_timer, run_dir))
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
@@ -236,7 +242,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None) -> RunResul
 
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
             problems: list[str], codes: dict | None = None, segments: dict | None = None,
-            overhead: dict | None = None) -> RunResult:
+            overhead: dict | None = None, fault: run_record.Fault | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -270,7 +276,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
         app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target(),
                                                                 "per_loadgen": per_loadgen}),
         summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
-        versions=found_versions, problems=problems, overhead=overhead)
+        versions=found_versions, problems=problems, overhead=overhead, fault=fault)
     verdict = None
     if status == run_record.FINISHED:
         verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))

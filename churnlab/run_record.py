@@ -81,6 +81,47 @@ class Evidence:
     port_budget: list[dict] = field(default_factory=list)  # churnlab.port_budget.PortBudget.as_dict(), per target
 
 
+# -- faults mid-load (churnlab/faults.py): begin --------------------------------
+@dataclass
+class Recovery:
+    """After a fault: did the app answer again without a restart, and is anything left broken?"""
+
+    recovered: bool | None = None      # last_seconds all answered 200 and nothing is left broken
+    last_seconds: int = 0              # how many final seconds of the load were checked
+    last_seconds_requests: int = 0
+    last_seconds_failed: int = 0
+    failed_during: int = 0             # non-200 answers from the fault's start to its end
+    failed_after: int = 0              # non-200 answers after the fault ended
+    last_failure_after_end_s: float | None = None  # the last non-200, seconds after the fault ended
+    slow_during: int = 0               # requests that took over a second, fault window included
+    max_ms_during: float | None = None
+    left_broken: list[str] = field(default_factory=list)  # containers/routes not back as before
+
+
+@dataclass
+class Fault:
+    """A fault injected during the load (FAULT=...): what was planned, what happened."""
+
+    kind: str = ""
+    planned_at_s: float = 0.0          # FAULT_AT: seconds after the load started
+    planned_for_s: float = 0.0         # FAULT_FOR
+    target: str = ""                   # what was hit: a service, or the app's route toward one
+    load_started: str | None = None    # the timer's zero (ISO, UTC)
+    started: str | None = None         # when it was triggered (ISO, UTC); None: never put in place
+    ended: str | None = None           # when it was undone (ISO, UTC)
+    errors: list[str] = field(default_factory=list)  # injecting or undoing failed
+    recovery: Recovery | None = None
+
+
+def fault_from_dict(data: dict | None) -> Fault | None:
+    if not data:
+        return None
+    fault = _part(Fault, data)
+    fault.recovery = _part(Recovery, data["recovery"]) if data.get("recovery") else None
+    return fault
+# -- faults mid-load: end ---------------------------------------------------------
+
+
 @dataclass
 class RunRecord:
     run_id: str
@@ -99,6 +140,7 @@ class RunRecord:
     verdict: dict | None = None        # churnlab.diagnosis.Verdict.as_dict()
     overhead: dict | None = None       # the lab's own CPU during the load (churnlab.overhead.figures); None before
     schema_version: int = SCHEMA_VERSION
+    fault: Fault | None = None         # FAULT=...: absent in runs without one (and in older folders)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -134,7 +176,7 @@ def from_dict(data: dict) -> RunRecord:
         app_errors=data.get("app_errors") or [], db=_part(Db, data.get("db")),
         evidence=_part(Evidence, data.get("evidence")), versions=data.get("versions") or {},
         problems=data.get("problems") or [], verdict=data.get("verdict"), overhead=data.get("overhead"),
-        schema_version=SCHEMA_VERSION)
+        schema_version=SCHEMA_VERSION, fault=fault_from_dict(data.get("fault")))
 
 
 def write(run_dir: Path, record: RunRecord) -> Path:

@@ -64,6 +64,11 @@ def run_summary(result: RunResult) -> None:
     else:
         table.add_row("app errors by kind", "none logged")
     table.add_row("thresholds", "[green]passed[/]" if s.thresholds_passed else "[red]crossed[/]")
+    fault = result.record.fault if result.record else None
+    if fault:  # faults mid-load (churnlab/faults.py)
+        r = fault.recovery
+        table.add_row("fault", f"{fault.kind} on {fault.target}: {fault.started or 'never started'} -> "
+                      f"{fault.ended or '-'}" + (f"; recovered: {r.recovered}" if r else ""))
     console.print(table)
     if result.verdict:
         verdict(result.verdict)

@@ -7,6 +7,7 @@ import csv
 import gzip
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from churnlab import run_record
@@ -22,6 +23,16 @@ class Timeline:
     port_use_pct: dict[float, float] = field(default_factory=dict)
     db_connections: dict[float, int] = field(default_factory=dict)
     target: str = ""
+    fault: tuple[float, float] | None = None  # FAULT: (start, end) in seconds since the load began
+    fault_kind: str = ""
+
+
+K6_CSV = "k6-metrics.csv.gz"
+
+
+def k6_seconds(run_dir: Path) -> tuple[Counter[int], Counter[int]]:
+    """Requests and non-200 answers per second (UTC epoch) of a run's load."""
+    return _k6_seconds(run_dir / K6_CSV)
 
 
 def _k6_seconds(path: Path) -> tuple[Counter[int], Counter[int]]:
@@ -59,4 +70,9 @@ def load(run_dir: Path) -> Timeline:
             tl.port_use_pct[t] = r.get("port_use_pct") or 0.0
         elif r.get("source") == "postgres":
             tl.db_connections[t] = r["client_backends"]
+    fault = record.fault
+    if fault and fault.started:  # an undo that failed leaves ended empty: the window runs to the end
+        end = datetime.fromisoformat(fault.ended).timestamp() if fault.ended else t0 + max(tl.rps, default=0)
+        tl.fault = (round(datetime.fromisoformat(fault.started).timestamp() - t0, 1), round(end - t0, 1))
+        tl.fault_kind = fault.kind
     return tl

@@ -61,6 +61,9 @@ DATABASES = {
         "HOST": os.environ.get("DB_HOST", "db"),
         "PORT": os.environ.get("DB_PORT", "5432"),
         "CONN_MAX_AGE": int(os.environ.get("CONN_MAX_AGE", "0")),
+        # Django >= 4.1: check a persistent connection before reusing it (a DB restart
+        # breaks every one); off by default, as in Django.
+        "CONN_HEALTH_CHECKS": _env_bool("CONN_HEALTH_CHECKS"),
         # Required behind PgBouncer transaction pooling.
         "DISABLE_SERVER_SIDE_CURSORS": _env_bool("DISABLE_SERVER_SIDE_CURSORS"),
     }

@@ -1,0 +1,117 @@
+"""Faults mid-load on the real lab (gthread + default, 20 VUs, a few thousand requests):
+each fault is recorded in run.json, named by the verdict, undone, and the app recovers
+without a restart (the last seconds answer 200, no container left paused, stopped,
+unhealthy or cut off). A db-restart without and with CONN_HEALTH_CHECKS shows the
+lesson: without, each thread's persistent connection fails its next request."""
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import datetime
+
+import pytest
+
+from churnlab import app_errors, catalog, diagnosis, faults, lab, loadrun, run_record
+from churnlab.paths import RESULTS_DIR
+from tests.helpers import make
+
+pytestmark = pytest.mark.e2e
+
+LOAD = loadrun.LoadParams(scenario="ab", vus=20, iterations=faults.FAULT_ITERATIONS)
+AT, FOR, TAIL = 2, 3, 6
+STALE = (app_errors.TERMINATED, "server closed the connection")  # a persistent connection the restart broke
+RESULTS: dict[str, run_record.RunRecord] = {}
+
+
+@pytest.fixture(scope="module")
+def gthread(built):
+    """gthread + default (20 x 40, CONN_MAX_AGE=600, CONN_HEALTH_CHECKS=0, Django's default)."""
+    lab.down()
+    yield lab.up(catalog.Selection.of("gthread", "default"))
+    lab.down()
+
+
+def run_fault(stack, kind: str) -> run_record.RunRecord:
+    result = loadrun.run(stack, LOAD, fault=faults.Plan(kind, AT, FOR, TAIL))
+    return run_record.read(result.run_dir)
+
+
+def kinds_after(record: run_record.RunRecord, seconds_after_end: float) -> set[str]:
+    """The app's error kinds logged from `seconds_after_end` after the fault ended."""
+    end = datetime.fromisoformat(record.fault.ended).timestamp() + seconds_after_end
+    evidence = run_record.read_evidence(RESULTS_DIR / record.run_id / run_record.EVIDENCE)
+    return {kind.split(" (toward")[0] for r in evidence if r.get("source") == "app_errors" and r["ts"] >= end
+            for kind in r["kinds"]}
+
+
+def assert_recorded_named_recovered(record: run_record.RunRecord, kind: str, stale_drip: bool = False) -> None:
+    """stale_drip: without CONN_HEALTH_CHECKS, each thread's stale connection may still fail once in the
+    last seconds; then every failure from 1 s after the DB was back must be such a stale one."""
+    fault = record.fault
+    assert fault is not None and fault.kind == kind and fault.errors == [], fault
+    assert fault.started and fault.ended
+    held = diagnosis._seconds_between(fault.started, fault.ended)
+    assert FOR - 0.5 <= held <= FOR + 10, held
+    r = fault.recovery
+    assert r.left_broken == [] and r.last_seconds_requests > 0, r
+    if stale_drip and not r.recovered:
+        assert kinds_after(record, 1.0) <= set(STALE), kinds_after(record, 1.0)
+    else:
+        assert r.recovered is True and r.last_seconds_failed == 0, r
+    assert record.verdict["case"] == diagnosis.FAULT and record.verdict["headline"].startswith(f"fault {kind} ")
+    assert not any("EADDRNOTAVAIL" in e["kind"] for e in record.app_errors)
+
+
+def test_db_pause_through_make_stalls_requests_and_recovers(gthread):
+    before = set(RESULTS_DIR.glob("*/run.json"))
+    proc = make("load", "VUS=20", "FAULT=db-pause", f"FAULT_AT={AT}s", f"FAULT_FOR={FOR}s", f"FAULT_TAIL={TAIL}",
+                timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_json,) = sorted(set(RESULTS_DIR.glob("*/run.json")) - before)
+    record = run_record.read(run_json.parent)
+    assert_recorded_named_recovered(record, "db-pause")
+    assert record.load.iterations == faults.FAULT_ITERATIONS and record.summary["requests"] < 100_000
+    r = record.fault.recovery
+    assert r.slow_during > 0 and r.max_ms_during >= 1000 * (FOR - 1)  # the requests waited for the DB
+    diag = make("diagnose", f"RUN={record.run_id}")
+    assert diag.returncode == 0 and "verdict (fault): fault db-pause" in diag.stderr, diag.stderr
+
+
+def test_db_network_cut_fails_or_stalls_and_the_route_comes_back(gthread):
+    record = run_fault(gthread, "db-network-cut")
+    assert_recorded_named_recovered(record, "db-network-cut")
+    assert record.fault.target.startswith("app -> db (")
+    unreachable = sum(e["count"] for e in record.app_errors if "No route to host" in e["kind"])
+    assert unreachable > 0 or record.fault.recovery.slow_during > 0, record.app_errors
+    app = subprocess.run(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=churnlab",
+                          "--filter", "label=com.docker.compose.service=app"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    routes = subprocess.run(["docker", "run", "--rm", "--network", f"container:{app}", "--entrypoint", "ip",
+                             "churnlab/app:1", "route"], capture_output=True, text=True, check=True).stdout
+    assert "unreachable" not in routes, routes
+
+
+def test_db_restart_without_health_checks_fails_each_threads_next_request(gthread):
+    record = run_fault(gthread, "db-restart")
+    assert_recorded_named_recovered(record, "db-restart", stale_drip=True)
+    assert record.app_settings["CONN_HEALTH_CHECKS"] == "0"
+    # after the DB was back, requests still failed on the connections the restart broke
+    assert record.fault.recovery.failed_after > 0 and kinds_after(record, 0.0) & set(STALE), record.fault
+    assert any(f["shown_by"].endswith("CONN_HEALTH_CHECKS=1") for f in record.verdict["fixes"])
+    RESULTS["without"] = record
+
+
+def test_db_restart_with_health_checks_fails_no_request_on_a_stale_connection(gthread):
+    stack = lab.up(catalog.Selection.of("gthread", "default", {"CONN_HEALTH_CHECKS": "1"}))
+    record = run_fault(stack, "db-restart")
+    assert_recorded_named_recovered(record, "db-restart")
+    assert record.app_settings["CONN_HEALTH_CHECKS"] == "1"
+    # only requests in flight while the DB went down failed on their connection; none after it was back
+    assert record.fault.recovery.failed_after == 0 and kinds_after(record, 0.0) == set(), record.fault
+    without = RESULTS.get("without")
+    if without is not None:  # the difference, in failed requests after the DB was back
+        assert record.fault.recovery.failed_after < without.fault.recovery.failed_after
+        print(f"db-restart failed requests: without CONN_HEALTH_CHECKS {without.summary['error_rate']:.2%} "
+              f"({without.fault.recovery.failed_during} during, {without.fault.recovery.failed_after} after); "
+              f"with {record.summary['error_rate']:.2%} ({record.fault.recovery.failed_during} during, "
+              f"{record.fault.recovery.failed_after} after); load average {os.getloadavg()}")
