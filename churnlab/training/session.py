@@ -98,7 +98,7 @@ def read_state() -> State | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError) as exc:
-        raise LabError(f"{state_file()} is damaged ({exc}); `make exercise-stop` clears it") from None
+        raise LabError(f"{state_file()} is damaged ({exc}): remove {state_dir()} and run `make lab-down`") from None
 
 
 def running() -> State:
