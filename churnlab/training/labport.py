@@ -84,6 +84,16 @@ def _write_presets(exercise: Exercise, fix: Fix, base_file: Path) -> Path:
     return path
 
 
+def _is_up() -> bool:
+    from churnlab import lab
+
+    try:
+        lab.current_stack()
+    except LabError:
+        return False
+    return True
+
+
 def _app_id(stack) -> str:
     return stack.run("ps", "-q", "app", capture=True, check=False).stdout.strip()
 
@@ -95,6 +105,9 @@ class ComposeLab:
         from churnlab import lab
 
         data = _read()
+        if data.get("applied") == fix.as_dict() and data.get("pg_sizing") == exercise.scenario.pg_sizing \
+                and _is_up():
+            return  # already running these settings: lab.up would change nothing
         if not data:  # the first apply: remember what to give back at the end
             base = catalog.presets_file()
             data = {"base_presets": str(base), "caller_env": {k: os.environ.get(k) for k in ENV_NAMES}}
