@@ -58,7 +58,7 @@ def test_exercise_solution_bot(exercise_cli, name, seed, wrong):
     if name == "incident":  # the lab's own commands during an exercise: same stack, no names, no verdict
         code, out = exercise_cli("up")
         assert code == 0 and "the running exercise's app host" in out, out
-        code, out = exercise_cli("load", VUS=str(ex.vus), ITERATIONS=str(ex.iterations))
+        code, out = exercise_cli("load", VUS="50", ITERATIONS="200")  # small: only its output matters here
         assert code == 0 and "exercise incident: the load" in out and "verdict" not in out, out
         code, out = exercise_cli("diagnose")
         assert code == 2 and "make diagnose is off during exercise 'incident'" in out
