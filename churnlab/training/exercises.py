@@ -105,7 +105,8 @@ class Mystery:
         base = catalogue[rng.choice(self.draw)]
         workers = rng.choice(self.surface["workers"])
         vus = rng.choice(self.surface["vus"])
-        iterations = rng.choice(self.surface["iterations"])
+        # never below the drawn exercise's own load: the smallest that shows its effect
+        iterations = max(rng.choice(self.surface["iterations"]), base.iterations)
         knobs = {**base.scenario.knobs, "WORKERS": str(workers)}
         scenario = Scenario(base.scenario.variant, base.scenario.profile, knobs, base.scenario.pg_sizing)
         scenario.selection()  # the drawn knobs are the lab's own
