@@ -55,16 +55,17 @@ def test_exercise_solution_bot(exercise_cli, name, seed, wrong):
     assert code == 0, out
     assert f"make load VUS={ex.vus} ITERATIONS={ex.iterations}" in out
 
+    code, out = exercise_cli("exercise", "check")  # before any fix
+    assert code == 1 and "✗ zero DB errors" in out and "check failed" in out, out
+
     if name == "incident":  # the lab's own commands during an exercise: same stack, no names, no verdict
+        # (after the check: a load before it would cost the check a fresh app)
         code, out = exercise_cli("up")
         assert code == 0 and "the running exercise's app host" in out, out
         code, out = exercise_cli("load", VUS="50", ITERATIONS="200")  # small: only its output matters here
         assert code == 0 and "exercise incident: the load" in out and "verdict" not in out, out
         code, out = exercise_cli("diagnose")
         assert code == 2 and "make diagnose is off during exercise 'incident'" in out
-
-    code, out = exercise_cli("exercise", "check")  # before any fix
-    assert code == 1 and "✗ zero DB errors" in out and "check failed" in out, out
 
     if wrong is not None:
         fix = workspace.read()
