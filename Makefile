@@ -23,6 +23,7 @@ export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE WORKER_CONNECTI
 export LOADGENS LOADGEN_PORT_RANGE
 export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
 export FAULT FAULT_AT FAULT_FOR FAULT_TAIL CONN_HEALTH_CHECKS  # faults mid-load (churnlab/faults.py)
+export EX SEED CAUSE
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -92,6 +93,30 @@ lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left
 .PHONY: lab-clean
 lab-clean: $(VENV)/.installed ## Stop the lab and delete its volumes (results/ is kept)
 	$(CHURNLAB) clean
+
+# -- training mode: begin (churnlab/training/, config/exercises.yml, docs/training.md) --
+.PHONY: exercise exercise-start exercise-hint exercise-answer exercise-check exercise-solve exercise-stop
+exercise: $(VENV)/.installed ## Training: list the exercises (name, difficulty, what users see)
+	$(CHURNLAB) exercise list
+
+exercise-start: $(VENV)/.installed ## Training: make exercise-start EX=<name> [SEED=n]: the hidden scenario up, its ticket
+	$(CHURNLAB) exercise start
+
+exercise-hint: $(VENV)/.installed ## Training: the next hint (costs points)
+	$(CHURNLAB) exercise hint
+
+exercise-answer: $(VENV)/.installed ## Training: make exercise-answer CAUSE=<case>: name the mechanism
+	$(CHURNLAB) exercise answer
+
+exercise-check: $(VENV)/.installed ## Training: apply training/workspace/fix.yml, run the fixed load, say what failed
+	$(CHURNLAB) exercise check
+
+exercise-solve: $(VENV)/.installed ## Training: apply the reference solution and check it (scored as such)
+	$(CHURNLAB) exercise solve
+
+exercise-stop: $(VENV)/.installed ## Training: bring it down; the score goes to results/training/<name>-<time>.json
+	$(CHURNLAB) exercise stop
+# -- training mode: end ---------------------------------------------------------------
 
 .PHONY: hosts-up
 hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys

@@ -133,6 +133,12 @@ def up(
     """Bring the lab up on a variant and profile (safe to run twice)."""
     from churnlab import lab
     from churnlab.compose_stack import FRONTS, check_pg_major
+    from churnlab.training import labport  # training mode: an exercise's stack, no names shown
+
+    if labport.guard_up():
+        console.print("lab is up: the running exercise's app host, as last applied (training/workspace/fix.yml "
+                      "is applied by `make exercise-check`)")
+        return
 
     knobs = dict(zip(catalog.KNOBS, (worker_class, workers, threads, conn_max_age, worker_connections,
                                      gunicorn_backlog, conn_health_checks), strict=True))
@@ -194,7 +200,10 @@ def load(
     if chosen:
         faults.check_fits(chosen, stack.selection.variant, stack.app_settings(), stack.running_services())
     result = loadrun.run(stack, params, fault=chosen)
-    terminal.run_summary(result)
+    from churnlab.training import labport  # training mode: no hidden names, no verdict unless allowed
+
+    if not labport.summary(stack, result):
+        terminal.run_summary(result)
 
 
 @app.command()
@@ -204,6 +213,9 @@ def diagnose(
 ) -> None:
     """A verdict in plain words, with the numbers behind it."""
     from churnlab import diagnosis
+    from churnlab.training import labport
+
+    labport.guard_diagnose()  # training mode: off during an exercise unless it allows it
 
     if run.strip():
         from churnlab.paths import RESULTS_DIR
@@ -335,6 +347,13 @@ def demo(
         lab.down()
 
 
+# -- training mode: begin (make exercise*; churnlab/training/) ----------------
+from churnlab.training import commands as training_commands  # noqa: E402
+
+app.add_typer(training_commands.app, name="exercise")
+# -- training mode: end ---------------------------------------------------------
+
+
 # -- Ansible on hosts: the lab hosts or real ones ---------------------------
 hosts_app = typer.Typer(no_args_is_help=True, help="Ansible on hosts: lab hosts up/down, provision, load, diagnose.")
 app.add_typer(hosts_app, name="hosts")
@@ -457,6 +476,9 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: a problem the user can fix is one line on stderr and exit code 2."""
     try:
+        from churnlab.training import labport
+
+        labport.activate()  # training mode: while an exercise runs, every command sees its stack
         code = app(args=argv, standalone_mode=False, prog_name="churnlab")
     except LabError as exc:
         first, *rest = str(exc).splitlines() or [""]

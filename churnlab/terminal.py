@@ -33,10 +33,11 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
 
 
-def run_summary(result: RunResult) -> None:
+def run_summary(result: RunResult, title: str | None = None, show_verdict: bool = True) -> None:
+    """The run's table, then its verdict. Training mode gives its own title and may hide the verdict."""
     s = result.summary
     st = result.settings
-    title = (f"{result.selection['variant']} + {result.selection['profile']}: "
+    title = title or (f"{result.selection['variant']} + {result.selection['profile']}: "
              f"{st.get('WORKER_CLASS')} x{st.get('WORKERS')}"
              + (f" x{st.get('THREADS')} threads" if st.get("WORKER_CLASS") == "gthread" else "")
              + f", CONN_MAX_AGE={st.get('CONN_MAX_AGE')}, DB at {st.get('DB_HOST')}:{st.get('DB_PORT')}")
@@ -70,7 +71,7 @@ def run_summary(result: RunResult) -> None:
         table.add_row("fault", f"{fault.kind} on {fault.target}: {fault.started or 'never started'} -> "
                       f"{fault.ended or '-'}" + (f"; recovered: {r.recovered}" if r else ""))
     console.print(table)
-    if result.verdict:
+    if result.verdict and show_verdict:
         verdict(result.verdict)
 
 

@@ -18,7 +18,8 @@ STEERING = ("VARIANT", "PROFILE", "WORKER_CLASS", "WORKERS", "THREADS", "CONN_MA
             "PROFILES", "VUS_LEVELS", "SERVICE", "PGBOUNCER_POOL_SIZE", "CHURNLAB_PRESETS", "INVENTORY", "CHECK",
             "CONFIRM", "CONFIRM_REPRO", "ANSIBLE_ARGS", "PG_MAJOR", "FRONT", "HTTPS_PORT", "FRONT_KEEPALIVE",
             "OBSERVE", "PROM_PORT", "RANK_VARIANTS", "RANK_LEVELS", "RANK_ITERATIONS", "RANK_REPRO",
-            "FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL", "CONN_HEALTH_CHECKS")
+            "FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL", "CONN_HEALTH_CHECKS",
+            "EX", "SEED", "CAUSE", "PG_SIZING")
 # A test's own make must not inherit the make running the tests (make test):
 # its level and flags change what make prints ("make[1]: ***").
 MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")

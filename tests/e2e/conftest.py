@@ -48,3 +48,35 @@ def gthread_stack(built):
     yield lab.up(catalog.Selection.of("gthread", "default"))
     lab.down()
 # -- shared gthread stack: end --------------------------------------------------------
+# -- training mode: begin (tests/e2e/test_training.py) -------------------------
+@pytest.fixture()
+def exercise_cli(built, monkeypatch, capsys):
+    """The churnlab command line in-process, as `make exercise-*` runs it; every
+    output is kept (for the hiding checks), and the exercise is stopped at the end."""
+    from churnlab import cli as cli_module
+    from churnlab.training import session
+
+    for name in ("CHURNLAB_PRESETS", "PG_SIZING", "EX", "SEED", "CAUSE", "VARIANT", "PROFILE", "VUS", "ITERATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    outputs: list[str] = []
+
+    def run(*args: str, **env: str) -> tuple[int, str]:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            cli_module.main(list(args))
+        for key in env:
+            monkeypatch.delenv(key)
+        out = capsys.readouterr()
+        outputs.append(out.out + out.err)
+        code = info.value.code
+        return (code if isinstance(code, int) else 1), out.out + out.err
+
+    run.outputs = outputs
+    if session.read_state() is not None:
+        run("exercise", "stop")
+    yield run
+    if session.read_state() is not None:
+        run("exercise", "stop")
+# -- training mode: end ---------------------------------------------------------
