@@ -8,6 +8,7 @@ config/presets.yml with knobs checked by catalog.Selection.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,18 @@ class Exercise:
         if s.pg_sizing:
             words.append(s.pg_sizing)
         return words
+
+    def leaks(self, text: str) -> list[str]:
+        """The hidden scenario's names found in text: hidden_words, the variant's name
+        as a word (not pgbouncer: also the PgBouncer host's name) and the profile's
+        (not default). Empty when the text gives nothing away."""
+        s = self.scenario
+        found = [word for word in self.hidden_words() if word in text]
+        if s.variant != "pgbouncer" and re.search(rf"(?<![\w-]){re.escape(s.variant)}(?![\w-])", text):
+            found.append(s.variant)
+        if s.profile != "default" and re.search(rf"\b{re.escape(s.profile)}\b", text):
+            found.append(s.profile)
+        return found
 
 
 @dataclass(frozen=True)
