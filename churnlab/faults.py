@@ -31,7 +31,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -123,13 +123,19 @@ class FaultTimer:
         self._undone = False
         self._thread = threading.Thread(target=self._run, name="churnlab-fault", daemon=True)
 
+    # Seconds between entry and the load's start: several generators begin
+    # together at a shared time this far ahead (loadrun.start_lead), and
+    # FAULT_AT counts from there.
+    offset_s: float = 0.0
+
     def __enter__(self) -> FaultTimer:
-        self.record.load_started = self._now()
+        self.record.load_started = self._now() if not self.offset_s else \
+            (datetime.now(timezone.utc) + timedelta(seconds=self.offset_s)).isoformat(timespec="milliseconds")
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        if self._stop.wait(self.plan.at):
+        if self._stop.wait(self.offset_s + self.plan.at):
             return
         self._inject()
         self._stop.wait(self.plan.duration)

@@ -117,6 +117,11 @@ def remove_container(name: str) -> None:
 START_LEAD_S = 5.0  # + 1 s per generator: containers start in parallel on 2 busy cores
 
 
+def start_lead(loadgens: int) -> float:
+    """Seconds from now to the generators' shared start (none for one generator)."""
+    return START_LEAD_S + loadgens if loadgens > 1 else 0.0
+
+
 @dataclass
 class K6Process:
     name: str       # the container's name (removed whatever happens)
@@ -132,7 +137,7 @@ def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
     panel's FIFO; several writers share it, and the panel skips a line they garbled);
     extra_run: more `compose run` options (a fault's MAX_DURATION)."""
     n = params.loadgens
-    extra = {"START_AT": f"{time.time() + START_LEAD_S + n:.3f}"} if n > 1 else {}
+    extra = {"START_AT": f"{time.time() + start_lead(n):.3f}"} if n > 1 else {}
     found = []
     for i, (segment, sequence) in enumerate(k6_merge.segments(n), 1):
         sub = f"{k6_merge.PART_PREFIX}{i}" if n > 1 else ""
@@ -182,6 +187,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
     re-raised after writing); no k6 container is left behind. With a fault
     (churnlab.faults), it runs on its timer during the load and is always undone."""
     fault_timer = faults.timer(stack, fault)  # faults: a no-op without FAULT; checked before the folder exists
+    if fault is not None:
+        fault_timer.offset_s = start_lead(params.loadgens)  # FAULT_AT counts from the generators' shared start
     started = datetime.now(timezone.utc)
     run_id = run_id or new_run_id(stack, params, started) + (f"-{fault.kind}" if fault else "")
     run_dir = RESULTS_DIR / run_id

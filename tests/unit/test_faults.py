@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from churnlab import diagnosis, faults, run_record, timeline
+from churnlab import diagnosis, faults, loadrun, run_record, timeline
 from churnlab.errors import LabError
 
 
@@ -95,6 +95,20 @@ def test_the_fault_starts_at_lasts_for_and_is_undone_once():
     assert 0.25 <= fake.calls[1][1] - fake.calls[0][1] <= 0.6
     assert t.record.started and t.record.ended and t.record.errors == []
     assert t.record.kind == "db-pause" and t.record.planned_at_s == 0.2 and t.record.target == "db"
+
+
+def test_with_several_generators_at_counts_from_their_shared_start():
+    """LOADGENS > 1: the generators begin together a lead ahead (loadrun.start_lead),
+    and FAULT_AT counts from there, as does the record's load start."""
+    fake = FakeInjector()
+    timer = faults.FaultTimer(faults.Plan("db-pause", 0.1, 0.1, 3), fake)
+    timer.offset_s = 0.3
+    began, entered = time.monotonic(), datetime.now(timezone.utc)
+    with timer as t:
+        time.sleep(0.8)
+    assert 0.35 <= fake.calls[0][1] - began <= 0.7
+    assert 0.25 <= (datetime.fromisoformat(t.record.load_started) - entered).total_seconds() <= 0.4
+    assert loadrun.start_lead(1) == 0 and loadrun.start_lead(2) == loadrun.START_LEAD_S + 2
 
 
 def test_a_load_that_ends_before_at_injects_nothing():
