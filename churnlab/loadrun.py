@@ -238,7 +238,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
             remove_container(gen.name)
         result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
                          codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
-                         fault=faults.finish(fault_timer, run_dir))
+                         fault_timer=fault_timer)
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
@@ -249,7 +249,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
 
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
             problems: list[str], codes: dict | None = None, segments: dict | None = None,
-            overhead: dict | None = None, fault: run_record.Fault | None = None) -> RunResult:
+            overhead: dict | None = None,
+            fault_timer: faults.FaultTimer | faults.NoFault | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -265,6 +266,8 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                                          app_errors.per_second(lines))
     errors = app_errors.as_records(app_errors.count(lines))
     summary, per_loadgen = k6_merge.summarize(run_dir, codes, segments)  # several generators: merged exactly
+    # The fault's recovery reads the per-request CSV: the merged one, with several generators.
+    fault = faults.finish(fault_timer, run_dir) if fault_timer is not None else None
     settings = stack.app_settings()
     found_versions: dict = {}
     if status == run_record.INTERRUPTED:

@@ -63,14 +63,18 @@ def assert_recorded_named_recovered(record: run_record.RunRecord, kind: str, sta
 
 
 def test_db_pause_through_make_stalls_requests_and_recovers(gthread):
+    """Through make, with two generators: FAULT_AT counts from their shared start,
+    and the recovery is read from their merged requests."""
     before = set(RESULTS_DIR.glob("*/run.json"))
-    proc = make("load", "VUS=20", "FAULT=db-pause", f"FAULT_AT={AT}s", f"FAULT_FOR={FOR}s", f"FAULT_TAIL={TAIL}",
-                timeout=180)
+    proc = make("load", "VUS=20", "LOADGENS=2", "FAULT=db-pause", f"FAULT_AT={AT}s", f"FAULT_FOR={FOR}s",
+                f"FAULT_TAIL={TAIL}", timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (run_json,) = sorted(set(RESULTS_DIR.glob("*/run.json")) - before)
     record = run_record.read(run_json.parent)
     assert_recorded_named_recovered(record, "db-pause")
     assert record.load.iterations == faults.FAULT_ITERATIONS and record.summary["requests"] < 100_000
+    assert record.load.loadgens == 2 and sum(g["requests"] for g in record.load.per_loadgen) \
+        == record.summary["requests"]
     r = record.fault.recovery
     assert r.slow_during > 0 and r.max_ms_during >= 1000 * (FOR - 1)  # the requests waited for the DB
     diag = make("diagnose", f"RUN={record.run_id}")
