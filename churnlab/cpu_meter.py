@@ -15,11 +15,12 @@ import threading
 import time
 from pathlib import Path
 
+from churnlab.compose_stack import PROJECT
+
 CGROUP = Path("/sys/fs/cgroup")
-PROJECT = "churnlab"
 
 
-def _usage_seconds(container_id: str) -> float | None:
+def usage_seconds(container_id: str) -> float | None:
     for path, scale in ((CGROUP / "cpuacct" / "docker" / container_id / "cpuacct.usage", 1e-9),
                         (CGROUP / "system.slice" / f"docker-{container_id}.scope" / "cpu.stat", 1e-6),
                         (CGROUP / "docker" / container_id / "cpu.stat", 1e-6)):
@@ -36,7 +37,7 @@ def _usage_seconds(container_id: str) -> float | None:
     return None
 
 
-def _containers() -> dict[str, str]:
+def containers() -> dict[str, str]:
     """{container id: compose service} of the lab's running containers."""
     proc = subprocess.run(["docker", "ps", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
                            "--format", '{{.ID}} {{.Label "com.docker.compose.service"}}'],
@@ -65,12 +66,12 @@ class CpuMeter:
 
     def _sample(self, initial: bool = False) -> None:
         try:
-            found = _containers()
+            found = containers()
         except Exception as exc:  # noqa: BLE001 - a missing figure never stops a run
             self.errors.append(f"cpu meter: {exc}")
             return
         for cid, service in found.items():
-            used = _usage_seconds(cid)
+            used = usage_seconds(cid)
             if used is None:
                 continue
             self.service[cid] = service

@@ -17,7 +17,7 @@ import resource
 import time
 from pathlib import Path
 
-from churnlab.cpu_meter import _usage_seconds
+from churnlab import cpu_meter
 
 SERVED = ("app", "db", "pgbouncer")
 PROC = Path("/proc")
@@ -67,29 +67,24 @@ def figures(wall: float, own: float, samplers_host: float, samplers_inside: floa
 class Meter:
     """start() before the load, stop() at its end (while the samplers still run): run.json's `overhead`."""
 
-    def __init__(self, stack, marker: str | None) -> None:
-        self.stack = stack
+    def __init__(self, marker: str | None) -> None:
         self.marker = marker
         self._containers: dict[str, str] = {}
         self._first: dict[str, float] = {}
         self._own = 0.0
         self._started = 0.0
 
-    def _served(self) -> dict[str, str]:
-        proc = self.stack.run("ps", "--no-trunc", "--format", "{{.ID}} {{.Service}}", capture=True, check=False)
-        found = {}
-        for line in (proc.stdout or "").splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1] in SERVED:
-                found[parts[1]] = parts[0]
-        return found
+    @staticmethod
+    def _served() -> dict[str, str]:
+        """{service: container id} of the served containers (cpu_meter lists the lab's containers)."""
+        return {service: cid for cid, service in cpu_meter.containers().items() if service in SERVED}
 
     def start(self) -> None:
         self._started = time.monotonic()
         self._own = _self_cpu()
         self._containers = self._served()
         for name, cid in self._containers.items():
-            used = _usage_seconds(cid)
+            used = cpu_meter.usage_seconds(cid)
             if used is not None:
                 self._first[name] = used
 
@@ -98,7 +93,7 @@ class Meter:
         host, inside = marked_processes(self.marker) if self.marker else (0.0, 0.0)
         containers = {}
         for name, first in self._first.items():
-            used = _usage_seconds(self._containers[name])
+            used = cpu_meter.usage_seconds(self._containers[name])
             if used is not None:
                 containers[name] = max(0.0, used - first)
         return figures(time.monotonic() - self._started, own, host, inside, containers)

@@ -299,7 +299,7 @@ class Watch:
         self.k6 = K6Stream(run_dir / FIFO_NAME, params.scenario)
         self.overhead: dict | None = None
         self.problems: list[str] = []
-        self._meter = overhead.Meter(stack, getattr(recorder, "marker", None))
+        self._meter = overhead.Meter(getattr(recorder, "marker", None))
         self._stop = threading.Event()
         self._lock = threading.Lock()  # the recorder's threads and the ticker both update the state
         self._thread = threading.Thread(target=self._tick, daemon=True)
