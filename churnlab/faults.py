@@ -23,8 +23,6 @@ The kinds, in the compose lab:
 """
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import signal
 import subprocess
@@ -320,22 +318,10 @@ def _epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
-def _durations(path: Path) -> dict[int, list[float]]:
-    """http_req_duration (ms) of the load's requests, by second."""
-    found: dict[int, list[float]] = {}
-    if not path.exists():
-        return found
-    with gzip.open(path, "rt", newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("metric_name") == "http_req_duration" and row.get("scenario"):
-                found.setdefault(int(float(row["timestamp"])), []).append(float(row["metric_value"]))
-    return found
-
-
 def recovery(run_dir: Path, fault: run_record.Fault, left_broken: list[str],
              last_seconds: int = LAST_SECONDS) -> run_record.Recovery:
-    reqs, failed = timeline.k6_seconds(run_dir)
-    durations = _durations(run_dir / timeline.K6_CSV)
+    durations: dict[int, list[float]] = {}
+    reqs, failed = timeline.k6_seconds(run_dir, durations)  # one pass over the CSV
     result = run_record.Recovery(last_seconds=last_seconds, left_broken=list(left_broken))
     start, end = _epoch(fault.started), _epoch(fault.ended)
     if not reqs or start is None or end is None:

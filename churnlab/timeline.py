@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from churnlab import run_record
+from churnlab.k6_merge import METRICS
 from churnlab.run_record import read_evidence
 
 
@@ -27,33 +28,40 @@ class Timeline:
     fault_kind: str = ""
 
 
-K6_CSV = "k6-metrics.csv.gz"
+K6_CSV = METRICS  # k6's per-request CSV (the merged one, with several generators)
 
 
-def k6_seconds(run_dir: Path) -> tuple[Counter[int], Counter[int]]:
-    """Requests and non-200 answers per second (UTC epoch) of a run's load."""
-    return _k6_seconds(run_dir / K6_CSV)
+def k6_seconds(run_dir: Path, durations: dict[int, list[float]] | None = None
+               ) -> tuple[Counter[int], Counter[int]]:
+    """Requests and non-200 answers per second (UTC epoch) of a run's load; with
+    `durations`, also each request's http_req_duration (ms) by second, in the same pass."""
+    return _k6_seconds(run_dir / K6_CSV, durations)
 
 
-def _k6_seconds(path: Path) -> tuple[Counter[int], Counter[int]]:
+def _k6_seconds(path: Path, durations: dict[int, list[float]] | None = None
+                ) -> tuple[Counter[int], Counter[int]]:
     reqs: Counter[int] = Counter()
     failed: Counter[int] = Counter()
     if not path.exists():
         return reqs, failed
     with gzip.open(path, "rt", newline="") as f:
         for row in csv.DictReader(f):
-            if row.get("metric_name") != "http_reqs" or not row.get("scenario"):
+            if not row.get("scenario"):
                 continue  # setup()'s smoke request has no scenario tag
-            second = int(float(row["timestamp"]))
-            reqs[second] += 1
-            if row.get("status") != "200":
-                failed[second] += 1
+            name = row.get("metric_name")
+            if name == "http_reqs":
+                second = int(float(row["timestamp"]))
+                reqs[second] += 1
+                if row.get("status") != "200":
+                    failed[second] += 1
+            elif name == "http_req_duration" and durations is not None:
+                durations.setdefault(int(float(row["timestamp"])), []).append(float(row["metric_value"]))
     return reqs, failed
 
 
 def load(run_dir: Path) -> Timeline:
     record = run_record.read(run_dir)
-    reqs, failed = _k6_seconds(run_dir / "k6-metrics.csv.gz")
+    reqs, failed = _k6_seconds(run_dir / K6_CSV)
     evidence = read_evidence(run_dir / "evidence.jsonl")
     starts = [min(reqs)] if reqs else []
     starts += [r["ts"] for r in evidence if r.get("source") in ("netns", "postgres")][:1]
