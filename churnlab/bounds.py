@@ -51,6 +51,8 @@ RANGES: dict[str, Range] = {
                       "and 2 cores feed no more than 8"),
     "LOADGEN_PORT_RANGE": Range(1024, 65535, "the k6 generators' own ip_local_port_range, 'low high' "
                                 "(default 1024 65535); a tiny range makes the generator run out"),
+    "LOADGEN_CPUS": Range(0.05, 64, "CPUs each k6 generator may use (docker --cpus; unset = no limit); "
+                          "a small share makes the generator short of CPU", whole=False),
     # -- faults mid-load (churnlab/faults.py): begin --
     "CONN_HEALTH_CHECKS": Range(0, 1, "1: Django checks a persistent DB connection before reusing it "
                                 "(survives a DB restart); 0: Django's default"),

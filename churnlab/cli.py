@@ -61,7 +61,8 @@ def _run_id(value: str) -> str:
 
 
 def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sample_interval: str,
-                 endpoint: str = "/api/v1/healthz/", loadgens: str = "1", loadgen_port_range: str = ""):
+                 endpoint: str = "/api/v1/healthz/", loadgens: str = "1", loadgen_port_range: str = "",
+                 loadgen_cpus: str = ""):
     from churnlab import loadrun
 
     return loadrun.LoadParams(
@@ -72,7 +73,8 @@ def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sampl
         endpoint=_or(endpoint, "/api/v1/healthz/"),
         sample_interval=float(bounds.number("SAMPLE_INTERVAL", _or(sample_interval, "1"))),
         loadgens=bounds.whole("LOADGENS", _or(loadgens, "1")),
-        loadgen_port_range=loadgen_port_range.strip())  # checked by LoadParams
+        loadgen_port_range=loadgen_port_range.strip(),  # checked by LoadParams
+        loadgen_cpus=loadgen_cpus.strip())
 
 
 @app.command("variants")
@@ -183,6 +185,7 @@ def load(
     loadgens: str = _opt("LOADGENS", "1", "k6 generators sharing the run by execution segments (1-8)"),
     loadgen_port_range: str = _opt("LOADGEN_PORT_RANGE", "", "the generators' own port range, 'low high' "
                                    "(default 1024 65535)"),
+    loadgen_cpus: str = _opt("LOADGEN_CPUS", "", "CPUs each generator may use (0.05-64; default: no limit)"),
     fault: str = _opt("FAULT", "", "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut"),
     fault_at: str = _opt("FAULT_AT", "", "seconds after the load starts that the fault begins (default 10)"),
     fault_for: str = _opt("FAULT_FOR", "", "seconds the fault lasts (default 10)"),
@@ -195,7 +198,7 @@ def load(
     if chosen and not iterations.strip():
         iterations = str(faults.FAULT_ITERATIONS)  # time-boxed by the fault's window instead
     params = _load_params(scenario, vus, iterations, keepalive, sample_interval, endpoint, loadgens,
-                          loadgen_port_range)
+                          loadgen_port_range, loadgen_cpus)
     stack = lab.current_stack()
     if chosen:
         faults.check_fits(chosen, stack.selection.variant, stack.app_settings(), stack.running_services())

@@ -37,17 +37,18 @@ def usage_seconds(container_id: str) -> float | None:
     return None
 
 
+def listing() -> list[tuple[str, str, str]]:
+    """(container id, compose service, container name) of the lab's running containers."""
+    proc = subprocess.run(["docker", "ps", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                           "--format", '{{.ID}} {{.Label "com.docker.compose.service"}} {{.Names}}'],
+                          capture_output=True, text=True, timeout=30, check=False)
+    return [(parts[0], parts[1], parts[2]) for parts in (line.split() for line in proc.stdout.splitlines())
+            if len(parts) == 3]
+
+
 def containers() -> dict[str, str]:
     """{container id: compose service} of the lab's running containers."""
-    proc = subprocess.run(["docker", "ps", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                           "--format", '{{.ID}} {{.Label "com.docker.compose.service"}}'],
-                          capture_output=True, text=True, timeout=30, check=False)
-    found = {}
-    for line in proc.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            found[parts[0]] = parts[1]
-    return found
+    return {cid: service for cid, service, _ in listing()}
 
 
 class CpuMeter:
@@ -58,6 +59,8 @@ class CpuMeter:
         self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
         self.service: dict[str, str] = {}
+        self.name: dict[str, str] = {}
+        self.seen: dict[str, tuple[float, float]] = {}  # cid: (first, last) monotonic time it was read
         self.wall_seconds = 0.0
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -66,15 +69,18 @@ class CpuMeter:
 
     def _sample(self, initial: bool = False) -> None:
         try:
-            found = containers()
+            found = listing()
         except Exception as exc:  # noqa: BLE001 - a missing figure never stops a run
             self.errors.append(f"cpu meter: {exc}")
             return
-        for cid, service in found.items():
+        for cid, service, name in found:
             used = usage_seconds(cid)
             if used is None:
                 continue
+            now = time.monotonic()
             self.service[cid] = service
+            self.name[cid] = name
+            self.seen[cid] = (self.seen.get(cid, (now, now))[0], now)
             self.first.setdefault(cid, used if initial else 0.0)
             self.last[cid] = used
 
@@ -100,3 +106,12 @@ class CpuMeter:
             name = self.service[cid]
             totals[name] = round(totals.get(name, 0.0) + max(0.0, last - self.first.get(cid, 0.0)), 3)
         return totals
+
+    def by_name(self) -> dict[str, tuple[float, float]]:
+        """{container name: (CPU seconds, seconds it ran)}. A container seen only after
+        the start counts its CPU from zero and may have run up to one interval
+        before it was first seen and after it was last seen: both are added to its seconds, so
+        CPU / seconds is a lower bound of how busy it was."""
+        return {self.name[cid]: (round(max(0.0, last - self.first.get(cid, 0.0)), 3),
+                                 round(self.seen[cid][1] - self.seen[cid][0] + 2 * self.interval, 3))
+                for cid, last in self.last.items()}

@@ -52,6 +52,8 @@ class Facts:
     loadgen_errors: dict[str, int] = field(default_factory=dict)  # k6's own errors by kind, every generator
     dropped_iterations: int = 0
     loadgen_port_range: str = ""
+    loadgen_cpu_busy: dict[str, float] = field(default_factory=dict)  # generator: its cpu_busy, where measured
+    loadgen_cpus: str = ""
     fault: dict | None = None  # run_record.Fault as a dict, when the run had FAULT=...
 
 
@@ -207,11 +209,17 @@ def diagnose(facts: Facts) -> Verdict:
 
 
 # -- load generators (issue 12): begin ---------------------------------------------
+# A generator that used this share of the CPU it could use (its limit, or the machine's
+# cores) was short of it: its requests went out and its answers were read late.
+LOADGEN_CPU_BUSY = 0.9
+
+
 def _loadgen_limit(facts: Facts) -> Verdict | None:
     """A generator that ran out (its own ports, VUs or time) measured itself, not the app."""
     ports = facts.loadgen_errors.get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0)
     dropped = facts.dropped_iterations
-    if not ports and not dropped:
+    starved = {name: busy for name, busy in facts.loadgen_cpu_busy.items() if busy >= LOADGEN_CPU_BUSY}
+    if not ports and not dropped and not starved:
         return None
     requests = f" of {_n(facts.requests)}" if facts.requests else ""
     reasons = []
@@ -222,6 +230,12 @@ def _loadgen_limit(facts: Facts) -> Verdict | None:
                           else "(its ip_local_port_range as it was)"))
     if dropped:
         reasons.append(f"k6 dropped {_n(dropped)} iterations: too few VUs or too little time for the load asked")
+    if starved:
+        cores = f"LOADGEN_CPUS={facts.loadgen_cpus}" if facts.loadgen_cpus else "the machine's cores"
+        reasons.append("k6 was short of CPU: " + ", ".join(
+            f"{'generator ' + name + ' ' if facts.loadgens > 1 else ''}busy {busy:.0%}"
+            for name, busy in starved.items())
+            + f" of the CPU it could use ({cores}), so it sent requests and read answers late")
     headline = ("measurement not valid: the load generator was the limit, not the app; "
                 + "; ".join(reasons) + "; the figures describe the generator")
     app = _classify(facts)
@@ -237,6 +251,9 @@ def _loadgen_limit(facts: Facts) -> Verdict | None:
                          "(ab did not: there it hides the app's own churn)", "make load KEEPALIVE=1"))
     if dropped:
         fixes.append(Fix("more VUs for the arrival rate asked, or more generators", "make load VUS=<more>"))
+    if starved:
+        fixes.append(Fix("more CPU for each generator (on hosts: a bigger or less busy loadgen host)",
+                         "make load LOADGEN_CPUS=<more, or unset>"))
     return Verdict(LOADGEN_LIMITED, headline, evidence, fixes)
 
 
@@ -244,7 +261,10 @@ def loadgen_facts(facts: Facts, load: run_record.Load) -> Facts:
     """Facts of the generators, from run.json's load (old runs: none recorded, nothing found)."""
     facts.loadgens = load.loadgens
     facts.loadgen_port_range = load.loadgen_port_range
+    facts.loadgen_cpus = load.loadgen_cpus
     for gen in load.per_loadgen:
+        if gen.get("cpu_busy") is not None:
+            facts.loadgen_cpu_busy[str(gen.get("name"))] = float(gen["cpu_busy"])
         for kind, n in (gen.get("k6_errors") or {}).items():
             facts.loadgen_errors[kind] = facts.loadgen_errors.get(kind, 0) + int(n)
         facts.dropped_iterations += int(gen.get("dropped_iterations") or 0)

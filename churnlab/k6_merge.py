@@ -49,6 +49,7 @@ K6_ERROR_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("EOF: the server closed the connection", re.compile(r"\bEOF\b")),
     ("EMFILE: too many open files", re.compile(r"too many open files", re.I)),
 )
+GENERATOR_ERRORS = (LOADGEN_EADDRNOTAVAIL, "EMFILE: too many open files")  # the generator's own limits
 
 
 def k6_error_kind(text: str) -> str:
@@ -164,6 +165,11 @@ class Generator:
     rps: float | None = None  # over the load's own seconds (k6's rate counts setup() and the START_AT wait)
     first_request: float | None = None  # epoch seconds: the generators began together, or did not
     exit_code: int | None = None
+    # its own CPU: seconds used, the cores it could use (its limit, or the machine's), and
+    # how busy that kept it: cpu_s / (its seconds x cpu_cores); None where not measured
+    cpu_s: float | None = None
+    cpu_cores: float | None = None
+    cpu_busy: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -191,11 +197,19 @@ def parts(run_dir: Path) -> list[Path]:
     return found or [run_dir]
 
 
+def cpu_figures(cpu_s: float, seconds: float, cores: float) -> dict:
+    """A generator's cpu_s, cpu_cores and cpu_busy (Generator's fields)."""
+    busy = round(cpu_s / (seconds * cores), 3) if seconds > 0 and cores > 0 else None
+    return {"cpu_s": round(cpu_s, 2), "cpu_cores": round(cores, 3), "cpu_busy": busy}
+
+
 def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
-              segments_by_name: dict[str, str] | None = None) -> tuple[LoadSummary | None, list[dict]]:
+              segments_by_name: dict[str, str] | None = None,
+              cpu: dict[str, dict] | None = None) -> tuple[LoadSummary | None, list[dict]]:
     """The run's summary and its per-generator lines. One generator: k6's own
     summary, as it wrote it. Several: merged exactly, and their CSVs merged
-    into the run folder's k6-metrics.csv.gz. None when no generator left a summary."""
+    into the run folder's k6-metrics.csv.gz. None when no generator left a summary.
+    cpu: each generator's cpu_figures(), by name, where measured."""
     folders = parts(run_dir)
     several = folders != [run_dir]
     per: list[tuple[Generator, Samples, LoadSummary | None]] = []
@@ -213,7 +227,7 @@ def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
                             dropped_iterations=samples.dropped_iterations,
                             rps=load_rate(folder, summary) if summary else None,
                             first_request=samples.first_ts,
-                            exit_code=(exit_codes or {}).get(name))
+                            exit_code=(exit_codes or {}).get(name), **(cpu or {}).get(name, {}))
             per.append((gen, samples, summary))
     finally:
         if out:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import app_errors, bounds, diagnosis, faults, k6_merge, panel, run_record, versions
+from churnlab import app_errors, bounds, cpu_meter, diagnosis, faults, k6_merge, panel, run_record, versions
 from churnlab.compose_stack import Stack
 from churnlab.errors import LabError
 from churnlab.evidence.recorder import EvidenceRecorder
@@ -59,6 +59,8 @@ class LoadParams(run_record.Load):
         if self.loadgen_port_range:
             low, high = bounds.port_range("LOADGEN_PORT_RANGE", self.loadgen_port_range)
             self.loadgen_port_range = f"{low} {high}"
+        if self.loadgen_cpus:
+            self.loadgen_cpus = f"{bounds.number('LOADGEN_CPUS', self.loadgen_cpus):g}"
         # -- several load generators: end --
 
 
@@ -171,6 +173,14 @@ def _run_generators(generators: list[K6Process], env: dict[str, str]) -> list[in
         raise
 
 
+def _cpu(meter: cpu_meter.CpuMeter, generators: list[K6Process], params: LoadParams) -> dict[str, dict]:
+    """Each generator's CPU (k6_merge.cpu_figures) by label: the cores it could use are its
+    LOADGEN_CPUS, or the machine's (the generators run on this Docker host)."""
+    cores = float(params.loadgen_cpus) if params.loadgen_cpus else float(os.cpu_count() or 1)
+    used = meter.by_name()
+    return {g.label: k6_merge.cpu_figures(*used[g.name], cores) for g in generators if g.name in used}
+
+
 def _log_tail(generators: list[K6Process], lines: int) -> list[str]:
     tail: list[str] = []
     for gen in generators:
@@ -198,12 +208,14 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
         os.chown(run_dir, uid, gid)
     env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
     env["LOADGEN_PORT_RANGE"] = params.loadgen_port_range  # checked; empty: compose's default
+    env["LOADGEN_CPUS"] = params.loadgen_cpus  # checked; empty: no limit
     what = (f"{params.scenario}: {params.vus} VUs"
             + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
             + (", keep-alive" if params.keepalive else ", no keep-alive")
             + (f", {params.loadgens} generators" if params.loadgens > 1 else ""))
     generators: list[K6Process] = []
     codes: dict[str, int] = {}
+    meter = cpu_meter.CpuMeter()  # the generators' own CPU: short of it, they measure themselves
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
     # The live panel (churnlab.panel): fed by the recorder and by k6's JSON lines (watch.k6_args()).
     watch = panel.Watch(stack, params, recorder, run_dir, f"k6 {what} on {stack.selection.variant} + "
@@ -212,7 +224,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
     if fault:
         what += f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s"
     try:
-        with recorder, watch, fault_timer:
+        with recorder, watch, fault_timer, meter:
             # START_AT: from now, the samplers up
             generators = _generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
             codes = dict(zip((g.label for g in generators),
@@ -238,7 +250,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
             remove_container(gen.name)
         result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
                          codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
-                         fault_timer=fault_timer)
+                         fault_timer=fault_timer, cpu=_cpu(meter, generators, params))
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
@@ -250,7 +262,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
 def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
             problems: list[str], codes: dict | None = None, segments: dict | None = None,
             overhead: dict | None = None,
-            fault_timer: faults.FaultTimer | faults.NoFault | None = None) -> RunResult:
+            fault_timer: faults.FaultTimer | faults.NoFault | None = None,
+            cpu: dict[str, dict] | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
     if os.getuid() == 0:
@@ -265,7 +278,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                                          run_record.read_evidence(run_dir / run_record.EVIDENCE),
                                          app_errors.per_second(lines))
     errors = app_errors.as_records(app_errors.count(lines))
-    summary, per_loadgen = k6_merge.summarize(run_dir, codes, segments)  # several generators: merged exactly
+    summary, per_loadgen = k6_merge.summarize(run_dir, codes, segments, cpu)  # several generators: merged exactly
     # The fault's recovery reads the per-request CSV: the merged one, with several generators.
     fault = faults.finish(fault_timer, run_dir) if fault_timer is not None else None
     settings = stack.app_settings()

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from churnlab import catalog, html_report, matrix, run_record
+from churnlab import catalog, diagnosis, html_report, k6_merge, matrix, run_record
 from churnlab.cpu_meter import CpuMeter
 from churnlab.errors import LabError
 from churnlab.loadrun import LoadParams
@@ -44,15 +44,6 @@ TARGET_RATIO = 0.8
 RULE = ("error-free at every level first, then holds under repro (n/a counts as holding), then the "
         "higher worst ceiling ratio (healthz/ping) across levels, then the lower error rate")
 README_BEGIN, README_END = "<!-- rank:begin -->", "<!-- rank:end -->"
-# k6's own "Request Failed" warnings, by kind; the first is the generator's own port range.
-K6_KINDS = {
-    "generator: cannot assign requested address": "cannot assign requested address",
-    "generator: too many open files": "too many open files",
-    "connection refused": "connection refused",
-    "connection reset by peer": "connection reset by peer",
-    "timeout": "timeout",
-    "EOF": "EOF",
-}
 GENERATOR_SHARE = 0.5  # k6 used at least half the CPU the lab used: the generator, not the app, set the pace
 
 
@@ -116,24 +107,15 @@ def plan(chosen: list[catalog.Selection], levels: list[int], iterations: int,
 
 
 # -- one run's figures -----------------------------------------------------------
-def k6_errors(log_text: str) -> dict[str, int]:
-    """k6's own request failures by kind, from its log (what the generator saw)."""
-    counts: dict[str, int] = {}
-    for line in log_text.splitlines():
-        if "Request Failed" not in line:
-            continue
-        kind = next((k for k, needle in K6_KINDS.items() if needle in line), "other")
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts
-
-
 def figures(run_dir: Path, cpu: dict[str, float] | None = None, wall: float | None = None) -> dict:
     """What the rank reports of one run, from its run folder (and the CPU it used)."""
     r = run_record.read(run_dir)
     s = r.summary or {}
     evidence = run_record.read_evidence(run_dir / run_record.EVIDENCE)
-    log = run_dir / "k6.log"
-    k6 = k6_errors(log.read_text(errors="replace")) if log.exists() else {}
+    k6: dict[str, int] = {}  # k6's own request failures by kind (k6_merge), every generator
+    for gen in r.load.per_loadgen:
+        for kind, n in (gen.get("k6_errors") or {}).items():
+            k6[kind] = k6.get(kind, 0) + int(n)
     requests = int(s.get("requests", 0))
     fig = {"run": r.run_id, "status": r.status, "requests": requests, "rps": round(float(s.get("rps", 0.0)), 1),
            "p50_ms": s.get("p50_ms"), "p99_ms": s.get("p99_ms"), "error_rate": float(s.get("error_rate", 0.0)),
@@ -141,7 +123,7 @@ def figures(run_dir: Path, cpu: dict[str, float] | None = None, wall: float | No
            "peak_db": r.db.peak_client_backends,
            "peak_ports": run_record.peak(evidence, "netns", "local_ports_in_use"),
            "peak_port_pct": r.evidence.peak_port_use_pct,
-           "k6_errors": k6, "generator_errors": sum(n for k, n in k6.items() if k.startswith("generator")),
+           "k6_errors": k6, "generator_errors": sum(k6.get(k, 0) for k in k6_merge.GENERATOR_ERRORS),
            "verdict": (r.verdict or {}).get("case", r.status), "cpu_s": cpu or {}, "wall_s": wall}
     total_cpu = sum((cpu or {}).values())
     fig["k6_cpu_share"] = round(cpu.get("k6", 0.0) / total_cpu, 3) if cpu and total_cpu else None
@@ -159,7 +141,8 @@ def failed_figures(error: str) -> dict:
 
 
 def generator_limited(fig: dict) -> bool:
-    return bool(fig.get("generator_errors")) or (fig.get("k6_cpu_share") or 0) >= GENERATOR_SHARE
+    return (bool(fig.get("generator_errors")) or (fig.get("k6_cpu_share") or 0) >= GENERATOR_SHARE
+            or fig.get("verdict") == diagnosis.LOADGEN_LIMITED)
 
 
 # -- the ranking ---------------------------------------------------------------

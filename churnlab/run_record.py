@@ -57,6 +57,7 @@ class Load:
     # -- several load generators (issue 12): begin --
     loadgens: int = 1                 # k6 processes sharing the run by execution segments (LOADGENS)
     loadgen_port_range: str = ""      # the generators' own ip_local_port_range ("" = the lab's default)
+    loadgen_cpus: str = ""            # the CPUs each generator may use (LOADGEN_CPUS; "" = no limit)
     per_loadgen: list[dict] = field(default_factory=list)  # churnlab.k6_merge.Generator.as_dict(), each
     # -- several load generators: end --
 

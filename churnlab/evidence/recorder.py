@@ -81,6 +81,10 @@ class EvidenceRecorder:
         self._threads: list[threading.Thread] = []
         self._netns: subprocess.Popen | None = None
         self._sessions: dict[str, PsqlSession] = {}
+        # How to (re)open each SQL sampler's session: a fault (db-restart, pgbouncer-kill) ends
+        # its psql; the sampler opens a new one once a second and says how long it was blind.
+        self._openers: dict[str, Callable[[], PsqlSession]] = {}
+        self._lost: dict[str, tuple[float, str]] = {}  # name: (when it was lost, why)
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> EvidenceRecorder:
@@ -94,16 +98,18 @@ class EvidenceRecorder:
             self.errors.append(f"samplers not started: {exc}")
             return self
         self._start("netns sampler", self._start_netns)
-        self._start("postgres sampler", lambda: self._sessions.__setitem__("postgres", PsqlSession(
+        self._openers["postgres"] = lambda: PsqlSession(
             self.stack.argv("exec", "-T", "db", "psql", *psql_flags(), *self._marked(), "-U", "lab", "-d", "lab"),
-            env=self.stack.env())))
+            env=self.stack.env())
         if "pgbouncer" in services:
-            self._start("pgbouncer sampler", lambda: self._sessions.__setitem__("pgbouncer", PsqlSession(
+            self._openers["pgbouncer"] = lambda: PsqlSession(
                 self.stack.argv("exec", "-T", "pgbouncer", "sh", "-c",
                                 'PGPASSWORD="$(cat /run/secrets/db_password)" exec psql ' + " ".join(
                                     f"'{flag}'" for flag in [*psql_flags(), *self._marked()])
                                 + " -h /run/pgbouncer -p 6432 -U lab -d pgbouncer"),
-                env=self.stack.env())))
+                env=self.stack.env())
+        for name, opener in self._openers.items():
+            self._start(f"{name} sampler", lambda name=name, opener=opener: self._sessions.__setitem__(name, opener()))
         self._spawn(self._poll_sql)
         return self
 
@@ -185,13 +191,35 @@ class EvidenceRecorder:
     def _poll_sql(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            for name in list(self._lost):
+                self._reopen(name)
             for name, session in list(self._sessions.items()):
                 try:
                     self._emit(self._sample(name, session))
                 except (OSError, ValueError, IndexError) as exc:
-                    self.errors.append(f"{name} sampler stopped: {exc}")
                     self._sessions.pop(name).close()
+                    if self._stop.is_set():
+                        break
+                    self._lost[name] = (time.monotonic(), str(exc).strip()[:300])
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        for name, (since, why) in self._lost.items():
+            self.errors.append(f"{name} sampler stopped: {why} (not back after {time.monotonic() - since:.0f} s)")
+
+    def _reopen(self, name: str) -> None:
+        """A new session for a sampler whose psql ended; one line in the problems once it is back."""
+        since, why = self._lost[name]
+        session = None
+        try:
+            session = self._openers[name]()
+            self._emit(self._sample(name, session))
+        except (OSError, ValueError, IndexError):
+            if session is not None:
+                session.close()
+            return  # still down: try again next interval
+        self._sessions[name] = session
+        del self._lost[name]
+        self.errors.append(f"{name} sampler lost its session ({why}) and was back {time.monotonic() - since:.0f} s "
+                           "later: no sample in between")
 
     @staticmethod
     def _sample(name: str, session: PsqlSession) -> dict:

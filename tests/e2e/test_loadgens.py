@@ -5,7 +5,8 @@ LOADGENS=2: each k6 container takes its execution segment of the same run,
 they begin together, their counts add up to ITERATIONS, and the merged p95
 is the p95 of the two CSVs' samples concatenated (read here independently).
 A generator given 10 ports of its own against the healthy app gets the
-verdict "measurement not valid", not a verdict about the app."""
+verdict "measurement not valid", not a verdict about the app; so does one
+given a tenth of a CPU (LOADGEN_CPUS=0.1)."""
 import csv
 import gzip
 import json
@@ -44,6 +45,7 @@ def test_two_generators_share_one_run_and_merge_exactly(gthread_stack):
     assert abs(record["summary"]["p95_ms"] - _p95(samples)) < 1e-6
     assert record["summary"]["max_ms"] == max(samples)
     assert result.verdict.case == diagnosis.HEALTHY, result.verdict.headline
+    assert all(g["cpu_cores"] >= 1 and 0 < g["cpu_busy"] < diagnosis.LOADGEN_CPU_BUSY for g in per), per
     assert sum(timeline.load(result.run_dir).rps.values()) == 3000  # the merged CSV feeds the timeline
 
 
@@ -57,3 +59,12 @@ def test_a_generator_out_of_its_own_ports_is_caught_not_blamed_on_the_app(gthrea
     assert result.verdict.headline.startswith("measurement not valid")
     assert "make load LOADGENS=2" in [f.shown_by for f in result.verdict.fixes]
     assert result.record.load.loadgen_port_range == "60000 60009"
+
+
+def test_a_generator_short_of_cpu_is_caught_not_blamed_on_the_app(gthread_stack):
+    result = loadrun.run(gthread_stack, loadrun.LoadParams(vus=20, iterations=1000, loadgen_cpus="0.1"))
+    (gen,) = result.record.load.per_loadgen
+    assert gen["cpu_cores"] == 0.1 and gen["cpu_busy"] >= diagnosis.LOADGEN_CPU_BUSY, gen
+    assert result.errors == [] and result.record.load.loadgen_cpus == "0.1"
+    assert result.verdict.case == diagnosis.LOADGEN_LIMITED
+    assert "k6 was short of CPU: busy" in result.verdict.headline and "(LOADGEN_CPUS=0.1)" in result.verdict.headline

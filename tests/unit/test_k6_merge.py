@@ -73,7 +73,8 @@ def test_two_generators_merge_exactly(tmp_path):
                     failures=[("499", "")] * 5 + [("0", "dial tcp 172.18.0.4:8000: connect: cannot assign "
                                                         "requested address")] * 3)
     write_generator(tmp_path / "loadgen-2", slow, 1_700_000_001, dropped=7)
-    summary, per = k6_merge.summarize(tmp_path, {"1": 99, "2": 0}, {"1": "0:1/2", "2": "1/2:1"})
+    summary, per = k6_merge.summarize(tmp_path, {"1": 99, "2": 0}, {"1": "0:1/2", "2": "1/2:1"},
+                                      {"2": k6_merge.cpu_figures(3.0, 10.0, 2.0)})  # generator 1: not measured
     every = sorted(fast + slow)
     assert summary.requests == 1000 == sum(g["requests"] for g in per)
     assert abs(summary.p95_ms - k6_merge.percentile(every, 0.95)) < 1e-5
@@ -87,7 +88,9 @@ def test_two_generators_merge_exactly(tmp_path):
     assert abs(summary.error_rate - 8 / 1000) < 1e-9 and summary.rps == 200.0  # 600/5 + 400/5: rates add
     assert per[0] | {"first_request": None} == {
         "name": "1", "segment": "0:1/2", "requests": 600, "errors": 8, "dropped_iterations": 0, "rps": 120.0,
-        "k6_errors": {k6_merge.LOADGEN_EADDRNOTAVAIL: 3}, "first_request": None, "exit_code": 99}
+        "k6_errors": {k6_merge.LOADGEN_EADDRNOTAVAIL: 3}, "first_request": None, "exit_code": 99,
+        "cpu_s": None, "cpu_cores": None, "cpu_busy": None}
+    assert (per[1]["cpu_s"], per[1]["cpu_cores"], per[1]["cpu_busy"]) == (3.0, 2.0, 0.15)
     assert per[1]["dropped_iterations"] == 7 and per[1]["k6_errors"] == {} and per[1]["exit_code"] == 0
     assert per[0]["first_request"] == 1_700_000_000 and per[1]["first_request"] == 1_700_000_001
     # The run folder gets one CSV with every row of both (the timeline reads it), header once.

@@ -46,3 +46,24 @@ def test_the_apps_own_errors_with_a_sound_generator_are_the_apps():
 def test_an_old_record_has_no_generator_facts():
     record = _record([], {"200": 2000}, port_range="")
     assert diagnosis.diagnose(diagnosis.facts_from_record(record, [])).case == diagnosis.HEALTHY
+
+
+def test_a_generator_short_of_cpu_makes_the_run_invalid():
+    per = [{"name": "1", "requests": 1000, "errors": 0, "dropped_iterations": 0, "k6_errors": {},
+            **k6_merge.cpu_figures(cpu_s=1.9, seconds=20.0, cores=0.1)},
+           {"name": "2", "requests": 1000, "errors": 0, "dropped_iterations": 0, "k6_errors": {},
+            **k6_merge.cpu_figures(cpu_s=1.0, seconds=20.0, cores=0.1)}]
+    record = _record(per, {"200": 2000}, port_range="")
+    record.load.loadgen_cpus = "0.1"
+    verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, []))
+    assert verdict.case == diagnosis.LOADGEN_LIMITED
+    assert "k6 was short of CPU: generator 1 busy 95% of the CPU it could use (LOADGEN_CPUS=0.1)" in verdict.headline
+    assert "generator 2" not in verdict.headline  # 50% busy: it had CPU to spare
+    assert verdict.fixes[-1].shown_by == "make load LOADGEN_CPUS=<more, or unset>"
+
+
+def test_a_busy_but_not_starved_generator_is_sound():
+    per = [{"name": "1", "requests": 2000, "errors": 0, "dropped_iterations": 0, "k6_errors": {},
+            **k6_merge.cpu_figures(cpu_s=30.0, seconds=20.0, cores=2.0)}]  # 75% of 2 cores
+    record = _record(per, {"200": 2000}, port_range="")
+    assert diagnosis.diagnose(diagnosis.facts_from_record(record, [])).case == diagnosis.HEALTHY

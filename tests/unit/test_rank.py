@@ -53,16 +53,6 @@ def test_among_error_free_fixes_the_higher_worst_ratio_wins():
     assert [c.name for c in rank.ranked([peaky, steady])] == ["a+default", "b+default"]
 
 
-def test_k6_own_errors_are_counted_by_kind():
-    log = "\n".join([
-        'time="t" level=warning msg="Request Failed" error="Get \\"http://app:8000/\\": dial tcp 1.2.3.4:8000: '
-        'connect: cannot assign requested address"',
-        'time="t" level=warning msg="Request Failed" error="read: connection reset by peer"',
-        'time="t" level=warning msg="Request Failed" error="read: connection reset by peer"',
-        'time="t" level=info msg="something else"'])
-    assert rank.k6_errors(log) == {"generator: cannot assign requested address": 1, "connection reset by peer": 2}
-
-
 def document(*cands):
     machine = {"cores": 2, "kernel": "6.1", "machine": "x86_64", "python": "3.11", "loadavg": [1.0, 1.0, 1.0]}
     return rank.document("20261125T000000Z", list(cands), [500, 5000], 10000, dict(machine), dict(machine), 600.0,
