@@ -37,6 +37,22 @@ def usage_seconds(container_id: str) -> float | None:
     return None
 
 
+def throttling(container_id: str) -> tuple[int, int] | None:
+    """(CFS periods, periods in which it was throttled) of a container with a CPU limit
+    (cpu.stat's nr_periods and nr_throttled, cgroup v1 or v2); None without one."""
+    for path in (CGROUP / "cpu" / "docker" / container_id / "cpu.stat",
+                 CGROUP / "system.slice" / f"docker-{container_id}.scope" / "cpu.stat",
+                 CGROUP / "docker" / container_id / "cpu.stat"):
+        try:
+            stat = dict(line.split()[:2] for line in path.read_text().splitlines() if " " in line)
+        except (OSError, ValueError):
+            continue
+        if "nr_periods" in stat:
+            periods = int(stat["nr_periods"])
+            return (periods, int(stat.get("nr_throttled", 0))) if periods else None
+    return None
+
+
 def listing() -> list[tuple[str, str, str]]:
     """(container id, compose service, container name) of the lab's running containers."""
     proc = subprocess.run(["docker", "ps", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
@@ -61,6 +77,7 @@ class CpuMeter:
         self.service: dict[str, str] = {}
         self.name: dict[str, str] = {}
         self.seen: dict[str, tuple[float, float]] = {}  # cid: (first, last) monotonic time it was read
+        self.throttled: dict[str, tuple[int, int]] = {}  # cid: its last throttling(), where it has a limit
         self.wall_seconds = 0.0
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -81,6 +98,9 @@ class CpuMeter:
             self.service[cid] = service
             self.name[cid] = name
             self.seen[cid] = (self.seen.get(cid, (now, now))[0], now)
+            throttled = throttling(cid)
+            if throttled:
+                self.throttled[cid] = throttled
             self.first.setdefault(cid, used if initial else 0.0)
             self.last[cid] = used
 
@@ -107,11 +127,15 @@ class CpuMeter:
             totals[name] = round(totals.get(name, 0.0) + max(0.0, last - self.first.get(cid, 0.0)), 3)
         return totals
 
-    def by_name(self) -> dict[str, tuple[float, float]]:
-        """{container name: (CPU seconds, seconds it ran)}. A container seen only after
-        the start counts its CPU from zero and may have run up to one interval
-        before it was first seen and after it was last seen: both are added to its seconds, so
-        CPU / seconds is a lower bound of how busy it was."""
-        return {self.name[cid]: (round(max(0.0, last - self.first.get(cid, 0.0)), 3),
-                                 round(self.seen[cid][1] - self.seen[cid][0] + 2 * self.interval, 3))
-                for cid, last in self.last.items()}
+    def by_name(self) -> dict[str, tuple[float, float, float | None]]:
+        """{container name: (CPU seconds, seconds it ran, share of CFS periods it was throttled in)}.
+        A container seen only after the start counts its CPU from zero and may have run up to
+        one interval before it was first seen and after it was last seen: one interval is
+        added to its seconds (half of each). The throttled share is None without a CPU limit."""
+        found = {}
+        for cid, last in self.last.items():
+            periods, throttled = self.throttled.get(cid, (0, 0))
+            found[self.name[cid]] = (round(max(0.0, last - self.first.get(cid, 0.0)), 3),
+                                     round(self.seen[cid][1] - self.seen[cid][0] + self.interval, 3),
+                                     round(throttled / periods, 3) if periods else None)
+        return found

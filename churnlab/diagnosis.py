@@ -53,6 +53,7 @@ class Facts:
     dropped_iterations: int = 0
     loadgen_port_range: str = ""
     loadgen_cpu_busy: dict[str, float] = field(default_factory=dict)  # generator: its cpu_busy, where measured
+    loadgen_cpu_throttled: dict[str, float] = field(default_factory=dict)  # generator: its cpu_throttled
     loadgen_cpus: str = ""
     fault: dict | None = None  # run_record.Fault as a dict, when the run had FAULT=...
 
@@ -210,15 +211,19 @@ def diagnose(facts: Facts) -> Verdict:
 
 # -- load generators (issue 12): begin ---------------------------------------------
 # A generator that used this share of the CPU it could use (its limit, or the machine's
-# cores) was short of it: its requests went out and its answers were read late.
+# cores), or that hit its CPU limit in this share of the kernel's periods, was short of
+# CPU: its requests went out and its answers were read late.
 LOADGEN_CPU_BUSY = 0.9
+LOADGEN_CPU_THROTTLED = 0.5
 
 
 def _loadgen_limit(facts: Facts) -> Verdict | None:
     """A generator that ran out (its own ports, VUs or time) measured itself, not the app."""
     ports = facts.loadgen_errors.get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0)
     dropped = facts.dropped_iterations
-    starved = {name: busy for name, busy in facts.loadgen_cpu_busy.items() if busy >= LOADGEN_CPU_BUSY}
+    starved = sorted({name for name, busy in facts.loadgen_cpu_busy.items() if busy >= LOADGEN_CPU_BUSY}
+                     | {name for name, share in facts.loadgen_cpu_throttled.items()
+                        if share >= LOADGEN_CPU_THROTTLED})
     if not ports and not dropped and not starved:
         return None
     requests = f" of {_n(facts.requests)}" if facts.requests else ""
@@ -232,10 +237,13 @@ def _loadgen_limit(facts: Facts) -> Verdict | None:
         reasons.append(f"k6 dropped {_n(dropped)} iterations: too few VUs or too little time for the load asked")
     if starved:
         cores = f"LOADGEN_CPUS={facts.loadgen_cpus}" if facts.loadgen_cpus else "the machine's cores"
-        reasons.append("k6 was short of CPU: " + ", ".join(
-            f"{'generator ' + name + ' ' if facts.loadgens > 1 else ''}busy {busy:.0%}"
-            for name, busy in starved.items())
-            + f" of the CPU it could use ({cores}), so it sent requests and read answers late")
+        def how(name: str) -> str:
+            busy, throttled = facts.loadgen_cpu_busy.get(name), facts.loadgen_cpu_throttled.get(name)
+            return ((f"generator {name} " if facts.loadgens > 1 else "")
+                    + (f"busy {busy:.0%}" if busy is not None else "busy unknown")
+                    + (f", throttled in {throttled:.0%} of the kernel's periods" if throttled is not None else ""))
+        reasons.append("k6 was short of CPU: " + "; ".join(how(name) for name in starved)
+                       + f" (the CPU it could use: {cores}), so it sent requests and read answers late")
     headline = ("measurement not valid: the load generator was the limit, not the app; "
                 + "; ".join(reasons) + "; the figures describe the generator")
     app = _classify(facts)
@@ -265,6 +273,8 @@ def loadgen_facts(facts: Facts, load: run_record.Load) -> Facts:
     for gen in load.per_loadgen:
         if gen.get("cpu_busy") is not None:
             facts.loadgen_cpu_busy[str(gen.get("name"))] = float(gen["cpu_busy"])
+        if gen.get("cpu_throttled") is not None:
+            facts.loadgen_cpu_throttled[str(gen.get("name"))] = float(gen["cpu_throttled"])
         for kind, n in (gen.get("k6_errors") or {}).items():
             facts.loadgen_errors[kind] = facts.loadgen_errors.get(kind, 0) + int(n)
         facts.dropped_iterations += int(gen.get("dropped_iterations") or 0)

@@ -170,6 +170,7 @@ class Generator:
     cpu_s: float | None = None
     cpu_cores: float | None = None
     cpu_busy: float | None = None
+    cpu_throttled: float | None = None  # with a CPU limit: the share of the kernel's periods it hit it in
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -197,10 +198,10 @@ def parts(run_dir: Path) -> list[Path]:
     return found or [run_dir]
 
 
-def cpu_figures(cpu_s: float, seconds: float, cores: float) -> dict:
-    """A generator's cpu_s, cpu_cores and cpu_busy (Generator's fields)."""
+def cpu_figures(cpu_s: float, seconds: float, cores: float, throttled: float | None = None) -> dict:
+    """A generator's cpu_s, cpu_cores, cpu_busy and cpu_throttled (Generator's fields)."""
     busy = round(cpu_s / (seconds * cores), 3) if seconds > 0 and cores > 0 else None
-    return {"cpu_s": round(cpu_s, 2), "cpu_cores": round(cores, 3), "cpu_busy": busy}
+    return {"cpu_s": round(cpu_s, 2), "cpu_cores": round(cores, 3), "cpu_busy": busy, "cpu_throttled": throttled}
 
 
 def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,

@@ -178,7 +178,8 @@ def _cpu(meter: cpu_meter.CpuMeter, generators: list[K6Process], params: LoadPar
     LOADGEN_CPUS, or the machine's (the generators run on this Docker host)."""
     cores = float(params.loadgen_cpus) if params.loadgen_cpus else float(os.cpu_count() or 1)
     used = meter.by_name()
-    return {g.label: k6_merge.cpu_figures(*used[g.name], cores) for g in generators if g.name in used}
+    return {g.label: k6_merge.cpu_figures(used[g.name][0], used[g.name][1], cores, used[g.name][2])
+            for g in generators if g.name in used}
 
 
 def _log_tail(generators: list[K6Process], lines: int) -> list[str]:

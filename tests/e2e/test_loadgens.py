@@ -45,7 +45,8 @@ def test_two_generators_share_one_run_and_merge_exactly(gthread_stack):
     assert abs(record["summary"]["p95_ms"] - _p95(samples)) < 1e-6
     assert record["summary"]["max_ms"] == max(samples)
     assert result.verdict.case == diagnosis.HEALTHY, result.verdict.headline
-    assert all(g["cpu_cores"] >= 1 and 0 < g["cpu_busy"] < diagnosis.LOADGEN_CPU_BUSY for g in per), per
+    assert all(g["cpu_cores"] >= 1 and 0 < g["cpu_busy"] < diagnosis.LOADGEN_CPU_BUSY
+               and g["cpu_throttled"] is None for g in per), per  # no limit: never throttled
     assert sum(timeline.load(result.run_dir).rps.values()) == 3000  # the merged CSV feeds the timeline
 
 
@@ -64,7 +65,8 @@ def test_a_generator_out_of_its_own_ports_is_caught_not_blamed_on_the_app(gthrea
 def test_a_generator_short_of_cpu_is_caught_not_blamed_on_the_app(gthread_stack):
     result = loadrun.run(gthread_stack, loadrun.LoadParams(vus=20, iterations=1000, loadgen_cpus="0.1"))
     (gen,) = result.record.load.per_loadgen
-    assert gen["cpu_cores"] == 0.1 and gen["cpu_busy"] >= diagnosis.LOADGEN_CPU_BUSY, gen
+    assert gen["cpu_cores"] == 0.1 and gen["cpu_throttled"] >= diagnosis.LOADGEN_CPU_THROTTLED, gen
     assert result.errors == [] and result.record.load.loadgen_cpus == "0.1"
     assert result.verdict.case == diagnosis.LOADGEN_LIMITED
-    assert "k6 was short of CPU: busy" in result.verdict.headline and "(LOADGEN_CPUS=0.1)" in result.verdict.headline
+    assert "k6 was short of CPU: busy" in result.verdict.headline, result.verdict.headline
+    assert "(the CPU it could use: LOADGEN_CPUS=0.1)" in result.verdict.headline

@@ -52,13 +52,16 @@ def test_a_generator_short_of_cpu_makes_the_run_invalid():
     per = [{"name": "1", "requests": 1000, "errors": 0, "dropped_iterations": 0, "k6_errors": {},
             **k6_merge.cpu_figures(cpu_s=1.9, seconds=20.0, cores=0.1)},
            {"name": "2", "requests": 1000, "errors": 0, "dropped_iterations": 0, "k6_errors": {},
-            **k6_merge.cpu_figures(cpu_s=1.0, seconds=20.0, cores=0.1)}]
+            **k6_merge.cpu_figures(cpu_s=1.0, seconds=20.0, cores=0.1, throttled=0.2)},
+           {"name": "3", "requests": 1000, "errors": 0, "dropped_iterations": 0, "k6_errors": {},
+            **k6_merge.cpu_figures(cpu_s=1.5, seconds=20.0, cores=0.1, throttled=0.8)}]
     record = _record(per, {"200": 2000}, port_range="")
     record.load.loadgen_cpus = "0.1"
     verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, []))
     assert verdict.case == diagnosis.LOADGEN_LIMITED
-    assert "k6 was short of CPU: generator 1 busy 95% of the CPU it could use (LOADGEN_CPUS=0.1)" in verdict.headline
-    assert "generator 2" not in verdict.headline  # 50% busy: it had CPU to spare
+    assert ("k6 was short of CPU: generator 1 busy 95%; generator 3 busy 75%, throttled in 80% of the kernel's "
+            "periods (the CPU it could use: LOADGEN_CPUS=0.1)") in verdict.headline
+    assert "generator 2" not in verdict.headline  # 50% busy, throttled in 20%: it had CPU to spare
     assert verdict.fixes[-1].shown_by == "make load LOADGEN_CPUS=<more, or unset>"
 
 
