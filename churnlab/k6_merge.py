@@ -204,13 +204,27 @@ def cpu_figures(cpu_s: float, seconds: float, cores: float, throttled: float | N
     return {"cpu_s": round(cpu_s, 2), "cpu_cores": round(cores, 3), "cpu_busy": busy, "cpu_throttled": throttled}
 
 
+TIME = "k6.time"  # on hosts: bash's `time` of k6 ("real user sys", TIMEFORMAT='%R %U %S') and the host's cores
+
+
+def read_time(path: Path) -> dict:
+    """cpu_figures() of a generator timed by bash (playbooks/load.yml), {} when absent or unreadable."""
+    try:
+        lines = path.read_text().split("\n")
+        real, user, system = (float(x) for x in lines[0].split())
+        cores = float(lines[1].split()[0])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return cpu_figures(user + system, real, cores)
+
+
 def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
               segments_by_name: dict[str, str] | None = None,
               cpu: dict[str, dict] | None = None) -> tuple[LoadSummary | None, list[dict]]:
     """The run's summary and its per-generator lines. One generator: k6's own
     summary, as it wrote it. Several: merged exactly, and their CSVs merged
     into the run folder's k6-metrics.csv.gz. None when no generator left a summary.
-    cpu: each generator's cpu_figures(), by name, where measured."""
+    cpu: each generator's cpu_figures(), by name, where measured (else its folder's k6.time, if any)."""
     folders = parts(run_dir)
     several = folders != [run_dir]
     per: list[tuple[Generator, Samples, LoadSummary | None]] = []
@@ -228,7 +242,8 @@ def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
                             dropped_iterations=samples.dropped_iterations,
                             rps=load_rate(folder, summary) if summary else None,
                             first_request=samples.first_ts,
-                            exit_code=(exit_codes or {}).get(name), **(cpu or {}).get(name, {}))
+                            exit_code=(exit_codes or {}).get(name),
+                            **((cpu or {}).get(name) or read_time(folder / TIME)))
             per.append((gen, samples, summary))
     finally:
         if out:

@@ -156,3 +156,12 @@ def test_a_csv_cut_short_by_a_killed_k6_is_read_as_far_as_it_goes(tmp_path):
     assert samples.truncated and 0 <= samples.requests < 300
     summary, per = k6_merge.summarize(tmp_path)
     assert summary is None and per[0]["requests"] == 300  # no summary from the killed one: no merged summary
+
+
+def test_a_generator_timed_by_bash_on_a_host_gets_its_cpu_figures(tmp_path):
+    (tmp_path / k6_merge.TIME).write_text("20.00 15.50 2.50\n2\n")
+    assert k6_merge.read_time(tmp_path / k6_merge.TIME) == {"cpu_s": 18.0, "cpu_cores": 2.0, "cpu_busy": 0.45,
+                                                             "cpu_throttled": None}
+    (tmp_path / k6_merge.TIME).write_text("garbled\n")
+    assert k6_merge.read_time(tmp_path / k6_merge.TIME) == {}
+    assert k6_merge.read_time(tmp_path / "absent") == {}
