@@ -282,6 +282,23 @@ def loadgen_facts(facts: Facts, load: run_record.Load) -> Facts:
 # -- load generators: end -----------------------------------------------------------
 
 
+def connection_bound(settings: dict[str, str], db_path: str = "",
+                     pool_size: int | None = None) -> tuple[int | None, str]:
+    """The most DB connections the app's settings allow, and how it is made up; (None, "")
+    when they set none. db_path and pool_size (PgBouncer's) where known: the live panel's."""
+    try:
+        workers = int(settings.get("WORKERS", "0"))
+        if settings.get("DB_POOL") and settings.get("DB_POOL_MAX"):
+            return workers * int(settings["DB_POOL_MAX"]), "(workers x pool max_size)"
+        if db_path.startswith("pgbouncer") and pool_size:
+            return pool_size, "(PgBouncer pool_size)"
+        if settings.get("WORKER_CLASS") == "gthread" and settings.get("THREADS"):
+            return workers * int(settings["THREADS"]), "(workers x threads)"
+    except ValueError:
+        pass
+    return None, ""
+
+
 def _classify(facts: Facts) -> Verdict:
     errs = facts.errors
     addr_db = _count(errs, EADDRNOTAVAIL, lambda t: not _is_pgbouncer(t))
@@ -339,14 +356,13 @@ def _classify(facts: Facts) -> Verdict:
     if total_errors == 0 and failed_share < 0.01:
         s = facts.settings
         bound = ""
-        if s.get("DB_POOL") and s.get("WORKERS") and s.get("DB_POOL_MAX"):
-            limit = int(s["WORKERS"]) * int(s["DB_POOL_MAX"])
+        limit, how = connection_bound(s)
+        if limit is not None and s.get("DB_POOL"):
             within = "within" if facts.peak_db_backends is None or facts.peak_db_backends <= limit else \
                 "ABOVE (the pool overshot its bound)"
-            bound = f", {within} workers x pool max_size = {limit:,} ({s['DB_POOL']} pool)"
-        elif s.get("WORKER_CLASS") == "gthread" and s.get("WORKERS") and s.get("THREADS"):
-            limit = int(s["WORKERS"]) * int(s["THREADS"])
-            bound = f", within workers x threads = {limit:,}"
+            bound = f", {within} {how.strip('()')} = {limit:,} ({s['DB_POOL']} pool)"
+        elif limit is not None:
+            bound = f", within {how.strip('()')} = {limit:,}"
         elif facts.peak_pgbouncer_servers is not None:
             bound = f", PgBouncer server connections peaked at {facts.peak_pgbouncer_servers:,}"
         headline = (f"healthy: {_n(facts.failed or 0)}{requests} requests failed; "

@@ -38,7 +38,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from churnlab import catalog, overhead
+from churnlab import catalog, diagnosis, overhead
 from churnlab.paths import ROOT
 from churnlab.terminal import console
 
@@ -148,21 +148,6 @@ def plain_line(state: PanelState) -> str:
 
 
 # -- the figures' sources ---------------------------------------------------------
-def db_bound(env: dict[str, str], db_path: str, pool_size: int | None) -> tuple[int | None, str]:
-    """The most DB connections the variant's data allows, and how it is made up; (None, "") when it sets none."""
-    try:
-        workers = int(env.get("WORKERS", "0"))
-        if env.get("DB_POOL") and env.get("DB_POOL_MAX"):
-            return workers * int(env["DB_POOL_MAX"]), "(workers x pool max_size)"
-        if db_path.startswith("pgbouncer") and pool_size:
-            return pool_size, "(PgBouncer pool_size)"
-        if env.get("WORKER_CLASS") == "gthread" and env.get("THREADS"):
-            return workers * int(env["THREADS"]), "(workers x threads)"
-    except ValueError:
-        pass
-    return None, ""
-
-
 def error_kind(tags: dict) -> str | None:
     """A failed request's kind from k6's tags: the HTTP status, or for no answer k6's error in short."""
     status = str(tags.get("status", ""))
@@ -319,7 +304,7 @@ class Watch:
             if db_path.startswith("pgbouncer"):
                 env = self.stack.config("pgbouncer")["services"]["pgbouncer"]["environment"]
                 pool = int(env["PGBOUNCER_DEFAULT_POOL_SIZE"])
-            return db_bound(selection.app_environment(), db_path, pool)
+            return diagnosis.connection_bound(selection.app_environment(), db_path, pool)
         except Exception:  # noqa: BLE001 - the panel shows max_connections instead
             return None, ""
 

@@ -4,7 +4,7 @@ import json
 
 from rich.console import Console
 
-from churnlab import catalog, overhead, panel
+from churnlab import catalog, diagnosis, overhead, panel
 
 STATE = panel.PanelState(
     title="k6 ab: 500 VUs x 10000 requests on direct + repro", elapsed_s=12.4, done=4200, total=10000, rps=480,
@@ -86,7 +86,7 @@ def test_evidence_records_update_the_state():
 def test_the_db_bound_is_the_variants_own():
     def bound(variant, pool=None, **knobs):
         selection = catalog.Selection.of(variant, "repro", knobs)
-        return panel.db_bound(selection.app_environment(), catalog.variant(variant)["db_path"], pool)
+        return diagnosis.connection_bound(selection.app_environment(), catalog.variant(variant)["db_path"], pool)
 
     assert bound("gthread") == (800, "(workers x threads)")
     assert bound("gthread", WORKERS="4", THREADS="16") == (64, "(workers x threads)")
