@@ -102,6 +102,11 @@ def test_db_restart_without_health_checks_fails_each_threads_next_request(gthrea
     # after the DB was back, requests still failed on the connections the restart broke
     assert record.fault.recovery.failed_after > 0 and kinds_after(record, 0.0) & set(STALE), record.fault
     assert any(f["shown_by"].endswith("CONN_HEALTH_CHECKS=1") for f in record.verdict["fixes"])
+    # the Postgres sampler lost its psql with the server, and came back: samples after the fault
+    back = datetime.fromisoformat(record.fault.ended).timestamp()
+    evidence = run_record.read_evidence(RESULTS_DIR / record.run_id / run_record.EVIDENCE)
+    assert any(r.get("source") == "postgres" and r["ts"] > back for r in evidence)
+    assert any(p.startswith("postgres sampler lost its session") for p in record.problems), record.problems
     RESULTS["without"] = record
 
 
