@@ -13,8 +13,8 @@ playbooks/load.yml copies playbooks/files/churnlab-fault.sh to the host and
 runs its timer in the background from the shared start time (START_AT +
 FAULT_AT); it undoes after FAULT_FOR, at once when the load fails, and the
 play's always section undoes again (idempotent) and checks that nothing is
-left broken. If the play is stopped (Ctrl-C), `undo_after_interrupt` runs
-playbooks/fault-undo.yml. Only on hosts that all lie in the lab network:
+left broken. If the play is stopped (Ctrl-C) or fails, `undo_again` runs
+playbooks/fault-undo.yml (its always section may not have run). Only on hosts that all lie in the lab network:
 hosts_guard.refuse_fault_outside_lab, before anything connects, and the play
 asserts the same addresses again.
 """
@@ -98,11 +98,12 @@ def prepare(t, chosen: faults.Plan) -> dict:
     return extra_vars(chosen, placed, [h.address for h in t.decision.hosts])
 
 
-def undo_after_interrupt(run_undo: Callable[[], None]) -> None:
-    """After Ctrl-C: fault-undo.yml (run_undo), SIGINT held off (its ansible-playbook inherits that)."""
+def undo_again(run_undo: Callable[[], None]) -> None:
+    """After Ctrl-C or a failed load.yml: fault-undo.yml (run_undo), idempotent, with SIGINT held off
+    (its ansible-playbook inherits that: a second Ctrl-C does not stop the undo)."""
     held = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        console.print(f"[yellow]interrupted:[/] undoing the fault (playbooks/{UNDO_PLAYBOOK})")
+        console.print(f"[yellow]the load stopped or failed:[/] undoing the fault again (playbooks/{UNDO_PLAYBOOK})")
         run_undo()
     except LabError as exc:
         console.print(f"[red]undoing the fault failed:[/] {exc}")

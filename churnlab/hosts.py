@@ -131,9 +131,9 @@ def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bo
     try:
         _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
                                   "load_keepalive": keepalive, **fault_vars})
-    except KeyboardInterrupt:
-        if fault_vars:  # the play was stopped before its always section undid the fault
-            hostfault.undo_after_interrupt(lambda: _playbook(t, hostfault.UNDO_PLAYBOOK, fault_vars))
+    except (KeyboardInterrupt, AnsibleFailed):
+        if fault_vars:  # stopped or failed: its always section may not have run (an unreachable loadgen, Ctrl-C)
+            hostfault.undo_again(lambda: _playbook(t, hostfault.UNDO_PLAYBOOK, fault_vars))
         raise
 
 
