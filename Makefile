@@ -135,7 +135,7 @@ provision: $(VENV)/.installed ## Converge hosts: make provision [INVENTORY=..] [
 	$(CHURNLAB) hosts provision
 
 .PHONY: provision-load
-provision-load: $(VENV)/.installed ## Load from the loadgen host against the app host; results/ as the compose lab writes them
+provision-load: $(VENV)/.installed ## Load from the loadgen host against the app host; results/ as the compose lab writes them [FAULT=db-restart FAULT_AT=10s FAULT_FOR=10s: lab hosts only]
 	$(CHURNLAB) hosts load
 
 .PHONY: provision-diagnose
@@ -145,7 +145,7 @@ provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: socket
 .PHONY: lint
 lint: $(VENV)/.installed ## Linters only: ruff, shell syntax, yamllint, ansible-lint (no tests)
 	$(VENV)/bin/ruff check churnlab tests app
-	bash -n scripts/*.sh compose/images/*/*.sh .ci/run
+	bash -n scripts/*.sh compose/images/*/*.sh playbooks/files/*.sh .ci/run
 	$(VENV)/bin/yamllint --strict ansible inventories playbooks config .yamllint.yml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --offline --profile production -q
 

@@ -433,14 +433,17 @@ def hosts_load(
     fault: str = _opt("FAULT", "", "a fault mid-load (lab hosts only)"),
     fault_at: str = _opt("FAULT_AT", "", "seconds after the load starts that the fault begins"),
     fault_for: str = _opt("FAULT_FOR", "", "seconds the fault lasts"),
+    fault_tail: str = _opt("FAULT_TAIL", "", "seconds of load after the fault, to see the recovery"),
 ) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
     from churnlab import faults, hosts
 
-    chosen = faults.plan(fault, fault_at, fault_for)
+    chosen = faults.plan(fault, fault_at, fault_for, fault_tail)
+    if chosen and not iterations.strip():
+        iterations = str(faults.FAULT_ITERATIONS)  # time-boxed by the fault's window instead
     params = _load_params(scenario, vus, iterations, keepalive, "1")
     hosts.load(_or(inventory, LAB_INVENTORY), params.scenario, params.vus, params.iterations, params.keepalive,
-               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args, fault=chosen.kind if chosen else None)
+               confirm=_flag("CONFIRM", confirm), ansible_args=ansible_args, fault=chosen)
 
 
 @hosts_app.command("diagnose")

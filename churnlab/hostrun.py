@@ -12,6 +12,7 @@ optional: a probe that failed leaves its file missing, which is recorded.
   app.log                   the app unit's journal for the run
   postgres.jsonl            evidence/pg_sample.sql under psql \\watch on the db host
   netns.jsonl               sockets.py (churnlab-sockets) on the app host
+  fault.txt                 FAULT=...: the fault's timer's started/ended/error lines (churnlab.hostfault)
 
 This builds the RunRecord (churnlab.run_record) from them, names the run with
 run_record.run_id, moves the folder to results/<run-id>/ and writes
@@ -27,7 +28,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from churnlab import app_errors, diagnosis, k6_merge, run_record, versions
+from churnlab import app_errors, diagnosis, hostfault, k6_merge, run_record, versions
 from churnlab.evidence import postgres
 from churnlab.k6_summary import COMPLETED_EXITS
 
@@ -70,6 +71,8 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
         rc = (folder / "k6.rc").read_text().strip() if (folder / "k6.rc").exists() else facts.get("k6_rc")
         codes[name] = None if rc in (None, "", "None") else _int(rc, -1)
     summary, per_loadgen = k6_merge.summarize(fetch_dir, codes, facts.get("segments") or {})
+    # FAULT=... (churnlab.hostfault): its recovery reads the per-request CSV, merged just above.
+    fault = hostfault.record(fetch_dir, facts)
     for folder, (name, k6_rc) in zip(folders, codes.items(), strict=True):
         who = f"k6 on {name}" if len(folders) > 1 else "k6"
         if k6_rc is None:
@@ -106,7 +109,8 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
         str(load.get("keepalive")).lower() in ("true", "1", "yes", "on")
     variant, profile = app.get("variant"), facts.get("profile") or "unknown"
     record = run_record.RunRecord(
-        run_id=run_record.run_id(started, str(variant), str(profile), scenario, vus, keepalive),
+        run_id=run_record.run_id(started, str(variant), str(profile), scenario, vus, keepalive)
+        + (f"-{fault.kind}" if fault else ""),
         status=status, started=started.isoformat(), finished=finished.isoformat(),
         selection=run_record.Selection(variant=variant, profile=profile, via="ansible",
                                        hosts=facts.get("hosts") or {}, front=str(facts.get("front") or "none")),
@@ -117,7 +121,7 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
                              loadgens=len(folders), per_loadgen=per_loadgen),
         summary=summary.as_dict() if summary else None,
         app_errors=app_errors.as_records(app_errors.count(lines)), db=db, evidence=ev,
-        versions=found_versions, problems=problems)
+        versions=found_versions, problems=problems, fault=fault)
     if status == run_record.FINISHED:
         record.verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence)).as_dict()
     return record, evidence

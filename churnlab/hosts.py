@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from churnlab import catalog, hosts_guard, lab_hosts, lab_secrets
+from churnlab import catalog, faults, hostfault, hosts_guard, lab_hosts, lab_secrets
 from churnlab.errors import LabError
 from churnlab.paths import ROOT
 from churnlab.terminal import console
@@ -117,18 +117,24 @@ def provision(inventory: str, variant: str | None, profile: str | None, *, check
 
 
 def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: bool,
-         ansible_args: str, fault: str | None = None) -> None:
+         ansible_args: str, fault: faults.Plan | None = None) -> None:
     if fault:  # faults mid-load: lab hosts only, refused before anything connects
         hosts_guard.refuse_fault_outside_lab(hosts_guard.inventory_dir(inventory),
-                                             hosts_guard.parse_extra_args(ansible_args), fault)
-        raise LabError(f"FAULT={fault} on the lab hosts is not implemented yet; the compose lab has it: "
-                       f"make lab-up VARIANT=gthread && make load FAULT={fault}")
+                                             hosts_guard.parse_extra_args(ansible_args), fault.kind)
     t = target(inventory, ansible_args, confirm=confirm)
+    fault_vars = hostfault.prepare(t, fault) if fault else {}  # checked (one line) before the play starts
     console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
-                  + (f" x {iterations} requests" if scenario == "ab" else "")
-                  + (", keep-alive" if keepalive else ", no keep-alive"))
-    _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
-                              "load_keepalive": keepalive})
+                  + (f" x {'up to ' if fault else ''}{iterations} requests" if scenario == "ab" else "")
+                  + (", keep-alive" if keepalive else ", no keep-alive")
+                  + (f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s, then {fault.tail} s"
+                     if fault else ""))
+    try:
+        _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
+                                  "load_keepalive": keepalive, **fault_vars})
+    except (KeyboardInterrupt, AnsibleFailed):
+        if fault_vars:  # stopped or failed: its always section may not have run (an unreachable loadgen, Ctrl-C)
+            hostfault.undo_again(lambda: _playbook(t, hostfault.UNDO_PLAYBOOK, fault_vars))
+        raise
 
 
 def diagnose(inventory: str, seconds: int, *, confirm: bool, ansible_args: str) -> None:

@@ -180,7 +180,8 @@ def test_host_loads_export_the_k6_dashboard_as_compose_loads_do():
     from churnlab import loadrun, run_record
 
     play = yaml.safe_load((ROOT / "playbooks/load.yml").read_text())[0]
-    tasks = play["tasks"][-2]["block"] + play["tasks"][-2]["always"]
+    block = next(t for t in play["tasks"] if "block" in t)
+    tasks = block["block"] + block["always"]
     k6 = next(t for t in tasks if t["name"] == "Run k6")
     env_k6 = k6["environment"]
     assert {k: env_k6[k] for k in loadrun.K6_DASHBOARD_ENV} == loadrun.K6_DASHBOARD_ENV

@@ -6,10 +6,12 @@ run on the converged hosts; no secret in any output, journal or `ps` capture;
 check the settings are in effect on each host (and that the host's own
 pg_hba entries, listen addresses and TLS are left alone); reproduce the
 incident with the ab scenario from loadgen1 against app1; re-provision with
-gthread and show the same load gives zero errors; reload vs restart of
-PostgreSQL; then the single-host topology (inventories/lab-single: app and
-PostgreSQL on db1, as in the incident) reproduces the incident and the fix;
-hosts down.
+gthread and show the same load gives zero errors; faults mid-load on the
+hosts (FAULT=db-restart, FAULT=db-network-cut): recorded, named, recovered,
+nothing left broken; the HTTPS front (the front role) converges, serves TLS,
+carries a load and goes away; reload vs restart of PostgreSQL; then the
+single-host topology (inventories/lab-single: app and PostgreSQL on db1, as in
+the incident) reproduces the incident and the fix; hosts down.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import time
 
 import pytest
 
+from churnlab import app_errors
 from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, recap
 from tests.helpers import clean_env as env
 from tests.hosts.conftest import LAB_HOSTS, ssh
@@ -31,6 +34,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
 LOAD = ["SCENARIO=ab", "VUS=500", "ITERATIONS=10000", "KEEPALIVE=0"]
 REPRO = {"net.ipv4.ip_local_port_range": "50000 50999", "net.ipv4.tcp_tw_reuse": "0"}
 TIMINGS: dict[str, float] = {}
+# FAULT=...: a short window (seconds), 20 VUs, time-boxed (about 10,000 requests). A db-restart's
+# stop and start take a few seconds more than FAULT_FOR: the tail leaves 3 s after it to check.
+FAULT_AT, FAULT_FOR, FAULT_TAIL = 3, 4, 10
+HTTPS_URL = f"https://{LAB_HOSTS['app1']}/api/v1/healthz/"
 SECRET_NAMES = ("db_password", "django_secret_key", "pgbouncer_admin_password")
 PS_CAPTURE = "/var/tmp/churnlab-test-ps.txt"
 
@@ -140,6 +147,81 @@ def gunicorn(host: str = "app1") -> dict:
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     values["using"] = next((line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Using")), "")
     return values
+
+
+def fault_load(kind: str) -> dict:
+    """make provision-load FAULT=<kind> on the lab hosts; its run.json."""
+    before = set((ROOT / "results").glob(f"*-{kind}"))
+    started = time.monotonic()
+    proc = make("provision-load", "INVENTORY=inventories/lab", "VUS=20", f"FAULT={kind}", f"FAULT_AT={FAULT_AT}s",
+                f"FAULT_FOR={FAULT_FOR}s", f"FAULT_TAIL={FAULT_TAIL}", timeout=600)
+    TIMINGS.setdefault("fault_load_s", {})[kind] = round(time.monotonic() - started, 1)
+    assert proc.returncode == 0, f"FAULT={kind} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    (run_dir,) = sorted(set((ROOT / "results").glob(f"*-{kind}")) - before)
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def kinds_after(run: dict, seconds_after_end: float) -> set[str]:
+    """The app's error kinds logged from `seconds_after_end` after the fault ended (evidence.jsonl)."""
+    end = epoch(run["fault"]["ended"]) + seconds_after_end
+    lines = (ROOT / "results" / run["run_id"] / "evidence.jsonl").read_text().splitlines()
+    return {kind.split(" (toward")[0] for r in map(json.loads, lines)
+            if r.get("source") == "app_errors" and r["ts"] >= end for kind in r["kinds"]}
+
+
+def assert_fault_recorded_named_recovered(run: dict, kind: str, stale_drip: bool = False) -> dict:
+    """run.json's fault: its actual times inside the load and the window planned, named by the verdict
+    (as in the compose lab), recovered (the last seconds all answered 200), nothing left broken.
+    stale_drip (db-restart without CONN_HEALTH_CHECKS, as in tests/e2e/test_faults.py): a thread's
+    persistent connection the restart broke may still fail once late; then every failure from 1 s
+    after the DB was back must be such a stale one."""
+    fault = run["fault"]
+    assert fault["kind"] == kind and fault["errors"] == [], fault
+    began = epoch(fault["started"]) - epoch(fault["load_started"])
+    held = epoch(fault["ended"]) - epoch(fault["started"])
+    assert FAULT_AT - 0.5 <= began <= FAULT_AT + 3, fault  # from the generators' shared start
+    assert FAULT_FOR - 0.5 <= held <= FAULT_FOR + 15, fault
+    assert epoch(run["started"]) < epoch(fault["started"]) < epoch(fault["ended"]) < epoch(run["finished"]), fault
+    r = fault["recovery"]
+    assert r["left_broken"] == [] and (r["failed_during"] > 0 or r["slow_during"] > 0), r
+    assert r["last_seconds_requests"] > 0, r
+    if stale_drip and not r["recovered"]:
+        assert kinds_after(run, 1.0) <= {app_errors.TERMINATED, "server closed the connection"}, kinds_after(run, 1.0)
+    else:
+        assert r["recovered"] is True and r["last_seconds_failed"] == 0, r
+    assert run["verdict"]["case"] == "fault" and run["verdict"]["headline"].startswith(f"fault {kind} "), run["verdict"]
+    assert run["load"]["loadgens"] == 2 and 100 < run["summary"]["requests"] < 100_000, run["summary"]
+    TIMINGS.setdefault("fault_failed", {})[kind] = {"during": r["failed_during"], "after": r["failed_after"],
+                                                   "requests": run["summary"]["requests"],
+                                                   "last_failure_after_end_s": r["last_failure_after_end_s"]}
+    diag = make("diagnose", f"RUN={run['run_id']}", timeout=120)
+    assert diag.returncode == 0 and f"verdict (fault): fault {kind}" in diag.stdout + diag.stderr, \
+        diag.stdout[-3000:] + diag.stderr[-2000:]
+    return r
+
+
+# The lab hosts have no curl: Python's own client, the certificate not checked
+# (self-signed), "000" when nothing answers.
+GET = ("import ssl, sys, urllib.request as u\n"
+       "try:\n"
+       "    print(u.urlopen(sys.argv[1], context=ssl._create_unverified_context(), timeout=10).status)\n"
+       "except Exception:\n"
+       "    print('000')\n")
+
+
+def status(host: str, url: str) -> str:
+    return ssh(host, f"python3 - {url}", stdin=GET).stdout.strip()
+
+
+def app_play(*args: str) -> tuple[dict, str]:
+    return playbook("inventories/lab", "app.yml", "-e", "churnlab_variant=gthread", "-e", "sysctl_profile=default",
+                    *args, timeout=900)
 
 
 class TestLabHosts:
@@ -464,6 +546,63 @@ class TestLabHosts:
         p95 = samples[int(i)] + (samples[int(i) + 1] - samples[int(i)]) * (i - int(i))
         assert abs(run["summary"]["p95_ms"] - p95) < 1e-6, (run["summary"]["p95_ms"], p95)
         assert run["verdict"]["case"] == "healthy", run["verdict"]
+
+    def test_db_restart_mid_load_is_recorded_named_and_recovered(self, hosts):
+        """FAULT=db-restart on the gthread hosts: systemctl stop, then start, of PostgreSQL's
+        unit on db1 while both generators load app1; the unit is active again afterwards."""
+        started = time.monotonic()
+        run = fault_load("db-restart")
+        assert run["fault"]["target"].startswith("db1: "), run["fault"]
+        assert_fault_recorded_named_recovered(run, "db-restart", stale_drip=True)
+        assert ssh("db1", "systemctl is-active 'postgresql@*'").stdout.split() == ["active"]
+        assert ssh("db1", "ps -C postgres -o stat= | grep -c '^T' || true").stdout.strip() == "0"
+        assert ssh("db1", "ls -d /tmp/churnlab-fault-* 2>/dev/null || true").stdout.strip() == ""
+        TIMINGS["fault_db_restart_test_s"] = round(time.monotonic() - started, 1)
+
+    def test_db_network_cut_mid_load_is_recorded_named_and_the_route_is_gone(self, hosts):
+        """FAULT=db-network-cut: an unreachable route toward db1 on app1 for the window, removed after."""
+        started = time.monotonic()
+        run = fault_load("db-network-cut")
+        assert run["fault"]["target"] == f"app1 -> {LAB_HOSTS['db1']}", run["fault"]
+        assert_fault_recorded_named_recovered(run, "db-network-cut")
+        assert ssh("app1", f"ip route show {LAB_HOSTS['db1']}/32").stdout.strip() == ""
+        TIMINGS["fault_db_network_cut_test_s"] = round(time.monotonic() - started, 1)
+
+    def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
+        """The HTTPS front (the front role, issue 9), on the gthread hosts: a dry run on a host
+        without nginx, a converge with churnlab_front=https, a second one that changes nothing,
+        TLS from loadgen1 to app1 through nginx, the key root-only, a load through the front
+        (load.yml reads its local fact), then churnlab_front=none takes the front away."""
+        started = time.monotonic()
+        dry, _ = app_play("-e", "churnlab_front=https", "--check", "--diff")
+        assert dry["app1"]["failed"] == 0
+        assert status("loadgen1", HTTPS_URL) == "000"  # nothing listens on 443 yet: the dry run changed nothing
+
+        first, _ = app_play("-e", "churnlab_front=https")
+        assert first["app1"]["failed"] == 0 and first["app1"]["changed"] > 0
+        second, out = app_play("-e", "churnlab_front=https")
+        assert second["app1"]["changed"] == 0, out[-4000:]
+        assert status("loadgen1", HTTPS_URL) == "200"
+        modes = ssh("app1", "stat -c '%a %U' /etc/churnlab/front /etc/churnlab/front/front.key").stdout.split()
+        assert modes == ["700", "root", "600", "root"], modes
+        # gunicorn behind it still answers on its own port (the front is an addition).
+        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}:8000/api/v1/ping/") == "200"
+        # A load goes through the front by itself: load.yml reads the front's local fact.
+        before = set((ROOT / "results").glob("*-ab-c50"))
+        proc = make("provision-load", "INVENTORY=inventories/lab", "VUS=50", "ITERATIONS=500", timeout=600)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        new = sorted(set((ROOT / "results").glob("*-ab-c50")) - before)
+        assert len(new) == 1, new
+        run = json.loads((new[0] / "run.json").read_text())
+        assert run["selection"]["front"] == "https"
+        assert run["load"]["target"] == f"https://{LAB_HOSTS['app1']}:443"
+        assert run["summary"]["requests"] == 500 and run["summary"]["error_rate"] == 0, run["summary"]
+
+        off, _ = app_play("-e", "churnlab_front=none")
+        assert off["app1"]["changed"] > 0
+        assert status("loadgen1", HTTPS_URL) == "000"
+        assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1  # loads: gunicorn
+        TIMINGS["https_front_s"] = round(time.monotonic() - started, 1)
 
     def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
         foreign = "hostssl  replication  replicator  10.99.0.0/24  scram-sha-256"

@@ -1,0 +1,124 @@
+#!/bin/bash
+# A fault mid-load on a LAB host (playbooks/load.yml, FAULT=...; the kinds,
+# defaults and bounds are churnlab/faults.py's). Run as root on the host the
+# fault acts on:
+#   churnlab-fault.sh timer KIND WHAT AT_EPOCH FOR_S OUT   put it in place at AT_EPOCH, hold FOR_S, undo
+#   churnlab-fault.sh undo  KIND WHAT                      stop a running timer (it undoes), undo again
+#   churnlab-fault.sh check KIND WHAT                      print what is left broken, one line each
+# KIND       WHAT         in place                                     undone
+# db-restart postgresql   systemctl stop of PostgreSQL's server unit   systemctl start
+# db-pause   postgresql   SIGSTOP to every process of the unit         SIGCONT to every process
+# pgbouncer-kill pgbouncer  SIGKILL to every process of the unit       systemctl start
+# db-network-cut ADDRESS  ip route add unreachable ADDRESS/32          ip route del
+# The timer writes "started EPOCH", "ended EPOCH" and "error TEXT" lines to
+# OUT; it undoes exactly once, at its time, or at once on TERM/INT/HUP (the
+# load failed, or the play was stopped). `undo` is idempotent: it prints what
+# it had to undo, nothing when nothing was left.
+set -u
+action=${1:?action} kind=${2:?kind} what=${3:?what}
+
+unit() {  # PostgreSQL's server unit is Debian's postgresql@<major>-<cluster>, not the umbrella postgresql.service
+  if [ "$what" = postgresql ]; then
+    systemctl list-units --all --plain --no-legend --type=service 'postgresql@*' | awk '{ print $1; exit }'
+  else
+    echo "$what.service"
+  fi
+}
+
+pids() {  # every process of a unit, from its cgroup (v2, else v1's systemd hierarchy)
+  local cg
+  cg=$(systemctl show -p ControlGroup --value "$1")
+  [ -n "$cg" ] || return 0
+  cat "/sys/fs/cgroup$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup/systemd$cg/cgroup.procs" 2>/dev/null || true
+}
+
+stopped() {  # the unit's processes in state T (stopped by a signal)
+  local pid
+  for pid in $(pids "$1"); do
+    case $(ps -o stat= -p "$pid" 2>/dev/null) in T*) echo "$pid" ;; esac
+  done
+}
+
+inject() {
+  case $kind in
+    db-restart) systemctl stop "$(unit)" ;;
+    db-pause) systemctl kill --signal=SIGSTOP "$(unit)" ;;
+    pgbouncer-kill) systemctl kill --signal=SIGKILL "$(unit)" ;;
+    db-network-cut) ip route add unreachable "$what/32" ;;
+    *) echo "unknown fault kind $kind"; return 2 ;;
+  esac
+}
+
+undo() {  # idempotent: prints what it undid
+  local u
+  case $kind in
+    db-restart | pgbouncer-kill)
+      u=$(unit)
+      if ! systemctl is-active --quiet "$u"; then
+        systemctl start "$u" && echo "started $u"
+      fi ;;
+    db-pause)
+      u=$(unit)
+      if [ -n "$(stopped "$u")" ]; then
+        systemctl kill --signal=SIGCONT "$u" && echo "continued $u"
+      fi ;;
+    db-network-cut)
+      while ip route show "$what/32" | grep -q .; do
+        ip route del "$what/32" || return 1
+        echo "removed the route toward $what"
+      done ;;
+  esac
+}
+
+check() {  # what is left broken, one line each
+  local u state
+  case $kind in
+    db-restart | db-pause | pgbouncer-kill)
+      u=$(unit)
+      state=$(systemctl is-active "$u")
+      [ "$state" = active ] || echo "$(hostname): $u is $state"
+      [ -z "$(stopped "$u")" ] || echo "$(hostname): $u has processes stopped (state T): $(stopped "$u" | paste -sd,)" ;;
+    db-network-cut)
+      ! ip route show "$what/32" | grep -q . || echo "$(hostname): a route toward $what is still in place: $(ip route show "$what/32")" ;;
+  esac
+}
+
+oneline() { tr '\n' ' ' | cut -c1-300; }
+
+timer() {
+  local at=${1:?at} hold=${2:?for} out=${3:?out} began msg
+  injected=0 undone=0 sleeper=
+  finish() {
+    [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+    [ "$injected" = 1 ] && [ "$undone" = 0 ] || return 0
+    undone=1
+    msg=$(undo 2>&1) || echo "error undoing $kind failed: $(oneline <<<"$msg")" >>"$out"
+    echo "ended $(date +%s.%N)" >>"$out"
+  }
+  trap 'finish; exit 143' TERM INT HUP
+  sleep "$(awk -v at="$at" -v now="$(date +%s.%N)" 'BEGIN { w = at - now; print (w > 0 ? w : 0) }')" &
+  sleeper=$!
+  wait "$sleeper"
+  began=$(date +%s.%N)
+  injected=1  # from here on an undo is owed, even if putting it in place failed half-way
+  if msg=$(inject 2>&1); then
+    echo "started $began" >>"$out"
+  else
+    echo "error putting $kind in place failed: $(oneline <<<"$msg")" >>"$out"
+  fi
+  sleep "$hold" &
+  sleeper=$!
+  wait "$sleeper"
+  finish
+}
+
+case $action in
+  timer) timer "${4:-}" "${5:-}" "${6:-}" ;;
+  undo)
+    # A running timer undoes on TERM; wait for it (a start takes a few seconds), then undo again.
+    pkill -TERM -f 'churnlab-fault[.]sh timer' || true
+    for _ in $(seq 150); do pgrep -f 'churnlab-fault[.]sh timer' >/dev/null || break; sleep 0.2; done
+    undo ;;
+  check) check ;;
+  *) echo "usage: $0 timer|undo|check KIND WHAT [AT_EPOCH FOR_S OUT]" >&2; exit 2 ;;
+esac
