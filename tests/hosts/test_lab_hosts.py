@@ -546,6 +546,8 @@ class TestLabHosts:
         p95 = samples[int(i)] + (samples[int(i) + 1] - samples[int(i)]) * (i - int(i))
         assert abs(run["summary"]["p95_ms"] - p95) < 1e-6, (run["summary"]["p95_ms"], p95)
         assert run["verdict"]["case"] == "healthy", run["verdict"]
+        # each generator's own CPU, from bash's time of k6 on its host (k6.time): not short of it
+        assert all(g["cpu_s"] > 0 and g["cpu_cores"] >= 1 and 0 < g["cpu_busy"] < 0.9 for g in per), per
 
     def test_db_restart_mid_load_is_recorded_named_and_recovered(self, hosts):
         """FAULT=db-restart on the gthread hosts: systemctl stop, then start, of PostgreSQL's
@@ -557,6 +559,9 @@ class TestLabHosts:
         assert ssh("db1", "systemctl is-active 'postgresql@*'").stdout.split() == ["active"]
         assert ssh("db1", "ps -C postgres -o stat= | grep -c '^T' || true").stdout.strip() == "0"
         assert ssh("db1", "ls -d /tmp/churnlab-fault-* 2>/dev/null || true").stdout.strip() == ""
+        # the database sampler's psql ended with the server; a new one sampled after it was back
+        evidence = [json.loads(line) for line in (ROOT / "results" / run["run_id"] / "evidence.jsonl").open()]
+        assert any(r.get("source") == "postgres" and r["ts"] > epoch(run["fault"]["ended"]) for r in evidence)
         TIMINGS["fault_db_restart_test_s"] = round(time.monotonic() - started, 1)
 
     def test_db_network_cut_mid_load_is_recorded_named_and_the_route_is_gone(self, hosts):
