@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from churnlab import catalog, diagnosis, run_record
+from churnlab import catalog, diagnosis, k6_merge, run_record
 from churnlab.errors import LabError
 from churnlab.training import session
 from churnlab.training.exercises import Exercise
@@ -183,7 +183,8 @@ class ComposeLab:
         per = result.record.load.per_loadgen if result.record else []
         return Figures(run_id=result.run_id, requests=s.requests, rps=s.rps, status_counts=dict(s.status_counts),
                        app_errors=result.errors, peak_db_connections=result.peak_db_connections,
-                       loadgen_failures=sum(int(n) for g in per for n in (g.get("k6_errors") or {}).values()),
+                       loadgen_failures=sum(int((g.get("k6_errors") or {}).get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0))
+                                            for g in per),
                        dropped_iterations=sum(int(g.get("dropped_iterations") or 0) for g in per))
 
     def down(self) -> None:

@@ -52,7 +52,7 @@ class Figures:
     app_errors: list[dict]
     peak_db_connections: int | None
     ceiling_rps: float | None = None  # /api/v1/ping/ under the same load, when the exercise asks for it
-    loadgen_failures: int = 0         # requests k6 itself failed (its own errors: its ports, ...)
+    loadgen_failures: int = 0         # requests k6 itself failed for want of its own ports (EADDRNOTAVAIL)
     dropped_iterations: int = 0       # iterations k6 dropped (too few VUs or too little time)
 
     def logged_errors(self) -> int:
@@ -129,7 +129,7 @@ def start(name: str, seed: int | None, lab: Lab) -> tuple[Exercise, State]:
     # from config/exercises.yml, so the state names none of it.
     state = State(exercise=name, seed=exercise.seed, started=_now(), started_ts=time.time())
     _write(state)  # from here `make exercise-stop` can always clean up
-    workspace.write(start_fix, name, exercise.forbidden)
+    workspace.write(start_fix, name, exercise.forbidden, exercise.scenario.base_preset())
     lab.apply(exercise, start_fix)
     return exercise, state
 
@@ -238,7 +238,8 @@ def solve(lab: Lab) -> tuple[bool, list[Condition], Figures | None, str]:
     state = running()
     exercise = state.exercise_of()
     start_fix = exercise.scenario.start_fix()
-    workspace.write(start_fix.with_changes(exercise.solution), state.exercise, exercise.forbidden)
+    workspace.write(start_fix.with_changes(exercise.solution), state.exercise, exercise.forbidden,
+                    exercise.scenario.base_preset())
     passed, conditions, figures = check(lab, by_solution=True)
     return passed, conditions, figures, exercise.why
 

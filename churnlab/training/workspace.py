@@ -283,7 +283,7 @@ HEADER = """\
 # (git-ignored); `make exercise-solve` overwrites it with the reference solution.
 {forbidden}"""
 COMMENTS = {
-    "gunicorn": "# gunicorn: worker_class (eventlet, gthread, sync), workers (1-64), threads per worker (1-256)",
+    "gunicorn": "# gunicorn: worker_class ({classes}), workers (1-64), threads per worker (1-256)",
     "django": "# Django DATABASES: CONN_MAX_AGE, seconds a DB connection is kept (0 = a new one per request);\n"
               "# pool: none, or Django's psycopg pool (Django >= 5.1 with psycopg 3 only), per worker process:\n"
               "#   min_size (0-1000) kept open, max_size (1-1000) at most, timeout (0.1-300) seconds a request\n"
@@ -296,18 +296,20 @@ COMMENTS = {
 }
 
 
-def render(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = ()) -> str:
+def render(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> str:
+    """fix.yml's text; base: the host's variant (its image installs the worker classes named)."""
     note = (f"# Not yours to change in this exercise: {', '.join(forbidden)}.\n" if forbidden else "")
+    classes = catalog.LOCK_WORKER_CLASSES[(base or {}).get("app_lock", catalog.INCIDENT_LOCK)]
     parts = [HEADER.format(name=exercise_name, forbidden=note)]
     for section, value in fix.sections().items():
-        parts.append(COMMENTS[section])
+        parts.append(COMMENTS[section].replace("{classes}", ", ".join(classes)))
         parts.append(yaml.safe_dump({section: value}, sort_keys=False, default_flow_style=False).rstrip())
     return "\n".join(parts) + "\n"
 
 
-def write(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = ()) -> None:
+def write(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> None:
     WORKSPACE_DIR.mkdir(parents=True, exist_ok=True)
-    FIX_FILE.write_text(render(fix, exercise_name, forbidden))
+    FIX_FILE.write_text(render(fix, exercise_name, forbidden, base))
 
 
 def read() -> Fix:
