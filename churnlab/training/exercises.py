@@ -29,7 +29,7 @@ CAUSES = (diagnosis.PORT_EXHAUSTION_POSTGRES, diagnosis.PORT_EXHAUSTION_PGBOUNCE
           diagnosis.LOADGEN_LIMITED)
 DIFFICULTIES = ("easy", "medium", "hard")
 FIX_SECTIONS = ("gunicorn", "django", "pgbouncer", "sysctls", "loadgen")
-SCENARIO_KEYS = {"variant", "profile", "knobs", "pg_sizing", "loadgen"}
+SCENARIO_KEYS = {"variant", "profile", "knobs", "pg_sizing", "loadgen", "pool"}
 EXERCISE_KEYS = {"about", "difficulty", "points", "ticket", "scenario", "load", "cause", "check", "forbidden",
                  "diagnose", "hints", "solution"}
 MYSTERY_KEYS = {"about", "difficulty", "points", "ticket", "draw", "surface", "hints", "diagnose"}
@@ -51,6 +51,7 @@ class Scenario:
     knobs: dict[str, str] = field(default_factory=dict)
     pg_sizing: str = ""  # config/postgresql/<name>.conf for the db ('' = the lab's default)
     loadgen: dict = field(default_factory=dict)  # the check's generator: {generators, port_range} ({} = the lab's)
+    pool: dict = field(default_factory=dict)  # the variant's pool, some fields changed: {min_size, max_size, timeout}
 
     def selection(self) -> catalog.Selection:
         return catalog.Selection.of(self.variant, self.profile, self.knobs)
@@ -59,7 +60,8 @@ class Scenario:
         """fix.yml's content when the exercise starts: the settings the scenario runs."""
         from churnlab.training import workspace
 
-        return workspace.Fix.of_selection(self.selection(), self.loadgen)
+        fix = workspace.Fix.of_selection(self.selection(), self.loadgen)
+        return fix.with_changes({"django": {"pool": self.pool}}) if self.pool else fix
 
     def base_preset(self) -> dict:
         """The variant whose app host (image, lock) every fix of this exercise runs on."""
@@ -138,7 +140,7 @@ class Mystery:
         iterations = max(rng.choice(self.surface["iterations"]), base.iterations)
         knobs = {**base.scenario.knobs, "WORKERS": str(workers)}
         scenario = Scenario(base.scenario.variant, base.scenario.profile, knobs, base.scenario.pg_sizing,
-                            dict(base.scenario.loadgen))
+                            dict(base.scenario.loadgen), dict(base.scenario.pool))
         scenario.selection()  # the drawn knobs are the lab's own
         return Exercise(name=self.name, about=self.about, difficulty=self.difficulty, points=self.points,
                         ticket_text=self.ticket_text, scenario=scenario, vus=vus, iterations=max(iterations, vus),
@@ -193,15 +195,18 @@ def _common(name: str, entry: dict) -> dict:
 def _scenario(name: str, entry: dict) -> Scenario:
     raw = entry.get("scenario")
     if not isinstance(raw, dict) or not {"variant", "profile"} <= set(raw) or set(raw) - SCENARIO_KEYS:
-        raise _bad(name, "scenario needs variant and profile (and optional knobs, pg_sizing, loadgen)")
+        raise _bad(name, "scenario needs variant and profile (and optional knobs, pg_sizing, loadgen, pool)")
     loadgen = raw.get("loadgen") or {}
     if not isinstance(loadgen, dict) or set(loadgen) - {"generators", "port_range"}:
         raise _bad(name, "scenario: loadgen takes generators and port_range")
+    pool = raw.get("pool") or {}
+    if not isinstance(pool, dict) or set(pool) - {"min_size", "max_size", "timeout"}:
+        raise _bad(name, "scenario: pool takes min_size, max_size and timeout (a variant's pool, changed)")
     knobs = {str(k): str(v) for k, v in (raw.get("knobs") or {}).items()}
     sizing = str(raw.get("pg_sizing") or "")
     if sizing and (not sizing.replace("-", "").isalnum() or not (PG_SIZING_DIR / f"{sizing}.conf").is_file()):
         raise _bad(name, f"pg_sizing {sizing!r} is not a file config/postgresql/<name>.conf")
-    scenario = Scenario(str(raw["variant"]), str(raw["profile"]), knobs, sizing, dict(loadgen))
+    scenario = Scenario(str(raw["variant"]), str(raw["profile"]), knobs, sizing, dict(loadgen), dict(pool))
     try:
         scenario.start_fix()  # the selection, the knobs, the generator: each checked
     except LabError as exc:

@@ -131,12 +131,12 @@ def test_a_bad_value_in_fix_yml_is_one_line_naming_the_field(change, message):
 def test_the_pool_and_the_generator_reach_the_lab_through_the_presets():
     ex = exercises.get("pool-starvation")
     start = ex.scenario.start_fix()
-    assert start.pool == {"min_size": 1, "max_size": 1, "timeout": 0.2} and start.conn_max_age == 0
+    assert start.pool == {"min_size": 1, "max_size": 1, "timeout": 0.1} and start.conn_max_age == 0
     fixed = start.with_changes({"django": {"pool": {"max_size": 40}}})
-    assert fixed.pool == {"min_size": 1, "max_size": 40, "timeout": 0.2}
+    assert fixed.pool == {"min_size": 1, "max_size": 40, "timeout": 0.1}
     entry = fixed.preset(ex.scenario.base_preset())
     assert (entry["db_pool"], entry["pool_min_size"], entry["pool_max_size"], entry["pool_timeout"]) == \
-        ("native", 1, 40, 0.2) and entry["app_lock"] == "requirements-today.txt"
+        ("native", 1, 40, 0.1) and entry["app_lock"] == "requirements-today.txt"
     assert "db_pool" not in fixed.with_changes({"django": {"pool": "none"}}).preset(ex.scenario.base_preset())
     assert fixed.misfits(ex.scenario.base_preset()) == []
     assert fixed.with_changes({"django": {"conn_max_age": 600}}).misfits(ex.scenario.base_preset()) == [
