@@ -411,3 +411,14 @@ def test_changes_round_trip_and_name_only_what_changed():
     changes = fixed.changes(start)
     assert changes["gunicorn"] == {"worker_class": "gthread", "threads": 25} and "django" not in changes
     assert start.with_changes(changes) == fixed and start.changes(start) == {}
+
+
+def test_the_keepalive_trap_asks_for_greenlet_churn_and_the_incident_does_not():
+    lab = FakeLab()
+    session.start("keepalive-trap", None, lab)
+    assert session.answer("port-exhaustion-postgres") is False  # the symptom, not the mechanism asked for
+    assert session.answer("greenlet-churn") is True
+    session.stop(lab)
+    session.start("incident", None, lab)
+    assert session.answer("greenlet-churn") is False  # CONN_MAX_AGE=0: nothing is kept, per greenlet or not
+    assert session.answer("port-exhaustion-postgres") is True
