@@ -151,10 +151,22 @@ class ComposeLab:
         if not data:  # the first apply: remember what to give back at the end
             base = catalog.presets_file()
             data = {"base_presets": str(base), "caller_env": {k: os.environ.get(k) for k in ENV_NAMES}}
+        converge = "applied" in data and _is_up()
         path = _write_presets(exercise, fix, Path(data["base_presets"]))
         data.update(presets=str(path), applied=changes)
         _write(data)
         activate()
+        if converge:
+            # The exercise's stack runs: the same project and images (lab.up built them at the
+            # start), new settings. Compose converges it (the app recreated, PgBouncer added or
+            # removed) without lab.up's image build, seconds a check.
+            from churnlab.paths import STATE_DIR
+            from churnlab.terminal import run_logged
+
+            stack = lab.current_stack()
+            run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
+                       "lab up: the new settings", STATE_DIR / "up.log", env=stack.env())
+            return
         lab.up(catalog.Selection.of(EX_VARIANT, EX_PROFILE))
 
     def load(self, exercise: Exercise, label: str, endpoint: str = "/api/v1/healthz/") -> Figures:
