@@ -151,20 +151,22 @@ class ComposeLab:
         if not data:  # the first apply: remember what to give back at the end
             base = catalog.presets_file()
             data = {"base_presets": str(base), "caller_env": {k: os.environ.get(k) for k in ENV_NAMES}}
-        converge = "applied" in data and _is_up()
+        previous = applied_fix(exercise, data)
+        converge = previous is not None and _is_up()
         path = _write_presets(exercise, fix, Path(data["base_presets"]))
         data.update(presets=str(path), applied=changes)
         _write(data)
         activate()
         if converge:
             # The exercise's stack runs: the same project and images (lab.up built them at the
-            # start), new settings. Compose converges it (the app recreated, PgBouncer added or
-            # removed) without lab.up's image build, seconds a check.
+            # start), new settings. Compose converges it without lab.up's image build: the app
+            # alone when the DB path stays (no migrate again), else PgBouncer added or removed too.
             from churnlab.paths import STATE_DIR
             from churnlab.terminal import run_logged
 
             stack = lab.current_stack()
-            run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--remove-orphans"),
+            which = ("--no-deps", "app") if previous.pgbouncer == fix.pgbouncer else ("--remove-orphans",)
+            run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", *which),
                        "lab up: the new settings", STATE_DIR / "up.log", env=stack.env())
             return
         lab.up(catalog.Selection.of(EX_VARIANT, EX_PROFILE))

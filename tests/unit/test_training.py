@@ -149,7 +149,7 @@ def test_the_pool_and_the_generator_reach_the_lab_through_the_presets():
     assert gevent.misfits(incident.base_preset()) == [
         "gunicorn.worker_class: 'gevent' is not installed on this app host (installed: eventlet, gthread, sync)"]
     gen = exercises.get("loadgen-ports").scenario.start_fix()
-    assert (gen.loadgens, gen.loadgen_port_range) == (1, "60000 60199")
+    assert (gen.loadgens, gen.loadgen_port_range) == (1, "60000 60049")
     assert (incident.start_fix().loadgens, incident.start_fix().loadgen_port_range) == (1, "1024 65535")
 
 
