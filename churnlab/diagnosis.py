@@ -22,6 +22,13 @@ PREPARED_STATEMENTS = "prepared-statements-pgbouncer"
 HEALTHY = "healthy"
 UNCLASSIFIED = "unclassified"
 LOADGEN_LIMITED = "loadgen-limited"  # the load generator was the limit: the measurement is not valid
+# -- training mode's answers (churnlab/training): begin --
+# Greenlet-local churn: port-exhaustion-postgres whose cause is CONN_MAX_AGE > 0 under
+# eventlet/gevent without HTTP keep-alive (each request a new greenlet with its own
+# connection). The verdict stays port-exhaustion-postgres and names it in its cause
+# (_cause); training mode asks the trainee for this finer answer (the keep-alive trap).
+GREENLET_CHURN = "greenlet-churn"
+# -- training mode's answers: end --
 
 EADDRNOTAVAIL = "EADDRNOTAVAIL"
 EAGAIN = "EAGAIN"

@@ -79,7 +79,8 @@ def answer(cause: str = _opt("CAUSE", f"the mechanism: one of {', '.join(exercis
     if session.answer(chosen):
         console.print(f"[green]right:[/] {chosen} is the mechanism. Now fix it in {workspace.shown()}.")
     else:
-        console.print(f"[red]not this one:[/] {chosen} is not what happens here (recorded). Look again.")
+        console.print(f"[red]not the answer:[/] {chosen} is not the mechanism this exercise asks for (recorded). "
+                      "Look again.")
         sys.exit(1)
 
 

@@ -22,11 +22,14 @@ from churnlab.paths import ROOT
 EXERCISES_FILE = ROOT / "config" / "exercises.yml"
 PG_SIZING_DIR = ROOT / "config" / "postgresql"
 # The causes a trainee can name: the diagnosis's cases (healthy and
-# unclassified are verdicts, not causes).
-CAUSES = (diagnosis.PORT_EXHAUSTION_POSTGRES, diagnosis.PORT_EXHAUSTION_PGBOUNCER, diagnosis.MAX_CONNECTIONS,
-          diagnosis.SOCKET_BACKLOG, diagnosis.POOL_TIMEOUT, diagnosis.PREPARED_STATEMENTS)
+# unclassified are verdicts, not causes), greenlet-churn (a port-exhaustion-postgres
+# whose why is greenlet-local connections) and loadgen-limited (the generator failed).
+CAUSES = (diagnosis.PORT_EXHAUSTION_POSTGRES, diagnosis.PORT_EXHAUSTION_PGBOUNCER, diagnosis.GREENLET_CHURN,
+          diagnosis.MAX_CONNECTIONS, diagnosis.SOCKET_BACKLOG, diagnosis.POOL_TIMEOUT, diagnosis.PREPARED_STATEMENTS,
+          diagnosis.LOADGEN_LIMITED)
 DIFFICULTIES = ("easy", "medium", "hard")
-FIX_SECTIONS = ("gunicorn", "django", "pgbouncer", "sysctls")
+FIX_SECTIONS = ("gunicorn", "django", "pgbouncer", "sysctls", "loadgen")
+SCENARIO_KEYS = {"variant", "profile", "knobs", "pg_sizing", "loadgen", "pool"}
 EXERCISE_KEYS = {"about", "difficulty", "points", "ticket", "scenario", "load", "cause", "check", "forbidden",
                  "diagnose", "hints", "solution"}
 MYSTERY_KEYS = {"about", "difficulty", "points", "ticket", "draw", "surface", "hints", "diagnose"}
@@ -47,9 +50,22 @@ class Scenario:
     profile: str
     knobs: dict[str, str] = field(default_factory=dict)
     pg_sizing: str = ""  # config/postgresql/<name>.conf for the db ('' = the lab's default)
+    loadgen: dict = field(default_factory=dict)  # the check's generator: {generators, port_range} ({} = the lab's)
+    pool: dict = field(default_factory=dict)  # the variant's pool, some fields changed: {min_size, max_size, timeout}
 
     def selection(self) -> catalog.Selection:
         return catalog.Selection.of(self.variant, self.profile, self.knobs)
+
+    def start_fix(self):
+        """fix.yml's content when the exercise starts: the settings the scenario runs."""
+        from churnlab.training import workspace
+
+        fix = workspace.Fix.of_selection(self.selection(), self.loadgen)
+        return fix.with_changes({"django": {"pool": self.pool}}) if self.pool else fix
+
+    def base_preset(self) -> dict:
+        """The variant whose app host (image, lock) every fix of this exercise runs on."""
+        return catalog.variant(self.variant)
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,8 @@ class Exercise:
                  f"-{s.variant}-{s.profile}-", *(f"{k}={v}" for k, v in s.knobs.items())]
         if s.pg_sizing:
             words.append(s.pg_sizing)
+        if s.loadgen.get("port_range"):
+            words.append(f"LOADGEN_PORT_RANGE={s.loadgen['port_range']}")
         return words
 
     def leaks(self, text: str) -> list[str]:
@@ -121,7 +139,8 @@ class Mystery:
         # never below the drawn exercise's own load: the smallest that shows its effect
         iterations = max(rng.choice(self.surface["iterations"]), base.iterations)
         knobs = {**base.scenario.knobs, "WORKERS": str(workers)}
-        scenario = Scenario(base.scenario.variant, base.scenario.profile, knobs, base.scenario.pg_sizing)
+        scenario = Scenario(base.scenario.variant, base.scenario.profile, knobs, base.scenario.pg_sizing,
+                            dict(base.scenario.loadgen), dict(base.scenario.pool))
         scenario.selection()  # the drawn knobs are the lab's own
         return Exercise(name=self.name, about=self.about, difficulty=self.difficulty, points=self.points,
                         ticket_text=self.ticket_text, scenario=scenario, vus=vus, iterations=max(iterations, vus),
@@ -175,16 +194,21 @@ def _common(name: str, entry: dict) -> dict:
 
 def _scenario(name: str, entry: dict) -> Scenario:
     raw = entry.get("scenario")
-    if not isinstance(raw, dict) or not {"variant", "profile"} <= set(raw) \
-            or set(raw) - {"variant", "profile", "knobs", "pg_sizing"}:
-        raise _bad(name, "scenario needs variant and profile (and optional knobs, pg_sizing)")
+    if not isinstance(raw, dict) or not {"variant", "profile"} <= set(raw) or set(raw) - SCENARIO_KEYS:
+        raise _bad(name, "scenario needs variant and profile (and optional knobs, pg_sizing, loadgen, pool)")
+    loadgen = raw.get("loadgen") or {}
+    if not isinstance(loadgen, dict) or set(loadgen) - {"generators", "port_range"}:
+        raise _bad(name, "scenario: loadgen takes generators and port_range")
+    pool = raw.get("pool") or {}
+    if not isinstance(pool, dict) or set(pool) - {"min_size", "max_size", "timeout"}:
+        raise _bad(name, "scenario: pool takes min_size, max_size and timeout (a variant's pool, changed)")
     knobs = {str(k): str(v) for k, v in (raw.get("knobs") or {}).items()}
     sizing = str(raw.get("pg_sizing") or "")
     if sizing and (not sizing.replace("-", "").isalnum() or not (PG_SIZING_DIR / f"{sizing}.conf").is_file()):
         raise _bad(name, f"pg_sizing {sizing!r} is not a file config/postgresql/<name>.conf")
-    scenario = Scenario(str(raw["variant"]), str(raw["profile"]), knobs, sizing)
+    scenario = Scenario(str(raw["variant"]), str(raw["profile"]), knobs, sizing, dict(loadgen), dict(pool))
     try:
-        scenario.selection()
+        scenario.start_fix()  # the selection, the knobs, the generator: each checked
     except LabError as exc:
         raise _bad(name, f"scenario: {exc}") from None
     return scenario
@@ -225,11 +249,14 @@ def _exercise(name: str, entry: dict) -> Exercise:
                   db_connections_max=_whole(name, check["db_connections_max"], 1, 100000, "db_connections_max"),
                   min_throughput_share=float(share) if share is not None else None, forbidden=tuple(forbidden),
                   solution=solution["fix"], why=_text(name, solution, "why"), **common)
-    try:  # the reference solution is a valid fix that changes nothing forbidden
-        start = workspace.Fix.of_selection(scenario.selection())
+    try:  # the reference solution is a valid fix that changes nothing forbidden and fits the host
+        start = scenario.start_fix()
         fixed = start.with_changes(ex.solution)
         if workspace.forbidden_changes(start, fixed, ex.forbidden):
             raise LabError(f"it changes a forbidden section ({', '.join(ex.forbidden)})")
+        misfits = fixed.misfits(scenario.base_preset())
+        if misfits:
+            raise LabError("; ".join(misfits))
     except LabError as exc:
         raise _bad(name, f"solution: {exc}") from None
     return ex

@@ -9,7 +9,13 @@ run unchanged, and whatever they print or name (the lab's line, run folders,
 run.json's selection) says `exercise`, never the hidden variant, profile or
 knobs. `activate` sets that environment at the start of every churnlab command
 while an exercise runs, so `make lab-up`, `make load` and `make lab-logs`
-see the exercise's stack.
+see the exercise's stack (and `make load` the exercise's load generator).
+
+Hiding: .lab/training/lab.json keeps what was applied (the settings fix.yml
+shows) and the runs made meanwhile, never the scenario's names: the db sizing
+is derived again from the state (the exercise's name and SEED, read against
+config/exercises.yml). Run folders made during an exercise get no verdict in
+run.json; `make exercise-stop` writes each one's verdict when the lab goes down.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from churnlab import catalog
+from churnlab import catalog, diagnosis, k6_merge, run_record
 from churnlab.errors import LabError
 from churnlab.training import session
 from churnlab.training.exercises import Exercise
@@ -32,6 +38,9 @@ EX_PROFILE = "exercise-host"
 # Set while an exercise runs; the caller's own values are kept in lab.json and
 # given back when it stops.
 ENV_NAMES = ("CHURNLAB_PRESETS", "PG_SIZING")
+# `make load`'s generator during an exercise: the applied fix's, unless the caller names one.
+LOADGEN_ENV = {"LOADGENS": "loadgens", "LOADGEN_PORT_RANGE": "loadgen_port_range"}
+_loadgen_set: dict[str, str] = {}  # what activate put there itself (a later activate may replace it)
 STEERING = ("VARIANT", "PROFILE", *catalog.KNOBS)
 
 
@@ -56,18 +65,42 @@ def _write(data: dict) -> None:
 
 
 def activate() -> None:
-    """While an exercise runs, point this process at its presets copy and db sizing."""
+    """While an exercise runs, point this process at its presets copy, its db sizing
+    and (for `make load`) its load generator."""
     data = _read()
     try:
-        if not data or session.read_state() is None:
+        state = session.read_state() if data else None
+        if state is None:
             return
-    except LabError:  # a damaged state: the exercise commands say so
+        exercise = state.exercise_of()
+        applied = applied_fix(exercise, data)
+    except LabError:  # a damaged state or exercises file: the exercise commands say so
         return
+    sizing = exercise.scenario.pg_sizing
     os.environ["CHURNLAB_PRESETS"] = data["presets"]
-    if data.get("pg_sizing"):
-        os.environ["PG_SIZING"] = data["pg_sizing"]
+    if sizing:
+        os.environ["PG_SIZING"] = sizing
     else:
         os.environ.pop("PG_SIZING", None)
+    for name, key in LOADGEN_ENV.items():
+        given = os.environ.get(name, "").strip()
+        if applied is not None and (not given or given == _loadgen_set.get(name)):
+            os.environ[name] = _loadgen_set[name] = str(getattr(applied, key))
+
+
+def applied_fix(exercise: Exercise, data: dict | None = None) -> Fix | None:
+    """The settings last applied: lab.json keeps only what they change from the scenario's."""
+    data = _read() if data is None else data
+    if "applied" not in data:
+        return None
+    return exercise.scenario.start_fix().with_changes(data["applied"])
+
+
+def _forget_loadgen_env() -> None:
+    for name, value in list(_loadgen_set.items()):
+        if os.environ.get(name) == value:
+            os.environ.pop(name, None)
+        _loadgen_set.pop(name, None)
 
 
 def _write_presets(exercise: Exercise, fix: Fix, base_file: Path) -> Path:
@@ -82,6 +115,11 @@ def _write_presets(exercise: Exercise, fix: Fix, base_file: Path) -> Path:
                     + yaml.safe_dump(data, sort_keys=False))
     catalog._load.cache_clear()  # the same path, new content: read it again
     return path
+
+
+def _app_part(changes: dict | None) -> dict | None:
+    """What lab.up applies of a fix's changes (the load generator's part is the check's)."""
+    return None if changes is None else {k: v for k, v in changes.items() if k != "loadgen"}
 
 
 def _is_up() -> bool:
@@ -105,16 +143,32 @@ class ComposeLab:
         from churnlab import lab
 
         data = _read()
-        if data.get("applied") == fix.as_dict() and data.get("pg_sizing") == exercise.scenario.pg_sizing \
-                and _is_up():
+        changes = fix.changes(exercise.scenario.start_fix())
+        if _app_part(data.get("applied")) == _app_part(changes) and _is_up():
+            data["applied"] = changes  # the generator's settings are the load's, not the stack's
+            _write(data)
             return  # already running these settings: lab.up would change nothing
         if not data:  # the first apply: remember what to give back at the end
             base = catalog.presets_file()
             data = {"base_presets": str(base), "caller_env": {k: os.environ.get(k) for k in ENV_NAMES}}
+        previous = applied_fix(exercise, data)
+        converge = previous is not None and _is_up()
         path = _write_presets(exercise, fix, Path(data["base_presets"]))
-        data.update(presets=str(path), pg_sizing=exercise.scenario.pg_sizing, applied=fix.as_dict())
+        data.update(presets=str(path), applied=changes)
         _write(data)
         activate()
+        if converge:
+            # The exercise's stack runs: the same project and images (lab.up built them at the
+            # start), new settings. Compose converges it without lab.up's image build: the app
+            # alone when the DB path stays (no migrate again), else PgBouncer added or removed too.
+            from churnlab.paths import STATE_DIR
+            from churnlab.terminal import run_logged
+
+            stack = lab.current_stack()
+            which = ("--no-deps", "app") if previous.pgbouncer == fix.pgbouncer else ("--remove-orphans",)
+            run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", *which),
+                       "lab up: the new settings", STATE_DIR / "up.log", env=stack.env())
+            return
         lab.up(catalog.Selection.of(EX_VARIANT, EX_PROFILE))
 
     def load(self, exercise: Exercise, label: str, endpoint: str = "/api/v1/healthz/") -> Figures:
@@ -131,22 +185,31 @@ class ComposeLab:
             run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--force-recreate",
                                   "--no-deps", "app"), "a fresh app for the check", STATE_DIR / "up.log",
                        env=stack.env())
+        applied = applied_fix(exercise, data) or exercise.scenario.start_fix()
         params = loadrun.LoadParams(scenario="ab", vus=exercise.vus, iterations=exercise.iterations,
-                                    keepalive=False, endpoint=endpoint)
+                                    keepalive=False, endpoint=endpoint, loadgens=applied.loadgens,
+                                    loadgen_port_range=applied.loadgen_port_range)
         run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{EX_VARIANT}-{exercise.name}-{label}"
         result = loadrun.run(stack, params, run_id=run_id)
+        withhold_verdict(result)
         mark_loaded(stack)
         s = result.summary
+        per = result.record.load.per_loadgen if result.record else []
         return Figures(run_id=result.run_id, requests=s.requests, rps=s.rps, status_counts=dict(s.status_counts),
-                       app_errors=result.errors, peak_db_connections=result.peak_db_connections)
+                       app_errors=result.errors, peak_db_connections=result.peak_db_connections,
+                       loadgen_failures=sum(int((g.get("k6_errors") or {}).get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0))
+                                            for g in per),
+                       dropped_iterations=sum(int(g.get("dropped_iterations") or 0) for g in per))
 
     def down(self) -> None:
         from churnlab import lab
 
         data = _read()
         try:
+            reveal_verdicts(data.get("runs") or [])
             lab.down()
         finally:
+            _forget_loadgen_env()
             for name, value in (data.get("caller_env") or {}).items():
                 if value is None:
                     os.environ.pop(name, None)
@@ -154,6 +217,31 @@ class ComposeLab:
                     os.environ[name] = value
             _lab_file().unlink(missing_ok=True)
             _presets_copy().unlink(missing_ok=True)
+
+
+def withhold_verdict(result) -> None:
+    """The run's folder keeps no verdict while the exercise runs (it names the cause);
+    the run is remembered, and `make exercise-stop` writes its verdict."""
+    if result.record is not None and result.record.verdict is not None:
+        result.record.verdict = None
+        run_record.write(result.run_dir, result.record)
+    data = _read()
+    if data:
+        data["runs"] = [*data.get("runs", []), str(result.run_dir)]
+        _write(data)
+
+
+def reveal_verdicts(runs: list[str]) -> None:
+    """The verdict of each run made during the exercise, into its run.json (for the trainer, afterwards)."""
+    for folder in runs:
+        run_dir = Path(folder)
+        try:
+            record = run_record.read(run_dir)
+            if record.status == run_record.FINISHED and record.verdict is None:
+                record.verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir)).as_dict()
+                run_record.write(run_dir, record)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a folder removed meanwhile, or damaged: nothing to reveal
 
 
 def mark_loaded(stack) -> None:
@@ -180,10 +268,10 @@ def guard_up() -> bool:
     if named:
         raise LabError(f"exercise {exercise.name!r} is running: {', '.join(named)} cannot be chosen now; "
                        "change training/workspace/fix.yml and run `make exercise-check` (or `make exercise-stop`)")
-    applied = _read().get("applied")
-    if not applied:
+    applied = applied_fix(exercise)
+    if applied is None:
         raise LabError(f"exercise {exercise.name!r} has no applied settings: `make exercise-stop`, then start it again")
-    ComposeLab().apply(exercise, Fix(**applied))
+    ComposeLab().apply(exercise, applied)
     return True
 
 
@@ -202,6 +290,7 @@ def summary(stack, result) -> bool:
         return False
     from churnlab import terminal
 
+    withhold_verdict(result)
     mark_loaded(stack)
     terminal.run_summary(result, title=f"exercise {exercise.name}: the load", show_verdict=exercise.diagnose)
     return True

@@ -1,8 +1,10 @@
 """The trainee's fix: one file, training/workspace/fix.yml (git-ignored).
 
 It holds what an ops engineer would change on the app host: gunicorn's worker
-class, workers and threads, Django's CONN_MAX_AGE, whether the app goes
-through PgBouncer and where, and the host's sysctls. `make exercise-start`
+class, workers and threads, Django's CONN_MAX_AGE and pool options, whether the
+app goes through PgBouncer and where, and the host's sysctls; and, apart, the
+load generator that runs the check (how many generators, their own port
+range), which is the answer when the generator is what fails. `make exercise-start`
 writes it with the running settings; `make exercise-check` reads it, checks
 every value (one line naming the field, exit code 2) and maps it onto the
 lab's own presets: a variant and a profile named `exercise` and
@@ -25,8 +27,14 @@ FIX_FILE = WORKSPACE_DIR / "fix.yml"
 PGBOUNCER = {"none": "direct", "remote": "pgbouncer", "local": "pgbouncer-local"}
 # The variant each db_path takes its compose layout from (its compose_overlay).
 LAYOUT_VARIANT = {"direct": "direct", "pgbouncer": "pgbouncer", "pgbouncer-local": "pgbouncer-local"}
-SECTIONS = {"gunicorn": {"worker_class", "workers", "threads"}, "django": {"conn_max_age"},
-            "pgbouncer": None, "sysctls": None}
+SECTIONS = {"gunicorn": {"worker_class", "workers", "threads"}, "django": {"conn_max_age", "pool"},
+            "pgbouncer": None, "sysctls": None, "loadgen": {"generators", "port_range"}}
+# django.pool: none, or Django's psycopg pool (OPTIONS "pool", Django >= 5.1, today's stack only)
+POOL_FIELDS = {"min_size": ("POOL_MIN_SIZE", "pool_min_size"), "max_size": ("POOL_MAX_SIZE", "pool_max_size"),
+               "timeout": ("POOL_TIMEOUT", "pool_timeout")}
+WHOLE = "(whole)"  # in changes' sysctls: the mapping replaces the start's
+# The generator's defaults: one k6, the lab's own wide range (compose/base.yml)
+LOADGEN_DEFAULT = {"generators": 1, "port_range": "1024 65535"}
 PORT_RANGE = "net.ipv4.ip_local_port_range"
 TW_REUSE = "net.ipv4.tcp_tw_reuse"
 SYSCTL_NUMBER = re.compile(r"[0-9]{1,7}")
@@ -45,28 +53,48 @@ class Fix:
     conn_max_age: int
     pgbouncer: str                       # none | remote | local
     sysctls: dict[str, str] = field(default_factory=dict)
+    pool: dict | None = None             # {min_size, max_size, timeout}: Django's psycopg pool; None: none
+    loadgens: int = 1                    # the check's k6 generators (segments of the same load)
+    loadgen_port_range: str = LOADGEN_DEFAULT["port_range"]  # their own ip_local_port_range
 
     @classmethod
-    def of_selection(cls, selection: catalog.Selection) -> Fix:
-        """The settings a selection runs (the variant's preset, its knobs, its profile's sysctls)."""
+    def of_selection(cls, selection: catalog.Selection, loadgen: dict | None = None) -> Fix:
+        """The settings a selection runs (the variant's preset, its knobs, its profile's sysctls),
+        and the load generator's (loadgen: {generators, port_range}; the lab's defaults if None)."""
         env = selection.app_environment()
         db_path = catalog.variant(selection.variant)["db_path"]
-        return cls(worker_class=env["WORKER_CLASS"], workers=int(env["WORKERS"]), threads=int(env["THREADS"]),
-                   conn_max_age=int(env["CONN_MAX_AGE"]),
-                   pgbouncer=next(k for k, v in PGBOUNCER.items() if v == db_path),
-                   sysctls=catalog.profile_sysctls(selection.profile))
+        if env.get("DB_POOL") not in (None, "native"):
+            raise LabError(f"db_pool {env['DB_POOL']} cannot be written in {shown()} (only Django's own pool)")
+        pool = None
+        if env.get("DB_POOL") == "native":
+            pool = {"min_size": int(env["DB_POOL_MIN"]), "max_size": int(env["DB_POOL_MAX"]),
+                    "timeout": _number(env["DB_POOL_TIMEOUT"])}
+        gen = {**LOADGEN_DEFAULT, **(loadgen or {})}
+        return parse({"gunicorn": {"worker_class": env["WORKER_CLASS"], "workers": env["WORKERS"],
+                                   "threads": env["THREADS"]},
+                      "django": {"conn_max_age": env["CONN_MAX_AGE"], "pool": pool or "none"},
+                      "pgbouncer": next(k for k, v in PGBOUNCER.items() if v == db_path),
+                      "sysctls": catalog.profile_sysctls(selection.profile), "loadgen": gen})
 
     def sections(self) -> dict:
         return {"gunicorn": {"worker_class": self.worker_class, "workers": self.workers, "threads": self.threads},
-                "django": {"conn_max_age": self.conn_max_age}, "pgbouncer": self.pgbouncer,
-                "sysctls": dict(self.sysctls)}
+                "django": {"conn_max_age": self.conn_max_age, "pool": dict(self.pool) if self.pool else "none"},
+                "pgbouncer": self.pgbouncer, "sysctls": dict(self.sysctls),
+                "loadgen": {"generators": self.loadgens, "port_range": self.loadgen_port_range}}
 
     def with_changes(self, changes: dict) -> Fix:
-        """This fix with some sections changed (the reference solutions name only what they change)."""
+        """This fix with some sections changed (the reference solutions name only what they
+        change: a section's keys merge, sysctls and a pool's values are given whole or merged)."""
         merged = self.sections()
         for section, value in changes.items():
             if section not in SECTIONS:
                 raise LabError(f"unknown section {section!r}; valid: {', '.join(SECTIONS)}")
+            if section == "sysctls" and isinstance(value, dict) and value.get(WHOLE):
+                merged[section] = {k: v for k, v in value.items() if k != WHOLE}
+                continue
+            if section == "django" and isinstance(value, dict) and isinstance(value.get("pool"), dict) \
+                    and isinstance(merged["django"].get("pool"), dict):  # a pool's fields merge too
+                value = {**value, "pool": {**merged["django"]["pool"], **value["pool"]}}
             if isinstance(merged[section], dict) and isinstance(value, dict):
                 merged[section] = {**merged[section], **value}
             else:
@@ -77,15 +105,51 @@ class Fix:
         """This fix as a variant of config/presets.yml: the base preset's image and lock, our numbers."""
         db_path = PGBOUNCER[self.pgbouncer]
         layout = catalog.variant(LAYOUT_VARIANT[db_path])
-        entry = {k: v for k, v in base.items() if k not in ("incident", "about", "compose_overlay")}
+        dropped = ("incident", "about", "compose_overlay", "db_pool", *catalog.POOL_KEYS)
+        entry = {k: v for k, v in base.items() if k not in dropped}
         entry.update(about="the running exercise", worker_class=self.worker_class, workers=self.workers,
                      threads=self.threads, conn_max_age=self.conn_max_age, db_path=db_path)
+        if self.pool:
+            entry.update(db_pool="native", **{POOL_FIELDS[k][1]: v for k, v in self.pool.items()})
         if layout.get("compose_overlay"):
             entry["compose_overlay"] = layout["compose_overlay"]
         return entry
 
+    def misfits(self, base: dict) -> list[str]:
+        """What the app host of `base` (a variant of config/presets.yml: its image, its lock)
+        cannot run from this fix, one line each naming the field; [] when it fits."""
+        lock = base.get("app_lock", catalog.INCIDENT_LOCK)
+        installed = catalog.LOCK_WORKER_CLASSES[lock]
+        found = []
+        if self.worker_class not in installed:
+            found.append(f"gunicorn.worker_class: {self.worker_class!r} is not installed on this app host "
+                         f"(installed: {', '.join(installed)})")
+        if self.pool and lock != catalog.TODAY_LOCK:
+            found.append("django.pool: this app host runs Django 4.1 with psycopg2, which has no pool "
+                         "(Django >= 5.1 with psycopg 3 has); keep it none")
+        if self.pool and self.conn_max_age != 0:
+            found.append(f"django.conn_max_age: {self.conn_max_age} with a pool: the pool keeps the "
+                         "connections, Django refuses persistent connections with it (set 0)")
+        return found
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def changes(self, start: Fix) -> dict:
+        """What this fix changed from start, as with_changes takes it: start.with_changes(c) == self.
+        The state keeps this, never the whole settings (they would repeat what the scenario runs)."""
+        before, after = start.sections(), self.sections()
+        found: dict = {}
+        for section, value in after.items():
+            if value == before[section]:
+                continue
+            if section == "sysctls":
+                found[section] = {**value, WHOLE: True}  # a key removed must stay removed
+            elif isinstance(value, dict) and isinstance(before[section], dict):
+                found[section] = {k: v for k, v in value.items() if before[section].get(k) != v}
+            else:
+                found[section] = value
+        return found
 
 
 def shown() -> str:
@@ -107,6 +171,39 @@ def _whole(where: str, name: str, value) -> int:
         return bounds.whole(name, str(value))
     except LabError as exc:
         raise _field(where, str(exc)) from None
+
+
+def _number(value) -> int | float:
+    """A pool timeout as written: 30, not 30.0."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _pool(value) -> dict | None:
+    if value is None or str(value).strip() == "none":
+        return None
+    if not isinstance(value, dict) or set(value) != set(POOL_FIELDS):
+        raise _field("django.pool", f"none, or exactly {', '.join(POOL_FIELDS)} (Django's psycopg pool)")
+    pool: dict = {}
+    for key, (name, _) in POOL_FIELDS.items():
+        if isinstance(value[key], bool):
+            raise _field(f"django.pool.{key}", f"{value[key]!r} is not a number")
+        try:
+            pool[key] = _number(bounds.number(name, value[key]))
+        except LabError as exc:
+            raise _field(f"django.pool.{key}", str(exc)) from None
+    if pool["min_size"] > pool["max_size"]:
+        raise _field("django.pool.min_size", f"{pool['min_size']} is above max_size {pool['max_size']}")
+    return pool
+
+
+def _loadgen(value: dict) -> tuple[int, str]:
+    generators = _whole("loadgen.generators", "LOADGENS", value["generators"])
+    try:
+        low, high = bounds.port_range("LOADGEN_PORT_RANGE", value["port_range"])
+    except LabError as exc:
+        raise _field("loadgen.port_range", str(exc)) from None
+    return generators, f"{low} {high}"
 
 
 def _sysctl(key: str, value) -> str:
@@ -137,14 +234,13 @@ def parse(data) -> Fix:
         raise _field("the file", (f"unknown section(s) {', '.join(sorted(map(str, unknown)))}; " if unknown else "")
                      + (f"missing {', '.join(sorted(missing))}; " if missing else "")
                      + f"the sections are {', '.join(SECTIONS)}")
-    for section in ("gunicorn", "django"):
+    for section in ("gunicorn", "django", "loadgen"):
         if not isinstance(data[section], dict) or set(data[section]) != SECTIONS[section]:
             raise _field(section, f"needs exactly {', '.join(sorted(SECTIONS[section]))}")
     gunicorn = data["gunicorn"]
     worker_class = str(gunicorn["worker_class"]).strip()
-    installed = catalog.LOCK_WORKER_CLASSES[catalog.INCIDENT_LOCK]
-    if worker_class not in installed:
-        raise _field("gunicorn.worker_class", f"{worker_class!r} is not one of: {', '.join(installed)}")
+    if worker_class not in catalog.WORKER_CLASSES:  # which of them the host installs: Fix.misfits
+        raise _field("gunicorn.worker_class", f"{worker_class!r} is not one of: {', '.join(catalog.WORKER_CLASSES)}")
     pgbouncer = str(data["pgbouncer"]).strip()
     if pgbouncer not in PGBOUNCER:
         raise _field("pgbouncer", f"{pgbouncer!r} is not one of: none (the app talks to Postgres over TCP), "
@@ -156,10 +252,12 @@ def parse(data) -> Fix:
     for key in sysctls:
         if key not in allowed:
             raise _field(f"sysctls.{key}", f"not a sysctl the lab sets; valid: {', '.join(sorted(allowed))}")
+    generators, port_range = _loadgen(data["loadgen"])
     return Fix(worker_class=worker_class, workers=_whole("gunicorn.workers", "WORKERS", gunicorn["workers"]),
                threads=_whole("gunicorn.threads", "THREADS", gunicorn["threads"]),
                conn_max_age=_whole("django.conn_max_age", "CONN_MAX_AGE", data["django"]["conn_max_age"]),
-               pgbouncer=pgbouncer, sysctls={str(k): _sysctl(str(k), v) for k, v in sysctls.items()})
+               pgbouncer=pgbouncer, sysctls={str(k): _sysctl(str(k), v) for k, v in sysctls.items()},
+               pool=_pool(data["django"]["pool"]), loadgens=generators, loadgen_port_range=port_range)
 
 
 def forbidden_changes(start: Fix, fix: Fix, forbidden: tuple[str, ...] | list[str]) -> list[str]:
@@ -185,26 +283,33 @@ HEADER = """\
 # (git-ignored); `make exercise-solve` overwrites it with the reference solution.
 {forbidden}"""
 COMMENTS = {
-    "gunicorn": "# gunicorn: worker_class (eventlet, gthread, sync), workers (1-64), threads per worker (1-256)",
-    "django": "# Django DATABASES CONN_MAX_AGE: seconds a DB connection is kept; 0 = a new one per request",
+    "gunicorn": "# gunicorn: worker_class ({classes}), workers (1-64), threads per worker (1-256)",
+    "django": "# Django DATABASES: CONN_MAX_AGE, seconds a DB connection is kept (0 = a new one per request);\n"
+              "# pool: none, or Django's psycopg pool (Django >= 5.1 with psycopg 3 only), per worker process:\n"
+              "#   min_size (0-1000) kept open, max_size (1-1000) at most, timeout (0.1-300) seconds a request\n"
+              "#   waits for one before PoolTimeout; with a pool, CONN_MAX_AGE stays 0",
     "pgbouncer": "# none: the app talks to Postgres over TCP; remote: through PgBouncer on its own host (TCP);\n"
                  "# local: through PgBouncer beside the app, over a Unix socket",
     "sysctls": "# the app host's kernel settings (sysctl -w on a real host)",
+    "loadgen": "# not the app host: the load generator (k6) that runs the check's fixed load. generators (1-8)\n"
+               "# share the same load; port_range is each generator's own net.ipv4.ip_local_port_range",
 }
 
 
-def render(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = ()) -> str:
+def render(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> str:
+    """fix.yml's text; base: the host's variant (its image installs the worker classes named)."""
     note = (f"# Not yours to change in this exercise: {', '.join(forbidden)}.\n" if forbidden else "")
+    classes = catalog.LOCK_WORKER_CLASSES[(base or {}).get("app_lock", catalog.INCIDENT_LOCK)]
     parts = [HEADER.format(name=exercise_name, forbidden=note)]
     for section, value in fix.sections().items():
-        parts.append(COMMENTS[section])
+        parts.append(COMMENTS[section].replace("{classes}", ", ".join(classes)))
         parts.append(yaml.safe_dump({section: value}, sort_keys=False, default_flow_style=False).rstrip())
     return "\n".join(parts) + "\n"
 
 
-def write(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = ()) -> None:
+def write(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> None:
     WORKSPACE_DIR.mkdir(parents=True, exist_ok=True)
-    FIX_FILE.write_text(render(fix, exercise_name, forbidden))
+    FIX_FILE.write_text(render(fix, exercise_name, forbidden, base))
 
 
 def read() -> Fix:

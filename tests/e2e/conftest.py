@@ -56,7 +56,8 @@ def exercise_cli(built, monkeypatch, capsys):
     from churnlab import cli as cli_module
     from churnlab.training import session
 
-    for name in ("CHURNLAB_PRESETS", "PG_SIZING", "EX", "SEED", "CAUSE", "VARIANT", "PROFILE", "VUS", "ITERATIONS"):
+    for name in ("CHURNLAB_PRESETS", "PG_SIZING", "EX", "SEED", "CAUSE", "VARIANT", "PROFILE", "VUS", "ITERATIONS",
+                 "LOADGENS", "LOADGEN_PORT_RANGE"):
         monkeypatch.delenv(name, raising=False)
     outputs: list[str] = []
 

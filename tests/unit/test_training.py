@@ -4,6 +4,7 @@ scoring, fix.yml, and hiding. The lab is faked at our own boundary
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -61,8 +62,9 @@ def _edit_fix(**sections):
 # -- the exercises file ---------------------------------------------------------
 def test_at_least_six_exercises_and_the_causes_are_the_diagnosis_cases():
     names = exercises.names()
-    assert len(names) >= 6 and {"incident", "keepalive-trap", "pgbouncer-moved", "max-connections",
-                                "no-kernel-changes", "mystery"} <= set(names)
+    assert len(names) >= 8 and {"incident", "keepalive-trap", "pgbouncer-moved", "max-connections",
+                                "no-kernel-changes", "mystery", "pool-starvation", "loadgen-ports"} <= set(names)
+    assert {"greenlet-churn", "loadgen-limited", "pool-timeout"} <= set(exercises.CAUSES)
     assert set(exercises.CAUSES) <= {v for k, v in vars(diagnosis).items() if k.isupper() and isinstance(v, str)}
     for name in names:
         ex = exercises.get(name, 1)
@@ -72,10 +74,11 @@ def test_at_least_six_exercises_and_the_causes_are_the_diagnosis_cases():
 def test_every_reference_solution_changes_the_scenario_and_nothing_forbidden():
     for name in exercises.names():
         ex = exercises.get(name, 3)
-        start = workspace.Fix.of_selection(ex.scenario.selection())
+        start = ex.scenario.start_fix()
         fixed = start.with_changes(ex.solution)
         assert fixed != start, name
         assert workspace.forbidden_changes(start, fixed, ex.forbidden) == [], name
+        assert fixed.misfits(ex.scenario.base_preset()) == [], name
 
 
 def test_the_mystery_draw_follows_the_seed():
@@ -100,7 +103,7 @@ def test_a_bad_exercises_file_is_one_line_naming_the_exercise(tmp_path):
 
 # -- fix.yml ------------------------------------------------------------------
 @pytest.mark.parametrize("change,message", [
-    ({"gunicorn": {"worker_class": "gevent"}}, "gunicorn.worker_class: 'gevent' is not one of"),
+    ({"gunicorn": {"worker_class": "tornado"}}, "gunicorn.worker_class: 'tornado' is not one of"),
     ({"gunicorn": {"workers": 0}}, "gunicorn.workers: WORKERS='0'"),
     ({"gunicorn": {"threads": "many"}}, "gunicorn.threads: THREADS='many'"),
     ({"django": {"conn_max_age": -1}}, "django.conn_max_age: CONN_MAX_AGE='-1'"),
@@ -108,6 +111,12 @@ def test_a_bad_exercises_file_is_one_line_naming_the_exercise(tmp_path):
     ({"sysctls": {"net.ipv4.ip_local_port_range": "60000 1024"}}, "must be two ports"),
     ({"sysctls": {"net.ipv4.tcp_tw_reuse": "3"}}, "must be 0, 1 or 2"),
     ({"sysctls": {"vm.swappiness": "1"}}, "sysctls.vm.swappiness: not a sysctl the lab sets"),
+    ({"django": {"pool": {"min_size": 1, "max_size": 4}}}, "django.pool: none, or exactly min_size, max_size"),
+    ({"django": {"pool": {"min_size": 1, "max_size": 0, "timeout": 1}}}, "django.pool.max_size: POOL_MAX_SIZE='0'"),
+    ({"django": {"pool": {"min_size": 1, "max_size": 4, "timeout": 0}}}, "django.pool.timeout: POOL_TIMEOUT='0'"),
+    ({"django": {"pool": {"min_size": 8, "max_size": 4, "timeout": 1}}}, "django.pool.min_size: 8 is above max_size 4"),
+    ({"loadgen": {"generators": 9}}, "loadgen.generators: LOADGENS='9'"),
+    ({"loadgen": {"port_range": "1024"}}, "loadgen.port_range: LOADGEN_PORT_RANGE='1024' must be two ports"),
 ])
 def test_a_bad_value_in_fix_yml_is_one_line_naming_the_field(change, message):
     start = workspace.Fix.of_selection(exercises.get("incident").scenario.selection())
@@ -119,11 +128,46 @@ def test_a_bad_value_in_fix_yml_is_one_line_naming_the_field(change, message):
     assert "\n" not in str(info.value) and str(info.value).startswith(workspace.shown())
 
 
+def test_the_pool_and_the_generator_reach_the_lab_through_the_presets():
+    ex = exercises.get("pool-starvation")
+    start = ex.scenario.start_fix()
+    assert start.pool == {"min_size": 1, "max_size": 1, "timeout": 0.1} and start.conn_max_age == 0
+    fixed = start.with_changes({"django": {"pool": {"max_size": 40}}})
+    assert fixed.pool == {"min_size": 1, "max_size": 40, "timeout": 0.1}
+    entry = fixed.preset(ex.scenario.base_preset())
+    assert (entry["db_pool"], entry["pool_min_size"], entry["pool_max_size"], entry["pool_timeout"]) == \
+        ("native", 1, 40, 0.1) and entry["app_lock"] == "requirements-today.txt"
+    assert "db_pool" not in fixed.with_changes({"django": {"pool": "none"}}).preset(ex.scenario.base_preset())
+    assert fixed.misfits(ex.scenario.base_preset()) == []
+    assert fixed.with_changes({"django": {"conn_max_age": 600}}).misfits(ex.scenario.base_preset()) == [
+        "django.conn_max_age: 600 with a pool: the pool keeps the connections, Django refuses persistent "
+        "connections with it (set 0)"]
+    incident = exercises.get("incident").scenario
+    pooled = incident.start_fix().with_changes({"django": {"pool": {"min_size": 1, "max_size": 4, "timeout": 1}}})
+    assert pooled.misfits(incident.base_preset())[0].startswith("django.pool: this app host runs Django 4.1")
+    gevent = incident.start_fix().with_changes({"gunicorn": {"worker_class": "gevent"}})
+    assert gevent.misfits(incident.base_preset()) == [
+        "gunicorn.worker_class: 'gevent' is not installed on this app host (installed: eventlet, gthread, sync)"]
+    gen = exercises.get("loadgen-ports").scenario.start_fix()
+    assert (gen.loadgens, gen.loadgen_port_range) == (1, "60000 60049")
+    assert (incident.start_fix().loadgens, incident.start_fix().loadgen_port_range) == (1, "1024 65535")
+
+
+def test_a_fix_the_host_cannot_run_is_refused_before_the_lab_is_touched(cli, fake_lab):
+    assert cli("exercise", "start", EX="incident").code == 0
+    _edit_fix(django={"pool": {"min_size": 1, "max_size": 4, "timeout": 1}})
+    out = cli("exercise", "check")
+    lines = out.stderr.strip().splitlines()
+    assert out.code == 2 and len(lines) == 1 and "django.pool: this app host runs Django 4.1" in lines[0]
+    assert len(fake_lab.applied) == 1 and fake_lab.loads == []
+
+
 def test_fix_yml_round_trips_and_broken_yaml_is_one_line():
     start = workspace.Fix.of_selection(exercises.get("pgbouncer-moved").scenario.selection())
     workspace.write(start, "pgbouncer-moved", ("sysctls",))
     text = workspace.FIX_FILE.read_text()
     assert "Not yours to change in this exercise: sysctls" in text and "pgbouncer: remote" in text
+    assert "pool: none" in text and "max_size (1-1000)" in text and "port_range: 1024 65535" in text
     assert workspace.read() == start
     workspace.FIX_FILE.write_text("gunicorn: [unclosed\n")
     with pytest.raises(LabError, match="not valid YAML") as info:
@@ -150,7 +194,7 @@ def test_a_whole_session_start_hints_answers_checks_stop(sandbox):
         session.answer("ports")
 
     passed, conditions, _ = session.check(lab)  # before any fix: the scenario fails
-    assert not passed and [c.name for c in conditions if not c.passed] == ["zero DB errors"]
+    assert not passed and [c.name for c in conditions if not c.passed] == [session.ZERO_ERRORS]
     assert session.read_state().solved_at is None
 
     _edit_fix(gunicorn={"worker_class": "gthread", "workers": 4, "threads": 25}, django={"conn_max_age": 600})
@@ -192,21 +236,26 @@ def test_the_throughput_condition_measures_the_ceiling_only_when_the_rest_holds(
     share = [c for c in conditions if c.name.startswith("throughput")][0]
     assert passed and share.passed and "50% of /api/v1/ping/'s 1,000 req/s" in share.detail
     low = session.evaluate(ex, Figures("r", 2000, 100.0, {"200": 2000}, [], 10, ceiling_rps=1000.0))
-    assert [c.passed for c in low] == [True, True, False]
+    assert [c.passed for c in low] == [True, True, True, False]
 
 
 def test_conditions_name_the_number_that_failed():
     ex = exercises.get("pgbouncer-moved")
     found = session.evaluate(ex, Figures("r", 2000, 300.0, {"200": 2000}, [], 100))
     assert [(c.passed, c.detail) for c in found] == [
+        (True, "the load generator itself failed 0 of 2,000 requests and dropped 0 iterations"),
         (True, "0 of 2,000 requests answered 499 (a DB error); the app logged 0 DB errors"),
         (False, "Postgres client backends peaked at 100")]
-    found = session.evaluate(ex, FAILING)
+    generator = session.evaluate(ex, Figures("r", 1000, 900.0, {"200": 100, "0": 900}, [], 20,
+                                             loadgen_failures=900))
+    assert [c.passed for c in generator] == [False, False, True]
+    assert generator[0].detail.startswith("the load generator itself failed 900 of 1,000 requests")
+    found = session.evaluate(ex, FAILING)[1:]
     assert "1,100 of 2,000 requests answered 499 (a DB error); the app logged 1,100 DB errors (1,100 x EADDRNOTAVAIL" \
         in found[0].detail
     unmeasured = session.evaluate(ex, Figures("r", 2000, 300.0, {"200": 2000}, [], None))
-    assert not unmeasured[1].passed and "not measured" in unmeasured[1].detail
-    transport = session.evaluate(ex, Figures("r", 2000, 300.0, {"200": 1990, "0": 10}, [], 20))
+    assert not unmeasured[2].passed and "not measured" in unmeasured[2].detail
+    transport = session.evaluate(ex, Figures("r", 2000, 300.0, {"200": 1990, "0": 10}, [], 20))[1:]
     assert not transport[0].passed and "10 client transport failures (at most 2 allowed)" in transport[0].detail
 
 
@@ -215,7 +264,7 @@ def test_solve_is_scored_as_solved_by_solution():
     ex, _ = session.start("max-connections", None, lab)
     passed, _, _, why = session.solve(lab)
     assert passed and why == ex.why
-    assert workspace.read() == workspace.Fix(**session.read_state().start_fix).with_changes(ex.solution)
+    assert workspace.read() == ex.scenario.start_fix().with_changes(ex.solution)
     record, _ = session.stop(lab)
     assert record["solved_by_solution"] and record["points"] == 0 and record["solved"]
 
@@ -242,8 +291,7 @@ def fake_lab(monkeypatch):
 
 
 
-@pytest.mark.parametrize("name", ["incident", "keepalive-trap", "pgbouncer-moved", "max-connections",
-                                  "no-kernel-changes", "mystery"])
+@pytest.mark.parametrize("name", exercises.names())
 def test_no_output_of_a_session_names_the_hidden_scenario(cli, fake_lab, name):
     outputs = [cli("exercise", "list"), cli("exercise", "start", EX=name, SEED="5")]
     ex = exercises.get(name, 5)
@@ -254,7 +302,7 @@ def test_no_output_of_a_session_names_the_hidden_scenario(cli, fake_lab, name):
     text = "\n".join(o.stdout + o.stderr for o in outputs)
     assert outputs[1].code == 0 and "make load VUS=" in text
     assert ex.leaks(text) == [], text
-    assert wrong.code == 1 and "socket-backlog is not what happens here" in wrong.stderr
+    assert wrong.code == 1 and "socket-backlog is not the mechanism this exercise asks for" in wrong.stderr
     assert ex.cause not in wrong.stderr
 
 
@@ -293,3 +341,84 @@ def test_during_an_exercise_diagnose_is_off_and_lab_up_takes_no_selection(cli, f
 def test_an_exercise_that_allows_diagnose_lets_it_through(fake_lab):
     session.start("no-kernel-changes", None, fake_lab)
     labport.guard_diagnose()  # no LabError
+
+
+# -- hiding: the state under .lab/training/ and the run folders ---------------------
+@pytest.fixture()
+def compose_lab(monkeypatch):
+    """labport.ComposeLab with lab.up/down faked (our own boundary): it writes lab.json and the presets copy."""
+    from churnlab import lab
+
+    ups: list = []
+    monkeypatch.setattr(lab, "up", lambda selection, **kw: ups.append(selection))
+    monkeypatch.setattr(lab, "down", lambda *a, **kw: None)
+    monkeypatch.setattr(labport, "_is_up", lambda: False)
+    monkeypatch.delenv("CHURNLAB_PRESETS", raising=False)
+    monkeypatch.delenv("PG_SIZING", raising=False)
+    yield labport.ComposeLab(), ups
+    for name in ("CHURNLAB_PRESETS", "PG_SIZING", *labport.LOADGEN_ENV):
+        monkeypatch.delenv(name, raising=False)
+    from churnlab import catalog
+    catalog._load.cache_clear()
+
+
+@pytest.mark.parametrize("name", exercises.names())
+def test_the_state_files_never_name_the_hidden_scenario(sandbox, compose_lab, name):
+    lab, ups = compose_lab
+    ex, _ = session.start(name, 4, lab)
+    labport.activate()
+    assert [(s.variant, s.profile, s.knobs) for s in ups] == [("exercise", "exercise-host", {})]
+    folder = sandbox / ".lab" / "training"
+    assert {p.name for p in folder.iterdir()} == {"state.json", "lab.json", "presets.yml"}
+    for path in (folder / "state.json", folder / "lab.json"):
+        assert ex.leaks(path.read_text()) == [], path.name
+    import yaml
+    copy = yaml.safe_load((folder / "presets.yml").read_text())
+    # the copy is the lab's catalogue (config/presets.yml) plus the settings fix.yml shows
+    shown = json.dumps([copy["variants"]["exercise"], copy["profiles"]["exercise-host"]])
+    assert not [word for word in ex.hidden_words() if word in shown] and "rank" not in copy
+    assert copy["variants"]["exercise"]["about"] == "the running exercise"
+    assert os.environ.get("PG_SIZING", "") == ex.scenario.pg_sizing  # derived again from the state
+    assert os.environ["LOADGEN_PORT_RANGE"] == ex.scenario.start_fix().loadgen_port_range
+
+
+def test_run_folders_get_their_verdict_only_when_the_exercise_stops(sandbox, compose_lab):
+    from churnlab import run_record
+    from churnlab.loadrun import RunResult
+
+    lab, _ = compose_lab
+    session.start("incident", None, lab)
+    run_dir = sandbox / "results" / "20261126T000000Z-exercise-incident-check1"
+    run_dir.mkdir(parents=True)
+    record = run_record.RunRecord(run_id=run_dir.name, summary={"requests": 100, "status_counts": {"200": 40,
+                                                                                                  "499": 60}},
+                                  app_errors=[{"kind": "EADDRNOTAVAIL: Cannot assign requested address",
+                                               "target": "db:5432", "count": 60}],
+                                  verdict={"case": "port-exhaustion-postgres", "headline": "x"})
+    run_record.write(run_dir, record)
+    labport.withhold_verdict(RunResult(run_id=run_dir.name, run_dir=run_dir, summary=None, record=record))
+    text = (run_dir / "run.json").read_text()
+    assert json.loads(text)["verdict"] is None and "port-exhaustion" not in text
+    session.stop(lab)
+    assert run_record.read(run_dir).verdict["case"] == "port-exhaustion-postgres"
+
+
+def test_changes_round_trip_and_name_only_what_changed():
+    start = exercises.get("no-kernel-changes").scenario.start_fix()
+    fixed = start.with_changes({"gunicorn": {"worker_class": "gthread", "threads": 25},
+                                "sysctls": {"net.ipv4.tcp_tw_reuse": "1", workspace.WHOLE: True}})
+    assert fixed.sysctls == {"net.ipv4.tcp_tw_reuse": "1"}  # whole: the port range removed stays removed
+    changes = fixed.changes(start)
+    assert changes["gunicorn"] == {"worker_class": "gthread", "threads": 25} and "django" not in changes
+    assert start.with_changes(changes) == fixed and start.changes(start) == {}
+
+
+def test_the_keepalive_trap_asks_for_greenlet_churn_and_the_incident_does_not():
+    lab = FakeLab()
+    session.start("keepalive-trap", None, lab)
+    assert session.answer("port-exhaustion-postgres") is False  # the symptom, not the mechanism asked for
+    assert session.answer("greenlet-churn") is True
+    session.stop(lab)
+    session.start("incident", None, lab)
+    assert session.answer("greenlet-churn") is False  # CONN_MAX_AGE=0: nothing is kept, per greenlet or not
+    assert session.answer("port-exhaustion-postgres") is True
