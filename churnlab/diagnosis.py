@@ -224,15 +224,18 @@ LOADGEN_CPU_BUSY = 0.9
 LOADGEN_CPU_THROTTLED = 0.5
 
 
-def _loadgen_limit(facts: Facts) -> Verdict | None:
-    """A generator that ran out (its own ports, VUs or time) measured itself, not the app."""
+def _starved(facts: Facts) -> list[str]:
+    """The generators short of CPU."""
+    return sorted({name for name, busy in facts.loadgen_cpu_busy.items() if busy >= LOADGEN_CPU_BUSY}
+                  | {name for name, share in facts.loadgen_cpu_throttled.items() if share >= LOADGEN_CPU_THROTTLED})
+
+
+def loadgen_reasons(facts: Facts) -> list[str]:
+    """Why the generators were the limit (their own ports, VUs or time, CPU); [] when they were not.
+    The verdict loadgen-limited and training's "a valid measurement" both judge by it."""
     ports = facts.loadgen_errors.get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0)
     dropped = facts.dropped_iterations
-    starved = sorted({name for name, busy in facts.loadgen_cpu_busy.items() if busy >= LOADGEN_CPU_BUSY}
-                     | {name for name, share in facts.loadgen_cpu_throttled.items()
-                        if share >= LOADGEN_CPU_THROTTLED})
-    if not ports and not dropped and not starved:
-        return None
+    starved = _starved(facts)
     requests = f" of {_n(facts.requests)}" if facts.requests else ""
     reasons = []
     if ports:
@@ -251,6 +254,16 @@ def _loadgen_limit(facts: Facts) -> Verdict | None:
                     + (f", throttled in {throttled:.0%} of the kernel's periods" if throttled is not None else ""))
         reasons.append("k6 was short of CPU: " + "; ".join(how(name) for name in starved)
                        + f" (the CPU it could use: {cores}), so it sent requests and read answers late")
+    return reasons
+
+
+def _loadgen_limit(facts: Facts) -> Verdict | None:
+    """A generator that ran out (its own ports, VUs or time, or CPU) measured itself, not the app."""
+    reasons = loadgen_reasons(facts)
+    if not reasons:
+        return None
+    ports = facts.loadgen_errors.get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0)
+    dropped, starved = facts.dropped_iterations, _starved(facts)
     headline = ("measurement not valid: the load generator was the limit, not the app; "
                 + "; ".join(reasons) + "; the figures describe the generator")
     app = _classify(facts)

@@ -195,11 +195,14 @@ class ComposeLab:
         mark_loaded(stack)
         s = result.summary
         per = result.record.load.per_loadgen if result.record else []
+        limits = diagnosis.loadgen_reasons(diagnosis.loadgen_facts(diagnosis.Facts(requests=s.requests),
+                                                                   result.record.load)) if result.record else []
         return Figures(run_id=result.run_id, requests=s.requests, rps=s.rps, status_counts=dict(s.status_counts),
                        app_errors=result.errors, peak_db_connections=result.peak_db_connections,
                        loadgen_failures=sum(int((g.get("k6_errors") or {}).get(k6_merge.LOADGEN_EADDRNOTAVAIL, 0))
                                             for g in per),
-                       dropped_iterations=sum(int(g.get("dropped_iterations") or 0) for g in per))
+                       dropped_iterations=sum(int(g.get("dropped_iterations") or 0) for g in per),
+                       loadgen_limits=limits)
 
     def down(self) -> None:
         from churnlab import lab

@@ -54,6 +54,7 @@ class Figures:
     ceiling_rps: float | None = None  # /api/v1/ping/ under the same load, when the exercise asks for it
     loadgen_failures: int = 0         # requests k6 itself failed for want of its own ports (EADDRNOTAVAIL)
     dropped_iterations: int = 0       # iterations k6 dropped (too few VUs or too little time)
+    loadgen_limits: list[str] = field(default_factory=list)  # diagnosis.loadgen_reasons: why k6 was the limit
 
     def logged_errors(self) -> int:
         return sum(e["count"] for e in self.app_errors)
@@ -163,7 +164,8 @@ ZERO_ERRORS = "zero DB errors"
 
 def evaluate(exercise: Exercise, figures: Figures) -> list[Condition]:
     """The exercise's conditions on one load's figures (the forbidden changes are checked before any load)."""
-    found = [Condition(VALID, not figures.loadgen_failures and not figures.dropped_iterations,
+    found = [Condition(VALID, not figures.loadgen_limits,
+                       "; ".join(figures.loadgen_limits) or
                        f"the load generator itself failed {figures.loadgen_failures:,} of {figures.requests:,} "
                        f"requests and dropped {figures.dropped_iterations:,} iterations")]
     counts = figures.status_counts

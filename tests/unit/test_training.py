@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from churnlab import diagnosis, paths
+from churnlab import diagnosis, k6_merge, paths, run_record
 from churnlab.errors import LabError
 from churnlab.training import commands, exercises, labport, session, workspace
 from churnlab.training.session import Figures
@@ -246,10 +246,14 @@ def test_conditions_name_the_number_that_failed():
         (True, "the load generator itself failed 0 of 2,000 requests and dropped 0 iterations"),
         (True, "0 of 2,000 requests answered 499 (a DB error); the app logged 0 DB errors"),
         (False, "Postgres client backends peaked at 100")]
+    per = [{"name": "1", "requests": 1000, "errors": 900, "dropped_iterations": 0,
+            "k6_errors": {k6_merge.LOADGEN_EADDRNOTAVAIL: 900}}]
+    limits = diagnosis.loadgen_reasons(diagnosis.loadgen_facts(diagnosis.Facts(requests=1000),
+                                                               run_record.Load(per_loadgen=per)))
     generator = session.evaluate(ex, Figures("r", 1000, 900.0, {"200": 100, "0": 900}, [], 20,
-                                             loadgen_failures=900))
+                                             loadgen_failures=900, loadgen_limits=limits))
     assert [c.passed for c in generator] == [False, False, True]
-    assert generator[0].detail.startswith("the load generator itself failed 900 of 1,000 requests")
+    assert generator[0].detail.startswith("k6 itself failed 900 of 1,000 requests with 'cannot assign requested")
     found = session.evaluate(ex, FAILING)[1:]
     assert "1,100 of 2,000 requests answered 499 (a DB error); the app logged 1,100 DB errors (1,100 x EADDRNOTAVAIL" \
         in found[0].detail
