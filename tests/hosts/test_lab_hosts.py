@@ -654,7 +654,8 @@ class TestSingleHost:
         assert run["verdict"]["case"] == "port-exhaustion-postgres", run["verdict"]
 
     def test_single_host_gthread_fixes_it(self, hosts):
-        wait_time_wait_drained(host="db1")
+        # No wait for the direct run's TIME_WAIT before converging: the app role's
+        # migrate retries until db1 has ports again, while the rest converges.
         started = time.monotonic()
         result, _ = provision("gthread", "repro", inventory="inventories/lab-single")
         assert all(r["failed"] == 0 for r in result.values()), result
