@@ -76,6 +76,8 @@ class RunResult:
     selection: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     record: run_record.RunRecord | None = None
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds by compose service during the load
+    cpu_wall_s: float | None = None                          # the seconds they were measured over
 
     def error_count(self, kind_contains: str) -> int:
         return sum(e["count"] for e in self.errors if kind_contains in e["kind"])
@@ -216,7 +218,9 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
             + (f", {params.loadgens} generators" if params.loadgens > 1 else ""))
     generators: list[K6Process] = []
     codes: dict[str, int] = {}
-    meter = cpu_meter.CpuMeter()  # the generators' own CPU: short of it, they measure themselves
+    # Every lab container's CPU during the load: the generators' own (short of it, they
+    # measure themselves) and, for the rank, where the time went (RunResult.cpu_s).
+    meter = cpu_meter.CpuMeter()
     recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
     # The live panel (churnlab.panel): fed by the recorder and by k6's JSON lines (watch.k6_args()).
     watch = panel.Watch(stack, params, recorder, run_dir, f"k6 {what} on {stack.selection.variant} + "
@@ -252,6 +256,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
         result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
                          codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
                          fault_timer=fault_timer, cpu=_cpu(meter, generators, params))
+        result.cpu_s, result.cpu_wall_s = meter.by_service(), round(meter.wall_seconds, 1)
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:

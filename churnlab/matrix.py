@@ -65,14 +65,13 @@ class Step:
     fresh: bool = True
 
 
-def run_steps(steps: list[Step], on_result=None, meter=None,
-              on_failure=None) -> tuple[list[Path], dict | None]:
+def run_steps(steps: list[Step], on_result=None, on_failure=None) -> tuple[list[Path], dict | None]:
     """Run the steps through the one load path (lab.up, loadrun.run), then bring the lab down.
 
     Whatever stops the series (Ctrl-C, a failed run, a failed `lab-down`), the
     run folders finished so far are returned with `stopped: {reason, error}`.
-    `on_result(step, result, measured)` is called after each finished run; `meter`, when
-    given, is a context manager factory wrapped around each run (measured: what it yields).
+    `on_result(step, result)` is called after each finished run (result.cpu_s: the CPU
+    each service used during the load).
     With `on_failure(step, error)`, a failed run (LabError: k6 or the lab) is reported to it
     and the series goes on from a fresh stack; without it, the series stops there."""
     run_dirs: list[Path] = []
@@ -88,11 +87,7 @@ def run_steps(steps: list[Step], on_result=None, meter=None,
                 lab.down()
                 stack = lab.up(sel)
             try:
-                if meter is None:
-                    measured, result = None, loadrun.run(stack, step.params)
-                else:
-                    with meter() as measured:
-                        result = loadrun.run(stack, step.params)
+                result = loadrun.run(stack, step.params)
             except LabError as exc:
                 if on_failure is None:
                     raise
@@ -102,7 +97,7 @@ def run_steps(steps: list[Step], on_result=None, meter=None,
                 continue
             run_dirs.append(result.run_dir)
             if on_result:
-                on_result(step, result, measured)
+                on_result(step, result)
             console.print(f"  {result.summary.requests:,} requests, {result.summary.error_rate:.1%} failed: "
                           f"{result.verdict.case if result.verdict else '-'}")
     except KeyboardInterrupt:

@@ -30,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from churnlab import catalog, diagnosis, html_report, k6_merge, matrix, run_record
-from churnlab.cpu_meter import CpuMeter
 from churnlab.errors import LabError
 from churnlab.loadrun import LoadParams
 from churnlab.paths import ROOT
@@ -227,13 +226,13 @@ def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, rep
              for s in chosen}
     found_versions: dict = {}
 
-    def on_result(step: matrix.Step, result, meter: CpuMeter | None) -> None:
+    def on_result(step: matrix.Step, result) -> None:
         if not found_versions and result.record is not None:
             found_versions.update(result.record.versions)
         cand = cands.get(label(step.selection))
         if cand is not None and not cand.app_versions and result.record is not None:
             cand.app_versions = dict(result.record.versions.get("app") or {})
-        place(step, figures(result.run_dir, meter.by_service(), round(meter.wall_seconds, 1)))
+        place(step, figures(result.run_dir, result.cpu_s, result.cpu_wall_s))
 
     def on_failure(step: matrix.Step, error: str) -> None:
         place(step, failed_figures(error))
@@ -255,7 +254,7 @@ def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, rep
         level[endpoint] = fig
         level["ratio"] = pair(level["healthz"], level["ping"])
 
-    run_dirs, stopped = matrix.run_steps(steps, on_result, meter=CpuMeter, on_failure=on_failure)
+    run_dirs, stopped = matrix.run_steps(steps, on_result, on_failure=on_failure)
     data = document(rank_id, list(cands.values()), levels, iterations, before, machine(),
                     round(time.monotonic() - started, 1), found_versions, stopped)
     write(rank_dir, data, run_dirs)

@@ -141,20 +141,6 @@ def test_rank_readme_without_a_rank_is_one_line(cli, tmp_path, monkeypatch):
     assert out.code == 2 and "no rank under results/" in out.stderr
 
 
-class NoMeter:
-    """CpuMeter's interface without docker: the figures of a fake run."""
-    wall_seconds = 1.0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-    def by_service(self):
-        return {"app": 1.0, "db": 0.5, "k6": 0.5}
-
-
 def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
     """Faked at our own boundaries (lab.up/down, loadrun.run writing a real run folder),
     as tests/unit/test_matrix_stops.py does for the matrix."""
@@ -164,7 +150,6 @@ def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(rank.matrix, "RESULTS_DIR", tmp_path)
     monkeypatch.setattr(rank.matrix.lab, "up", lambda selection: selection)
     monkeypatch.setattr(rank.matrix.lab, "down", lambda: None)
-    monkeypatch.setattr(rank, "CpuMeter", NoMeter)
     monkeypatch.setattr(rank.html_report, "render", lambda *a, **k: tmp_path / "report.html")
     rates = {("gthread", rank.PING): 1000.0, ("gthread", rank.HEALTHZ): 700.0, ("direct", rank.PING): 1500.0}
     runs = []
@@ -182,7 +167,8 @@ def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
                                       summary=summary.as_dict(), versions={"postgres": "15"},
                                       verdict={"case": "healthy"})
         run_record.write(run_dir, record)
-        return loadrun.RunResult(run_id=run_id, run_dir=run_dir, summary=summary, record=record)
+        return loadrun.RunResult(run_id=run_id, run_dir=run_dir, summary=summary, record=record,
+                                 cpu_s={"app": 1.0, "db": 0.5, "k6": 0.5}, cpu_wall_s=1.0)  # what the load measured
 
     monkeypatch.setattr(rank.matrix.loadrun, "run", run)
     chosen = [catalog.Selection.of("direct", "tuned"), catalog.Selection.of("gthread", "default")]
