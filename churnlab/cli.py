@@ -3,7 +3,7 @@
 make passes its variables through the environment (each option names its
 variable), never through shell-quoted argv, so any value arrives intact and is
 checked here: a bad one is one line on stderr and exit code 2, and nothing starts.
-Values are taken as strings and parsed by churnlab.bounds, so even typer's own
+Values are taken as strings and parsed by churnlab.core.bounds, so even typer's own
 conversions cannot end in a traceback.
 """
 from __future__ import annotations
@@ -15,9 +15,10 @@ import sys
 import typer
 from rich.markup import escape
 
-from churnlab import bounds, catalog, terminal
-from churnlab.errors import LabError
-from churnlab.terminal import console
+from churnlab.core import bounds, catalog
+from churnlab.core.errors import LabError
+from churnlab.live import terminal
+from churnlab.live.terminal import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
@@ -63,7 +64,7 @@ def _run_id(value: str) -> str:
 def _load_params(scenario: str, vus: str, iterations: str, keepalive: str, sample_interval: str,
                  endpoint: str = "/api/v1/healthz/", loadgens: str = "1", loadgen_port_range: str = "",
                  loadgen_cpus: str = ""):
-    from churnlab import loadrun
+    from churnlab.load import run as loadrun
 
     return loadrun.LoadParams(
         scenario=_choice("SCENARIO", _or(scenario, "ab"), loadrun.SCENARIOS),
@@ -104,8 +105,8 @@ PG_MAJOR_OPT = _opt("PG_MAJOR", "", "PostgreSQL major of the db image: 14 (defau
 @app.command("images")
 def build_images(pg_major: str = PG_MAJOR_OPT) -> None:
     """Build every image locally (base from debootstrap unless BASE_IMAGE is set; the db of PG_MAJOR)."""
-    from churnlab import images
-    from churnlab.compose_stack import check_pg_major, require_docker
+    from churnlab.compose import images
+    from churnlab.compose.stack import check_pg_major, require_docker
 
     major = check_pg_major(pg_major)
     require_docker()
@@ -133,8 +134,8 @@ def up(
     prom_port: str = _opt("PROM_PORT", "9090", "loopback port of Prometheus with OBSERVE=1 (1024-65535)"),
 ) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
-    from churnlab import lab
-    from churnlab.compose_stack import FRONTS, check_pg_major
+    from churnlab.compose import lab
+    from churnlab.compose.stack import FRONTS, check_pg_major
     from churnlab.training import labport  # training mode: an exercise's stack, no names shown
 
     if labport.guard_up():
@@ -192,7 +193,9 @@ def load(
     fault_tail: str = _opt("FAULT_TAIL", "", "seconds of load after the fault, to see the recovery (default 15)"),
 ) -> None:
     """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
-    from churnlab import faults, lab, loadrun
+    from churnlab.compose import lab
+    from churnlab.faults import plan as faults
+    from churnlab.load import run as loadrun
 
     chosen = faults.plan(fault, fault_at, fault_for, fault_tail)  # faults: checked before anything starts
     if chosen and not iterations.strip():
@@ -215,13 +218,13 @@ def diagnose(
     seconds: str = _opt("DIAG_SECONDS", "5", "how long to sample the running lab (1-300)"),
 ) -> None:
     """A verdict in plain words, with the numbers behind it."""
-    from churnlab import diagnosis
+    from churnlab.diagnosis import verdict as diagnosis
     from churnlab.training import labport
 
     labport.guard_diagnose()  # training mode: off during an exercise unless it allows it
 
     if run.strip():
-        from churnlab.paths import RESULTS_DIR
+        from churnlab.core.paths import RESULTS_DIR
 
         run_dir = RESULTS_DIR / _run_id(run)
         if not (run_dir / "run.json").is_file():
@@ -230,7 +233,8 @@ def diagnose(
                            + (f"; recent runs: {', '.join(known)}" if known else ""))
         verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
     else:
-        from churnlab import lab, live
+        from churnlab.compose import lab
+        from churnlab.live import sample as live
 
         window = float(bounds.whole("DIAG_SECONDS", _or(seconds, "5")))
         verdict = live.diagnose(lab.current_stack(), window)
@@ -246,8 +250,8 @@ def run_matrix(
     keepalive: str = _opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0"),
 ) -> None:
     """Run VARIANTS x PROFILES x VUS levels; write results/matrix-<id>/report.html and summary.md."""
-    from churnlab import matrix
-    from churnlab.compose_stack import check_pg_major
+    from churnlab.compose.stack import check_pg_major
+    from churnlab.reports import matrix
 
     chosen_variants = bounds.split_list(variants) or catalog.variants()
     chosen_profiles = bounds.split_list(_or(profiles, "repro,tuned"))
@@ -278,7 +282,7 @@ def run_rank(
     run: str = _opt("RUN", "", "with --readme: the rank id (rank-<id>); empty = the latest"),
 ) -> None:
     """Measure every fix side by side: results/rank-<id>/rank.json, rank.md, report.html."""
-    from churnlab import rank
+    from churnlab.reports import rank
 
     if readme:
         data = rank.read(_run_id(run) if run.strip() else None)
@@ -303,7 +307,7 @@ def logs(
     tail: str = typer.Option("100", help="lines to show (1-100000)"),
 ) -> None:
     """Show the last lines of a lab service's log."""
-    from churnlab import lab
+    from churnlab.compose import lab
 
     name = _choice("service", _or(service, "app"), SERVICES)
     if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 100000:
@@ -315,7 +319,7 @@ def logs(
 @app.command()
 def down() -> None:
     """Stop the lab: no containers or networks are left behind (data volume kept)."""
-    from churnlab import lab
+    from churnlab.compose import lab
 
     lab.down()
 
@@ -323,7 +327,7 @@ def down() -> None:
 @app.command()
 def clean() -> None:
     """Stop the lab and remove its volumes too."""
-    from churnlab import lab
+    from churnlab.compose import lab
 
     lab.down(volumes=True)
 
@@ -334,8 +338,9 @@ def demo(
     iterations: str = _opt("ITERATIONS", "10000", "total requests, ab -n (1-1000000)"),
 ) -> None:
     """The incident in two acts: direct + repro fails, gthread + repro holds."""
-    from churnlab import lab, loadrun
-    from churnlab.compose_stack import check_pg_major
+    from churnlab.compose import lab
+    from churnlab.compose.stack import check_pg_major
+    from churnlab.load import run as loadrun
 
     params = _load_params("ab", vus, iterations, "0", "1")
     check_pg_major()  # PG_MAJOR, read by both acts' stacks
@@ -365,7 +370,7 @@ app.add_typer(hosts_app, name="hosts")
 @hosts_app.command("up")
 def hosts_up() -> None:
     """Start the lab hosts (db1 pgbouncer1 app1 loadgen1 loadgen2) and pin their SSH host keys."""
-    from churnlab import lab_hosts
+    from churnlab.hosts import lab as lab_hosts
 
     lab_hosts.up()
 
@@ -373,7 +378,7 @@ def hosts_up() -> None:
 @hosts_app.command("down")
 def hosts_down() -> None:
     """Stop and remove the lab hosts; no container or network is left."""
-    from churnlab import lab_hosts
+    from churnlab.hosts import lab as lab_hosts
 
     lab_hosts.down()
 
@@ -381,7 +386,7 @@ def hosts_down() -> None:
 @hosts_app.command("demo")
 def hosts_demo() -> None:
     """The incident as reported (app and Postgres on one lab host), then the fix; the hosts come down after."""
-    from churnlab import hosts
+    from churnlab.hosts import inventory as hosts
 
     hosts.demo()
 
@@ -389,7 +394,7 @@ def hosts_demo() -> None:
 @hosts_app.command("status")
 def hosts_status() -> None:
     """The lab hosts that exist, with their addresses."""
-    from churnlab import lab_hosts
+    from churnlab.hosts import lab as lab_hosts
 
     found = lab_hosts.status()
     console.print("\n".join(f"{name} {ip or '(stopped)'}" for name, ip in sorted(found.items()))
@@ -413,7 +418,7 @@ def hosts_provision(
     ansible_args: str = ARGS_OPT,
 ) -> None:
     """Converge the hosts of an inventory (playbooks/site.yml)."""
-    from churnlab import hosts
+    from churnlab.hosts import inventory as hosts
 
     hosts.provision(_or(inventory, LAB_INVENTORY), variant.strip() or None, profile.strip() or None,
                     check=_flag("CHECK", check), confirm=_flag("CONFIRM", confirm),
@@ -436,7 +441,8 @@ def hosts_load(
     fault_tail: str = _opt("FAULT_TAIL", "", "seconds of load after the fault, to see the recovery"),
 ) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
-    from churnlab import faults, hosts
+    from churnlab.faults import plan as faults
+    from churnlab.hosts import inventory as hosts
 
     chosen = faults.plan(fault, fault_at, fault_for, fault_tail)
     if chosen and not iterations.strip():
@@ -454,7 +460,7 @@ def hosts_diagnose(
     ansible_args: str = ARGS_OPT,
 ) -> None:
     """Read-only verdict from the hosts: sockets, the app's journal, pg_stat_activity."""
-    from churnlab import hosts
+    from churnlab.hosts import inventory as hosts
 
     hosts.diagnose(_or(inventory, LAB_INVENTORY), bounds.whole("DIAG_SECONDS", _or(seconds, "5")),
                    confirm=_flag("CONFIRM", confirm),

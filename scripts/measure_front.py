@@ -20,10 +20,12 @@ import sys
 import threading
 from datetime import datetime, timezone
 
-from churnlab import catalog, lab, loadrun
-from churnlab.compose_stack import Stack
-from churnlab.evidence.recorder import SOCKETS_SCRIPT
-from churnlab.paths import RESULTS_DIR
+from churnlab.compose import lab
+from churnlab.compose.recorder import SOCKETS_SCRIPT
+from churnlab.compose.stack import Stack
+from churnlab.core import catalog
+from churnlab.core.paths import RESULTS_DIR
+from churnlab.load import run as loadrun
 
 CASES = [("http", "none", 0), ("https", "https", 0), ("https, upstream keep-alive 32", "https", 32)]
 

@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 
-from churnlab.paths import ROOT
+from churnlab.core.paths import ROOT
 
 VENV_BIN = ROOT / ".venv" / "bin"
 # make's variables (the CLI reads them from the environment) and the front

@@ -11,7 +11,7 @@ ESTABLISHED and SYN_SENT counts, local ports in use within
 ip_local_port_range (count and percentage of the range), the range itself
 and tcp_tw_reuse.
 
-For the port budget (churnlab.port_budget), a sampler that keeps running
+For the port budget (churnlab.evidence.port_budget), a sampler that keeps running
 also reports new connections: `active_opens`, the namespace's Tcp ActiveOpens
 counter (/proc/net/snmp, every connect() that got a port, all destinations),
 `new_active`, the outgoing sockets (local port not a listening one) present

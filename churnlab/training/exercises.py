@@ -1,7 +1,7 @@
 """The exercises of training mode, from config/exercises.yml (one place).
 
 Every field is checked when the file is read: a bad one is one line naming
-the exercise and the field. The accepted causes are churnlab.diagnosis's case
+the exercise and the field. The accepted causes are churnlab.diagnosis.verdict's case
 ids, never a list of our own; the hidden scenario is a variant and a profile of
 config/presets.yml with knobs checked by catalog.Selection.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from churnlab import bounds, catalog, diagnosis
-from churnlab.errors import LabError
-from churnlab.paths import ROOT
+from churnlab.core import bounds, catalog
+from churnlab.core.errors import LabError
+from churnlab.core.paths import ROOT
+from churnlab.diagnosis import verdict as diagnosis
 
 EXERCISES_FILE = ROOT / "config" / "exercises.yml"
 PG_SIZING_DIR = ROOT / "config" / "postgresql"
@@ -231,7 +232,7 @@ def _exercise(name: str, entry: dict) -> Exercise:
         raise _bad(name, "load: iterations must be at least vus (the ab scenario)")
     cause = entry.get("cause")
     if cause not in CAUSES:
-        raise _bad(name, f"cause {cause!r} is not a case of churnlab/diagnosis.py: {', '.join(CAUSES)}")
+        raise _bad(name, f"cause {cause!r} is not a case of churnlab/diagnosis/verdict.py: {', '.join(CAUSES)}")
     check = entry.get("check")
     if not isinstance(check, dict) or "db_connections_max" not in check \
             or set(check) - {"db_connections_max", "min_throughput_share"}:

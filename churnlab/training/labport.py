@@ -26,8 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from churnlab import catalog, diagnosis, k6_merge, run_record
-from churnlab.errors import LabError
+from churnlab.core import catalog, run_record
+from churnlab.core.errors import LabError
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import k6_merge
 from churnlab.training import session
 from churnlab.training.exercises import Exercise
 from churnlab.training.session import Figures
@@ -123,7 +125,7 @@ def _app_part(changes: dict | None) -> dict | None:
 
 
 def _is_up() -> bool:
-    from churnlab import lab
+    from churnlab.compose import lab
 
     try:
         lab.current_stack()
@@ -140,7 +142,7 @@ class ComposeLab:
     """session.Lab on the compose lab: lab.up for the settings, loadrun for the fixed load."""
 
     def apply(self, exercise: Exercise, fix: Fix) -> None:
-        from churnlab import lab
+        from churnlab.compose import lab
 
         data = _read()
         changes = fix.changes(exercise.scenario.start_fix())
@@ -161,8 +163,8 @@ class ComposeLab:
             # The exercise's stack runs: the same project and images (lab.up built them at the
             # start), new settings. Compose converges it without lab.up's image build: the app
             # alone when the DB path stays (no migrate again), else PgBouncer added or removed too.
-            from churnlab.paths import STATE_DIR
-            from churnlab.terminal import run_logged
+            from churnlab.core.paths import STATE_DIR
+            from churnlab.live.terminal import run_logged
 
             stack = lab.current_stack()
             which = ("--no-deps", "app") if previous.pgbouncer == fix.pgbouncer else ("--remove-orphans",)
@@ -172,15 +174,16 @@ class ComposeLab:
         lab.up(catalog.Selection.of(EX_VARIANT, EX_PROFILE))
 
     def load(self, exercise: Exercise, label: str, endpoint: str = "/api/v1/healthz/") -> Figures:
-        from churnlab import lab, loadrun
+        from churnlab.compose import lab
+        from churnlab.load import run as loadrun
 
         stack = lab.current_stack()
         data = _read()
         if endpoint != "/api/v1/ping/" and data.get("loaded_app") and _app_id(stack) == data["loaded_app"]:
             # A load already ran on this app: its ports may still sit in TIME_WAIT.
             # Every check starts from a fresh app container (a fresh network namespace).
-            from churnlab.paths import STATE_DIR
-            from churnlab.terminal import run_logged
+            from churnlab.core.paths import STATE_DIR
+            from churnlab.live.terminal import run_logged
 
             run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--force-recreate",
                                   "--no-deps", "app"), "a fresh app for the check", STATE_DIR / "up.log",
@@ -205,7 +208,7 @@ class ComposeLab:
                        loadgen_limits=limits)
 
     def down(self) -> None:
-        from churnlab import lab
+        from churnlab.compose import lab
 
         data = _read()
         try:
@@ -291,7 +294,7 @@ def summary(stack, result) -> bool:
     exercise = running_exercise()
     if exercise is None:
         return False
-    from churnlab import terminal
+    from churnlab.live import terminal
 
     withhold_verdict(result)
     mark_loaded(stack)

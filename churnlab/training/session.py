@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from churnlab import paths
-from churnlab.errors import LabError
+from churnlab.core import paths
+from churnlab.core.errors import LabError
 from churnlab.training import exercises, workspace
 from churnlab.training.exercises import Exercise
 from churnlab.training.workspace import Fix

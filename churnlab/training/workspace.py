@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 
 import yaml
 
-from churnlab import bounds, catalog
-from churnlab.errors import LabError
-from churnlab.paths import ROOT
+from churnlab.core import bounds, catalog
+from churnlab.core.errors import LabError
+from churnlab.core.paths import ROOT
 
 WORKSPACE_DIR = ROOT / "training" / "workspace"
 FIX_FILE = WORKSPACE_DIR / "fix.yml"

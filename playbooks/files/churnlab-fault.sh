@@ -1,6 +1,6 @@
 #!/bin/bash
 # A fault mid-load on a LAB host (playbooks/load.yml, FAULT=...; the kinds,
-# defaults and bounds are churnlab/faults.py's). Run as root on the host the
+# defaults and bounds are churnlab/faults/plan.py's). Run as root on the host the
 # fault acts on:
 #   churnlab-fault.sh timer KIND WHAT AT_EPOCH FOR_S OUT   put it in place at AT_EPOCH, hold FOR_S, undo
 #   churnlab-fault.sh undo  KIND WHAT                      stop a running timer (it undoes), undo again

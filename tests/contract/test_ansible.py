@@ -177,7 +177,8 @@ def test_each_inventory_holds_its_own_variant_and_profile(name, variant, profile
 def test_host_loads_export_the_k6_dashboard_as_compose_loads_do():
     """k6's dashboard: the same settings on hosts as in the compose lab (no
     server, no REST API), written and fetched under run_record.DASHBOARD."""
-    from churnlab import loadrun, run_record
+    from churnlab.core import run_record
+    from churnlab.load import run as loadrun
 
     play = yaml.safe_load((ROOT / "playbooks/load.yml").read_text())[0]
     block = next(t for t in play["tasks"] if "block" in t)

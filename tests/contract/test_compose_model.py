@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from churnlab import catalog, lab_secrets
-from churnlab.compose_stack import Stack
-from churnlab.paths import ROOT
+from churnlab.compose.stack import Stack
+from churnlab.core import catalog
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.paths import ROOT
 
 
 def preset_env(variant: str) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from churnlab.paths import ROOT
+from churnlab.core.paths import ROOT
 from churnlab.training import exercises
 from tests.helpers import clean_env
 
@@ -15,7 +15,7 @@ SIZING = re.compile(r"^(\w+)\s*=\s*(\S+)", re.M)
 
 def test_every_exercise_runs_a_real_variant_and_profile_with_compose(tmp_path):
     """Each hidden scenario's compose model resolves (docker compose config, no container)."""
-    from churnlab.compose_stack import Stack
+    from churnlab.compose.stack import Stack
 
     for name in exercises.names():
         ex = exercises.get(name, 11)

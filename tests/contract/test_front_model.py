@@ -4,9 +4,10 @@ import jinja2
 import pytest
 import yaml
 
-from churnlab import catalog, lab_secrets
-from churnlab.compose_stack import Stack
-from churnlab.paths import ROOT
+from churnlab.compose.stack import Stack
+from churnlab.core import catalog
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.paths import ROOT
 
 ROLE = ROOT / "ansible" / "roles" / "front"
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import venv
 
-from churnlab.paths import ROOT
+from churnlab.core.paths import ROOT
 
 PACKAGE = ROOT / "churnlab"
 
@@ -34,7 +34,7 @@ def test_pip_install_dot_imports_every_module_and_runs_the_cli(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     names = modules()
-    assert "churnlab.evidence.recorder" in names and "churnlab.cli" in names
+    assert "churnlab.compose.recorder" in names and "churnlab.cli" in names
     check = ("import importlib, sys\n"
              f"for name in {names!r}:\n"
              "    module = importlib.import_module(name)\n"

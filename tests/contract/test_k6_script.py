@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from churnlab.k6_summary import parse
-from churnlab.paths import ROOT
+from churnlab.core.paths import ROOT
+from churnlab.evidence.k6_summary import parse
 
 K6 = shutil.which("k6") or str(ROOT / ".venv" / "bin" / "k6")
 
@@ -126,7 +126,7 @@ def test_tls_insecure_accepts_the_fronts_self_signed_certificate_and_nothing_els
     """FRONT=https: k6 reaches a self-signed TLS server only with TLS_INSECURE=1 (the lab's own front)."""
     import ssl
 
-    from churnlab import lab_secrets
+    from churnlab.core import secrets as lab_secrets
 
     tls = tmp_path / "tls"
     lab_secrets.ensure_front_tls(tls)

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from churnlab.paths import ROOT
+from churnlab.core.paths import ROOT
 from tests.helpers import clean_env
 
 CASES = [
@@ -62,7 +62,7 @@ def test_make_help_lists_the_data_files_variants_via_the_cli():
     proc = subprocess.run(["make", "-s", "help"], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0
-    from churnlab import catalog
+    from churnlab.core import catalog
 
     for name in catalog.variants() + catalog.profiles():
         assert f"  {name} " in proc.stdout

@@ -4,9 +4,10 @@ import json
 
 import yaml
 
-from churnlab import catalog, lab_secrets
-from churnlab.compose_stack import Stack
-from churnlab.paths import PRESETS_FILE, ROOT
+from churnlab.compose.stack import Stack
+from churnlab.core import catalog
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.paths import PRESETS_FILE, ROOT
 from tests.helpers import clean_env, offline
 
 

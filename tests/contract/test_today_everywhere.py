@@ -1,13 +1,13 @@
 """Today's stack reaches the hosts as it reaches the compose lab: the Ansible
 app role installs the variant's lock and gets the same psycopg 3 settings
-churnlab/catalog.py writes into the compose overlay."""
+churnlab/core/catalog.py writes into the compose overlay."""
 import json
 
 import pytest
 import yaml
 
-from churnlab import catalog
-from churnlab.paths import ROOT
+from churnlab.core import catalog
+from churnlab.core.paths import ROOT
 from tests.helpers import clean_env, offline
 
 

@@ -1,8 +1,10 @@
 """End-to-end fixtures: real images, real Postgres/PgBouncer/k6, real app."""
 import pytest
 
-from churnlab import catalog, images, lab, loadrun
-from churnlab.compose_stack import require_docker
+from churnlab.compose import images, lab
+from churnlab.compose.stack import require_docker
+from churnlab.core import catalog
+from churnlab.load import run as loadrun
 
 INCIDENT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=10000)
 

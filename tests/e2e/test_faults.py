@@ -11,8 +11,13 @@ from datetime import datetime
 
 import pytest
 
-from churnlab import app_errors, catalog, diagnosis, faults, lab, loadrun, run_record
-from churnlab.paths import RESULTS_DIR
+from churnlab.compose import lab
+from churnlab.core import catalog, run_record
+from churnlab.core.paths import RESULTS_DIR
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import app_errors
+from churnlab.faults import plan as faults
+from churnlab.load import run as loadrun
 from tests.helpers import make
 
 pytestmark = pytest.mark.e2e

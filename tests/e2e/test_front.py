@@ -8,9 +8,10 @@ import urllib.request
 
 import pytest
 
-from churnlab import lab, lab_secrets
-from churnlab.compose_stack import project_containers, project_networks
-from churnlab.paths import RESULTS_DIR, ROOT
+from churnlab.compose import lab
+from churnlab.compose.stack import project_containers, project_networks
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.paths import RESULTS_DIR, ROOT
 from tests.helpers import clean_env
 
 pytestmark = pytest.mark.e2e

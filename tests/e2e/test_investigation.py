@@ -6,8 +6,12 @@ import subprocess
 
 import pytest
 
-from churnlab import diagnosis, live, loadrun, matrix, run_record
-from churnlab.paths import ROOT
+from churnlab.core import run_record
+from churnlab.core.paths import ROOT
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.live import sample as live
+from churnlab.load import run as loadrun
+from churnlab.reports import matrix
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,12 @@ import urllib.request
 
 import pytest
 
-from churnlab import catalog, lab, lab_secrets
-from churnlab.compose_stack import Stack, project_containers, project_networks
-from churnlab.errors import LabError
-from churnlab.paths import ROOT, SECRETS_DIR
+from churnlab.compose import lab
+from churnlab.compose.stack import Stack, project_containers, project_networks
+from churnlab.core import catalog
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.errors import LabError
+from churnlab.core.paths import ROOT, SECRETS_DIR
 from tests.helpers import clean_env
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,9 @@ import json
 
 import pytest
 
-from churnlab import diagnosis, k6_merge, loadrun, timeline
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import k6_merge, timeline
+from churnlab.load import run as loadrun
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,11 @@ import time
 
 import pytest
 
-from churnlab import catalog, lab, loadrun, run_record
-from churnlab.evidence.recorder import MARKER_PREFIX, processes_with_marker
-from churnlab.paths import RESULTS_DIR, ROOT
+from churnlab.compose import lab
+from churnlab.compose.recorder import MARKER_PREFIX, processes_with_marker
+from churnlab.core import catalog, run_record
+from churnlab.core.paths import RESULTS_DIR, ROOT
+from churnlab.load import run as loadrun
 from tests.helpers import clean_env
 
 pytestmark = pytest.mark.e2e
@@ -113,7 +115,7 @@ def test_default_db_is_postgresql_14_and_run_json_records_it(stack):
     assert record.versions["images"]["churnlab-db-1"].startswith("churnlab/postgres:14@")
 
 
-# -- the live panel under a terminal (churnlab/panel.py) ------------------------------
+# -- the live panel under a terminal (churnlab/live/panel.py) ------------------------------
 def under_a_terminal(argv: list[str], timeout: float = 180) -> tuple[int, str]:
     """Run argv with a pseudo-terminal as stdin, stdout and stderr (200 columns); its exit code and output."""
     master, slave = pty.openpty()

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from churnlab import catalog, lab, loadrun
+from churnlab.compose import lab
+from churnlab.core import catalog
+from churnlab.load import run as loadrun
 
 pytestmark = pytest.mark.e2e
 PROM_PORT = 19090

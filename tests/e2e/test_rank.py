@@ -2,8 +2,8 @@
 check (about 1.5 min). Its files are written and its order follows its numbers."""
 import json
 
-from churnlab import rank
-from churnlab.paths import RESULTS_DIR
+from churnlab.core.paths import RESULTS_DIR
+from churnlab.reports import rank
 from tests.helpers import make
 
 

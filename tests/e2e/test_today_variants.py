@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from churnlab import catalog, diagnosis, loadrun
+from churnlab.core import catalog
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.load import run as loadrun
 from tests.e2e.outcomes import assert_no_db_errors
 
 EADDRNOTAVAIL = "Cannot assign requested address"

@@ -18,7 +18,7 @@ import json
 
 import pytest
 
-from churnlab.paths import RESULTS_DIR
+from churnlab.core.paths import RESULTS_DIR
 from churnlab.training import exercises, session, workspace
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 
-from churnlab import lab_hosts
+from churnlab.hosts import lab as lab_hosts
 
 LAB_HOSTS = lab_hosts.addresses()  # from inventories/lab/hosts, their one source
 

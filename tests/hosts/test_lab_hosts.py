@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from churnlab import app_errors
+from churnlab.evidence import app_errors
 from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, recap
 from tests.helpers import clean_env as env
 from tests.hosts.conftest import LAB_HOSTS, ssh
@@ -117,7 +117,7 @@ def load(inventory: str = "inventories/lab") -> dict:
 
 
 def budget_toward(run: dict, target: str) -> dict:
-    """The run's port budget toward one destination (evidence.port_budget, churnlab/port_budget.py)."""
+    """The run's port budget toward one destination (evidence.port_budget, churnlab/evidence/port_budget.py)."""
     return next(b for b in run["evidence"]["port_budget"] if b["target"] == target)
 
 

@@ -34,7 +34,7 @@ def clean_environment(monkeypatch):
 def no_measured_ranking(monkeypatch, tmp_path):
     """The diagnosis's fixes follow the latest results/rank-*/rank.json; unit tests see none
     unless they write one (tests/unit/test_rank.py)."""
-    from churnlab import diagnosis
+    from churnlab.diagnosis import verdict as diagnosis
 
     monkeypatch.setattr(diagnosis, "RANK_RESULTS", tmp_path / "no-rank")
 

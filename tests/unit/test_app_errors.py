@@ -1,5 +1,5 @@
 """Failure lines from the app's log are counted by kind and by target."""
-from churnlab import app_errors
+from churnlab.evidence import app_errors
 
 PREFIX = "2026-11-24 21:37:05,678 ERROR roles healthz-db-error "
 LINES = [

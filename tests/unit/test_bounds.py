@@ -3,9 +3,9 @@ environment: one line on stderr, exit code 2, no traceback, nothing started."""
 import pytest
 from typer.testing import CliRunner
 
-from churnlab import bounds, catalog
 from churnlab.cli import app
-from churnlab.paths import ROOT
+from churnlab.core import bounds, catalog
+from churnlab.core.paths import ROOT
 
 BAD = [
     # (command, make variables, what the one line says)
@@ -75,7 +75,7 @@ def test_lists_take_commas_or_spaces(text):
 
 
 def test_matrix_reads_lists_either_way(cli, monkeypatch):
-    from churnlab import matrix
+    from churnlab.reports import matrix
 
     seen = []
 
@@ -94,7 +94,7 @@ def test_matrix_reads_lists_either_way(cli, monkeypatch):
 
 
 def test_empty_make_variables_mean_the_defaults(cli, monkeypatch):
-    from churnlab import lab
+    from churnlab.compose import lab
 
     chosen = []
 

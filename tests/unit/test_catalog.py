@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churnlab import catalog
-from churnlab.compose_stack import FRONT_OVERLAYS
-from churnlab.errors import LabError
-from churnlab.paths import COMPOSE_DIR, PRESETS_FILE
+from churnlab.compose.stack import FRONT_OVERLAYS
+from churnlab.core import catalog
+from churnlab.core.errors import LabError
+from churnlab.core.paths import COMPOSE_DIR, PRESETS_FILE
 
 ISSUE_VARIANTS = {"direct", "persistent", "gthread", "pgbouncer", "pgbouncer-local"}
 # issue 9, today's stack (tests/unit/test_today_stack.py)

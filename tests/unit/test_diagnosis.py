@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from churnlab import app_errors, diagnosis
-from churnlab.evidence import sockets
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import app_errors, sockets
 
 SCRIPT = Path(sockets.__file__)
 HEADER = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")

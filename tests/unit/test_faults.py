@@ -12,8 +12,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from churnlab import diagnosis, faults, loadrun, run_record, timeline
-from churnlab.errors import LabError
+from churnlab.core import run_record
+from churnlab.core.errors import LabError
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import timeline
+from churnlab.faults import plan as faults
+from churnlab.load import run as loadrun
 
 
 # -- the plan ------------------------------------------------------------------------
@@ -53,8 +57,10 @@ def test_pgbouncer_kill_needs_pgbouncer_and_a_cut_needs_tcp():
 
 def test_pgbouncer_kill_on_a_lab_without_pgbouncer_starts_nothing(cli, monkeypatch):
     """The refusal comes after reading the running lab's state, before any load or fault."""
-    from churnlab import catalog, lab, loadrun
-    from churnlab.compose_stack import Stack
+    from churnlab.compose import lab
+    from churnlab.compose.stack import Stack
+    from churnlab.core import catalog
+    from churnlab.load import run as loadrun
 
     stack = Stack(catalog.Selection.of("gthread", "default"))
     monkeypatch.setattr(lab, "current_stack", lambda: stack)

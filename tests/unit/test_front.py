@@ -3,8 +3,8 @@ the environment): a bad one is one line, exit code 2, nothing started; good
 ones reach lab.up (faked: the boundary), and the stack targets the front."""
 import pytest
 
-from churnlab import catalog
-from churnlab.compose_stack import Stack
+from churnlab.compose.stack import Stack
+from churnlab.core import catalog
 
 BAD = [
     ({"FRONT": "http2"}, "unknown FRONT 'http2'; valid FRONTs: none, https"),
@@ -23,7 +23,7 @@ def test_a_bad_front_is_one_line_exit_2_and_starts_nothing(cli, started, env, me
 
 
 def test_the_front_reaches_lab_up(cli, monkeypatch):
-    from churnlab import lab
+    from churnlab.compose import lab
 
     chosen = []
 

@@ -1,4 +1,4 @@
-"""Faults mid-load on the lab hosts (churnlab.hostfault), without hosts: where each kind acts,
+"""Faults mid-load on the lab hosts (churnlab.hosts.faults), without hosts: where each kind acts,
 what the front door passes to load.yml, the refusals (one line, exit 2, nothing started), the
 undo after Ctrl-C, and the record hostrun builds from what load.yml fetched. The boundaries
 faked: the inventory listing, the app host's local fact (read over SSH) and ansible-playbook."""
@@ -8,8 +8,14 @@ import json
 
 import pytest
 
-from churnlab import diagnosis, faults, hostfault, hostrun, hosts, hosts_guard, run_record
-from churnlab.errors import LabError
+from churnlab.core import run_record
+from churnlab.core.errors import LabError
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.faults import plan as faults
+from churnlab.hosts import faults as hostfault
+from churnlab.hosts import guard as hosts_guard
+from churnlab.hosts import inventory as hosts
+from churnlab.hosts import run as hostrun
 from tests.unit.test_faults import T0, write_csv
 from tests.unit.test_hostrun import fetched
 

@@ -1,8 +1,10 @@
-"""churnlab.hostrun builds the run record of an Ansible load run from the raw files load.yml fetched."""
+"""churnlab.hosts.run builds the run record of an Ansible load run from the raw files load.yml fetched."""
 import json
 
-from churnlab import diagnosis, hostrun, run_record
+from churnlab.core import run_record
+from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import sockets
+from churnlab.hosts import run as hostrun
 
 DB = "192.168.240.11"
 
@@ -84,7 +86,7 @@ def test_a_failed_k6_and_missing_probes_are_recorded(tmp_path):
 def test_hostdiag_gives_the_verdict_from_what_a_host_reported(monkeypatch, capsys):
     import io
 
-    from churnlab import hostdiag
+    from churnlab.hosts import diagnose as hostdiag
 
     def run(stdin: str) -> tuple[int, str, str]:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))

@@ -1,6 +1,8 @@
 """Two load generator hosts: hostrun merges their fetched folders exactly
 (loadgen-<host>/ each, as load.yml fetches them) into one run.json."""
-from churnlab import hostrun, k6_merge, run_record
+from churnlab.core import run_record
+from churnlab.evidence import k6_merge
+from churnlab.hosts import run as hostrun
 from tests.unit.test_hostrun import fetched
 from tests.unit.test_k6_merge import write_generator
 

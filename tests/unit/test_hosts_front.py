@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from churnlab import hosts, hosts_guard
+from churnlab.hosts import guard as hosts_guard
+from churnlab.hosts import inventory as hosts
 
 LAB = [hosts_guard.Host("app1", "192.168.240.13", ("app",), {"churnlab_variant": "direct", "sysctl_profile": "repro"}),
        hosts_guard.Host("db1", "192.168.240.11", ("db",), {})]

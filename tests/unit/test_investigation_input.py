@@ -1,8 +1,8 @@
 """Bad input to the investigation commands: a clear message, nothing started."""
 import pytest
 
-from churnlab import matrix
-from churnlab.errors import LabError
+from churnlab.core.errors import LabError
+from churnlab.reports import matrix
 
 
 @pytest.mark.parametrize("variants,profiles,levels,message", [

@@ -7,8 +7,9 @@ import json
 import random
 import statistics
 
-from churnlab import k6_merge, run_record
-from churnlab.k6_summary import parse
+from churnlab.core import run_record
+from churnlab.evidence import k6_merge
+from churnlab.evidence.k6_summary import parse
 
 HEADER = ["metric_name", "timestamp", "metric_value", "check", "error", "error_code", "expected_response", "group",
           "method", "name", "proto", "scenario", "service", "status", "subproto", "tls_version", "url",

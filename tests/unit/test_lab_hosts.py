@@ -3,9 +3,9 @@ import ipaddress
 
 import pytest
 
-from churnlab import lab_hosts
-from churnlab.errors import LabError
-from churnlab.paths import ROOT
+from churnlab.core.errors import LabError
+from churnlab.core.paths import ROOT
+from churnlab.hosts import lab as lab_hosts
 
 
 def test_addresses_come_from_the_lab_inventory():

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from churnlab import loadrun, run_record
-from churnlab.errors import LabError
+from churnlab.core import run_record
+from churnlab.core.errors import LabError
+from churnlab.load import run as loadrun
 from tests.unit.test_loadrun_record import SUMMARY, FakeStack, lab  # noqa: F401 - the fixture
 
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from churnlab import catalog, loadrun, run_record
+from churnlab.core import catalog, run_record
+from churnlab.load import run as loadrun
 
 EADDR_LINE = ('2026-11-24 21:37:05,000 ERROR roles healthz-db-error OperationalError: connection to server at '
               '"db" (172.18.0.2), port 5432 failed: Cannot assign requested address')
@@ -131,7 +132,7 @@ def test_ctrl_c_writes_an_interrupted_record_and_removes_k6(lab, tmp_path):
 
 
 def test_a_failed_k6_is_recorded_then_reported(lab, tmp_path):
-    from churnlab.errors import LabError
+    from churnlab.core.errors import LabError
 
     with pytest.raises(LabError, match="k6 failed"):
         loadrun.run(FakeStack("import sys; print('smoke check failed'); sys.exit(107)"), PARAMS)

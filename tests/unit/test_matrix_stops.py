@@ -5,9 +5,11 @@ import json
 
 import pytest
 
-from churnlab import catalog, loadrun, matrix, run_record
-from churnlab.errors import LabError
-from churnlab.k6_summary import LoadSummary
+from churnlab.core import catalog, run_record
+from churnlab.core.errors import LabError
+from churnlab.evidence.k6_summary import LoadSummary
+from churnlab.load import run as loadrun
+from churnlab.reports import matrix
 
 
 def finished_run(tmp_path, variant: str, vus: int) -> loadrun.RunResult:

@@ -4,7 +4,9 @@ import json
 
 from rich.console import Console
 
-from churnlab import catalog, diagnosis, overhead, panel
+from churnlab.core import catalog
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.live import overhead, panel
 
 STATE = panel.PanelState(
     title="k6 ab: 500 VUs x 10000 requests on direct + repro", elapsed_s=12.4, done=4200, total=10000, rps=480,

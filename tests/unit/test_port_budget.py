@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from churnlab import diagnosis, port_budget, run_record
-from churnlab.evidence import sockets
+from churnlab.core import run_record
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import port_budget, sockets
 
 DB = "db:5432"
 T0 = 1_790_000_000.0  # epoch seconds of the first sample
@@ -189,7 +190,7 @@ def test_samples_without_new_connection_counts_give_no_budget():
 
 
 def test_the_matrix_report_shows_the_headroom_and_links_the_dashboard(tmp_path):
-    from churnlab import html_report
+    from churnlab.reports import html as html_report
 
     run_dir = tmp_path / "20261125T200000Z-direct-repro-ab-c100"
     run_dir.mkdir()

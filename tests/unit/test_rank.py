@@ -5,8 +5,10 @@ import json
 
 import pytest
 
-from churnlab import catalog, diagnosis, rank
-from churnlab.errors import LabError
+from churnlab.core import catalog
+from churnlab.core.errors import LabError
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.reports import rank
 
 
 def fig(rps, error_rate=0.0, peak_db=10, peak_ports=100, k6=None, cpu=None):
@@ -144,8 +146,9 @@ def test_rank_readme_without_a_rank_is_one_line(cli, tmp_path, monkeypatch):
 def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
     """Faked at our own boundaries (lab.up/down, loadrun.run writing a real run folder),
     as tests/unit/test_matrix_stops.py does for the matrix."""
-    from churnlab import loadrun, run_record
-    from churnlab.k6_summary import LoadSummary
+    from churnlab.core import run_record
+    from churnlab.evidence.k6_summary import LoadSummary
+    from churnlab.load import run as loadrun
 
     monkeypatch.setattr(rank.matrix, "RESULTS_DIR", tmp_path)
     monkeypatch.setattr(rank.matrix.lab, "up", lambda selection: selection)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from churnlab.evidence.recorder import EvidenceRecorder
+from churnlab.compose.recorder import EvidenceRecorder
 
 
 class Session:

@@ -4,8 +4,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from churnlab import cli, diagnosis, html_report, paths, run_record
+from churnlab import cli
+from churnlab.core import paths, run_record
+from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import postgres
+from churnlab.reports import html as html_report
 
 DB = "db:5432"
 EADDR = "EADDRNOTAVAIL: Cannot assign requested address"

@@ -2,8 +2,8 @@
 narrowed), handed to compose as environment-sourced secrets, never shown whole."""
 import stat
 
-from churnlab import lab_secrets
-from churnlab.paths import ROOT
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.paths import ROOT
 
 
 def mode(path):

@@ -9,8 +9,10 @@ import re
 
 import pytest
 
-from churnlab import diagnosis, k6_merge, paths, run_record
-from churnlab.errors import LabError
+from churnlab.core import paths, run_record
+from churnlab.core.errors import LabError
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import k6_merge
 from churnlab.training import commands, exercises, labport, session, workspace
 from churnlab.training.session import Figures
 
@@ -351,7 +353,7 @@ def test_an_exercise_that_allows_diagnose_lets_it_through(fake_lab):
 @pytest.fixture()
 def compose_lab(monkeypatch):
     """labport.ComposeLab with lab.up/down faked (our own boundary): it writes lab.json and the presets copy."""
-    from churnlab import lab
+    from churnlab.compose import lab
 
     ups: list = []
     monkeypatch.setattr(lab, "up", lambda selection, **kw: ups.append(selection))
@@ -362,7 +364,7 @@ def compose_lab(monkeypatch):
     yield labport.ComposeLab(), ups
     for name in ("CHURNLAB_PRESETS", "PG_SIZING", *labport.LOADGEN_ENV):
         monkeypatch.delenv(name, raising=False)
-    from churnlab import catalog
+    from churnlab.core import catalog
     catalog._load.cache_clear()
 
 
@@ -387,8 +389,8 @@ def test_the_state_files_never_name_the_hidden_scenario(sandbox, compose_lab, na
 
 
 def test_run_folders_get_their_verdict_only_when_the_exercise_stops(sandbox, compose_lab):
-    from churnlab import run_record
-    from churnlab.loadrun import RunResult
+    from churnlab.core import run_record
+    from churnlab.load.run import RunResult
 
     lab, _ = compose_lab
     session.start("incident", None, lab)

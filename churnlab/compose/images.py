@@ -1,0 +1,68 @@
+"""Build every lab image locally: the base, then the services through compose."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from churnlab.compose.stack import ALL_PROFILES, DEFAULT_BASE_IMAGE, Stack, image_exists, profile_flags
+from churnlab.core import catalog
+from churnlab.core.catalog import Selection
+from churnlab.core.errors import LabError
+from churnlab.core.paths import BASE_IMAGE_SCRIPT, STATE_DIR
+from churnlab.live.terminal import run_logged
+
+BUILT_SERVICES = ("db", "app", "pgbouncer", "front", "k6", "port-sampler")
+
+
+def _pull_or_fail(ref: str, why: str) -> None:
+    if image_exists(ref):
+        return
+    proc = subprocess.run(["docker", "pull", ref], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise LabError(f"{why} {ref} is not present and cannot be pulled "
+                       f"({proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no registry'}); "
+                       f"unset it to build everything locally")
+
+
+def ensure_base(base_image: str) -> None:
+    if image_exists(base_image):
+        return
+    if base_image != DEFAULT_BASE_IMAGE:
+        _pull_or_fail(base_image, "BASE_IMAGE")
+        return
+    run_logged(["bash", str(BASE_IMAGE_SCRIPT), base_image],
+               f"building base image {base_image} with debootstrap", STATE_DIR / "base-image.log")
+
+
+def build_all(pg_major: str | None = None) -> list[str]:
+    """Build (or confirm cached) every image, the db image of one PostgreSQL
+    major (PG_MAJOR unless given); return the image references."""
+    stack = Stack(Selection.of("direct", "default"), pg_major=pg_major)
+    base_image = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
+    ensure_base(base_image)
+    services = list(BUILT_SERVICES)
+    postgres_image = os.environ.get("POSTGRES_IMAGE")
+    if postgres_image:
+        _pull_or_fail(postgres_image, "POSTGRES_IMAGE")
+        services.remove("db")
+    run_logged(stack.argv(*profile_flags(*ALL_PROFILES), "build", *services),
+               f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
+    services_config = stack.config(*ALL_PROFILES)["services"]
+    built = {svc["image"] for svc in services_config.values()}
+    built |= _build_other_app_images(built)
+    return sorted(built)
+
+
+def _build_other_app_images(done: set[str]) -> set[str]:
+    """The app images of the other locks (today's stack: churnlab/app-today:1),
+    one build per image from the first variant that names it."""
+    chosen: dict[str, str] = {}
+    for name in catalog.variants():
+        image = str(catalog.variant(name)["app_image"])
+        if image not in done:
+            chosen.setdefault(image, name)
+    for image, name in chosen.items():
+        stack = Stack(Selection.of(name, "default"))
+        run_logged(stack.argv("build", "app"), f"building {image} (variant {name})",
+                   STATE_DIR / "build.log", env=stack.env())
+    return set(chosen)

@@ -1,0 +1,118 @@
+"""Generated, git-ignored secrets for the lab. Never printed in full.
+
+The files are 0600 in a 0700 folder; a wider mode found there is narrowed.
+The compose lab gets them as environment-sourced compose secrets (see
+compose/base.yml): compose copies each value into its containers, so the
+non-root users there can read it while the host file stays private.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from churnlab.core.errors import LabError
+from churnlab.core.paths import SECRETS_DIR
+
+NAMES = ("db_password", "django_secret_key")
+# The HTTPS front's self-signed certificate and its key (FRONT=https only):
+# PEM files, handed over whole (newlines included).
+TLS_NAMES = ("front_cert", "front_key")
+TLS_SUBJECT_ALT_NAMES = "DNS:front,DNS:localhost,IP:127.0.0.1"
+TLS_DAYS = "825"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def env_name(name: str) -> str:
+    """The variable compose reads the secret from (secrets: <name>: environment:)."""
+    return f"CHURNLAB_SECRET_{name.upper()}"
+
+
+def tighten(directory: Path = SECRETS_DIR) -> list[str]:
+    """Narrow the folder to 0700 and the files directly in it to 0600; return what changed."""
+    changed = []
+    if not directory.is_dir():
+        return changed
+    if directory.stat().st_mode & 0o777 != DIR_MODE:
+        directory.chmod(DIR_MODE)
+        changed.append(f"{directory.name}/")
+    for path in sorted(directory.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            continue
+        if path.stat().st_mode & 0o777 & ~FILE_MODE:
+            path.chmod(FILE_MODE)
+            changed.append(path.name)
+    return changed
+
+
+def ensure(directory: Path = SECRETS_DIR) -> list[str]:
+    """Create any missing secret file (mode 0600); return the names created."""
+    directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    tighten(directory)
+    created = []
+    for name in NAMES:
+        path = directory / name
+        if path.exists() and path.read_text().strip():
+            continue
+        length = 32 if name == "db_password" else 50
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(length) + "\n")
+        path.chmod(FILE_MODE)
+        created.append(name)
+    return created
+
+
+def ensure_front_tls(directory: Path = SECRETS_DIR) -> list[str]:
+    """Create the front's self-signed certificate and key once (0600); return the names created.
+
+    openssl writes the key to its file itself (only its path is in argv), in a
+    private folder under the secrets folder; both files move in together."""
+    directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    tighten(directory)
+    if all((directory / name).is_file() and (directory / name).stat().st_size for name in TLS_NAMES):
+        return []
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise LabError("FRONT=https needs the openssl command to make the front's certificate: "
+                       "apt-get install openssl")
+    cert, key = TLS_NAMES
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".tls-") as tmp:
+        work = Path(tmp)
+        proc = subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(work / key), "-out", str(work / cert), "-days", TLS_DAYS,
+             "-subj", "/CN=churnlab-front", "-addext", f"subjectAltName={TLS_SUBJECT_ALT_NAMES}"],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            raise LabError(f"openssl could not make the front's certificate: {last}")
+        for name in TLS_NAMES:
+            (work / name).chmod(FILE_MODE)
+            (work / name).replace(directory / name)
+    return list(TLS_NAMES)
+
+
+def compose_env(directory: Path = SECRETS_DIR) -> dict[str, str]:
+    """The secrets as compose reads them (only those that exist yet)."""
+    env = {}
+    for name in NAMES:
+        path = directory / name
+        if path.is_file():
+            env[env_name(name)] = path.read_text().strip()
+    for name in TLS_NAMES:
+        path = directory / name
+        if path.is_file():
+            env[env_name(name)] = path.read_text()
+    return env
+
+
+def masked(value: str) -> str:
+    """Show enough of a secret to tell two apart, never the whole of it."""
+    value = value.strip()
+    return f"{value[:3]}…({len(value)} chars)" if value else "(empty)"
+

@@ -1,0 +1,167 @@
+"""Ansible on hosts, through one front door: provision, load and diagnose.
+
+Every command validates its input and passes the guard (churnlab.hosts.guard)
+before ansible-playbook starts, so a refusal never sends a packet. The
+variant and the kernel profile come from the inventory's own group_vars
+unless the user names them: production never gets the lab's defaults.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from churnlab.core import catalog
+from churnlab.core import secrets as lab_secrets
+from churnlab.core.errors import LabError
+from churnlab.core.paths import ROOT
+from churnlab.faults import plan as faults
+from churnlab.hosts import faults as hostfault
+from churnlab.hosts import guard as hosts_guard
+from churnlab.hosts import lab as lab_hosts
+from churnlab.live.terminal import console
+
+PLAYBOOKS = ROOT / "playbooks"
+
+
+class AnsibleFailed(LabError):
+    """ansible-playbook ran and failed: its own output says why; keep its exit code."""
+
+    def __init__(self, playbook: str, code: int):
+        super().__init__(f"ansible-playbook {playbook} failed (exit {code}); see its output above")
+        self.exit_code = code
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked inventory and the extra Ansible arguments that go with it."""
+
+    inventory: Path
+    extra: list[str]
+    decision: hosts_guard.Decision
+
+    @property
+    def label(self) -> str:
+        return hosts_guard.shown_path(self.inventory)
+
+    @property
+    def dry(self) -> bool:
+        return _dry(self.extra)
+
+
+def _dry(extra: list[str]) -> bool:
+    """A check-mode run: it connects and reports, and changes nothing."""
+    return bool(hosts_guard.select(extra, hosts_guard.CHECK_OPTIONS))
+
+
+def target(inventory: str, ansible_args: str, *, confirm: bool, confirm_repro: bool = False,
+           check: bool = False, variant: str | None = None, profile: str | None = None) -> Target:
+    extra = hosts_guard.parse_extra_args(ansible_args)
+    if check:
+        extra = [a for a in extra if a not in ("--check", "-C", "--diff", "-D")] + ["--check", "--diff"]
+    path = hosts_guard.inventory_dir(inventory)
+    decision = hosts_guard.check(path, extra, confirm=confirm, confirm_repro=confirm_repro or _dry(extra),
+                                 named_variant=variant, named_profile=profile)
+    return Target(path, extra, decision)
+
+
+def _own_setting(t: Target, key: str, what: str) -> str:
+    """The inventory's own value for the app hosts (group_vars), the same on all of them."""
+    values = {h.hostvars.get(key) for h in t.decision.hosts if "app" in h.groups}
+    values.discard(None)
+    if not values:
+        raise LabError(f"{t.label} sets no {key} for its app hosts: name {what}=<name> or set {key} in "
+                       f"{t.label}/group_vars/app/")
+    if len(values) > 1:
+        raise LabError(f"{t.label} sets {key} differently per app host ({', '.join(sorted(map(str, values)))}); "
+                       f"name {what}=<name> to choose one")
+    return str(values.pop())
+
+
+def _describe(t: Target) -> str:
+    hosts = t.decision.hosts
+    shown = ", ".join(f"{h.name} {h.address}" for h in hosts[:8]) + (" ..." if len(hosts) > 8 else "")
+    return f"{t.label}: {len(hosts)} host{'s' if len(hosts) != 1 else ''} ({shown})"
+
+
+def _playbook(t: Target, name: str, extra_vars: dict) -> None:
+    argv = [str(hosts_guard.VENV_BIN / "ansible-playbook"), "-i", str(t.inventory), str(PLAYBOOKS / name)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    argv += t.extra
+    try:
+        proc = subprocess.run(argv, cwd=ROOT, env=hosts_guard.ansible_env())
+    finally:
+        if t.decision.lab:
+            lab_secrets.tighten(lab_hosts.HOSTS_SECRETS)
+    if proc.returncode != 0:
+        raise AnsibleFailed(name, proc.returncode)
+
+
+def provision(inventory: str, variant: str | None, profile: str | None, *, check: bool, confirm: bool,
+              confirm_repro: bool, ansible_args: str) -> None:
+    variant = catalog.check_variant(variant) if variant else None
+    profile = catalog.check_profile(profile) if profile else None
+    t = target(inventory, ansible_args, confirm=confirm, confirm_repro=confirm_repro, check=check,
+               variant=variant, profile=profile)
+    chosen_variant = variant or catalog.check_variant(_own_setting(t, "churnlab_variant", "VARIANT"))
+    chosen_profile = profile or catalog.check_profile(_own_setting(t, "sysctl_profile", "PROFILE"))
+    origin = lambda named: "named" if named else "the inventory's own"  # noqa: E731
+    console.print(f"{'dry run (--check --diff) of' if t.dry else 'provisioning'} {_describe(t)}: "
+                  f"VARIANT={chosen_variant} ({origin(variant)}), PROFILE={chosen_profile} ({origin(profile)})")
+    incident = chosen_variant in catalog.incident("variant") or chosen_profile in catalog.incident("profile")
+    if t.decision.outside and not t.dry and incident:
+        console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(chosen_variant, chosen_profile))
+    extra_vars = {}
+    if variant:
+        extra_vars["churnlab_variant"] = variant
+    if profile:
+        extra_vars["sysctl_profile"] = profile
+    _playbook(t, "site.yml", extra_vars)
+
+
+def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: bool,
+         ansible_args: str, fault: faults.Plan | None = None) -> None:
+    if fault:  # faults mid-load: lab hosts only, refused before anything connects
+        hosts_guard.refuse_fault_outside_lab(hosts_guard.inventory_dir(inventory),
+                                             hosts_guard.parse_extra_args(ansible_args), fault.kind)
+    t = target(inventory, ansible_args, confirm=confirm)
+    fault_vars = hostfault.prepare(t, fault) if fault else {}  # checked (one line) before the play starts
+    console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
+                  + (f" x {'up to ' if fault else ''}{iterations} requests" if scenario == "ab" else "")
+                  + (", keep-alive" if keepalive else ", no keep-alive")
+                  + (f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s, then {fault.tail} s"
+                     if fault else ""))
+    try:
+        _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
+                                  "load_keepalive": keepalive, **fault_vars})
+    except (KeyboardInterrupt, AnsibleFailed):
+        if fault_vars:  # stopped or failed: its always section may not have run (an unreachable loadgen, Ctrl-C)
+            hostfault.undo_again(lambda: _playbook(t, hostfault.UNDO_PLAYBOOK, fault_vars))
+        raise
+
+
+def diagnose(inventory: str, seconds: int, *, confirm: bool, ansible_args: str) -> None:
+    """`seconds` is checked by the caller (churnlab.core.bounds' DIAG_SECONDS)."""
+    t = target(inventory, ansible_args, confirm=confirm)
+    console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
+    _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})
+
+
+def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:
+    """The incident as reported, on lab hosts: app and Postgres on one host.
+    Hosts up; the inventory's own direct + repro and the ab load; gthread and
+    the same load; hosts down whatever happens."""
+    import time
+
+    lab_hosts.up()
+    try:
+        provision(inventory, None, None, check=False, confirm=False, confirm_repro=False, ansible_args="")
+        load(inventory, "ab", 500, 10000, False, confirm=False, ansible_args="")
+        with console.status(f"waiting {settle_s} s for the direct run's TIME_WAIT ports to come back"):
+            time.sleep(settle_s)
+        provision(inventory, "gthread", None, check=False, confirm=False, confirm_repro=False, ansible_args="")
+        load(inventory, "ab", 500, 10000, False, confirm=False, ansible_args="")
+    finally:
+        lab_hosts.down()

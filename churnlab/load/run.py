@@ -1,0 +1,321 @@
+"""One load run: k6 in a container on the lab network, plus what the app logged.
+
+Writes results/<run-id>/: k6-summary.json (k6's handleSummary), run.json
+(churnlab.core.run_record: status, parameters, versions, summary, errors by kind,
+problems, verdict), app.log (the app's log during the run), evidence.jsonl
+(sockets, Postgres, PgBouncer and app errors, once a second, in time order),
+k6-metrics.csv.gz (every request, for timelines) and k6-dashboard.html (k6's
+web dashboard, self-contained, for a browser offline). run.json is written
+even when k6 fails or the run is interrupted.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from churnlab.compose import cpu_meter, versions
+from churnlab.compose.recorder import EvidenceRecorder
+from churnlab.compose.stack import Stack
+from churnlab.core import bounds, run_record
+from churnlab.core.errors import LabError
+from churnlab.core.paths import RESULTS_DIR
+from churnlab.diagnosis import verdict as diagnosis
+from churnlab.evidence import app_errors, k6_merge
+from churnlab.evidence.k6_summary import COMPLETED_EXITS, LoadSummary
+from churnlab.faults import plan as faults
+from churnlab.live import panel
+from churnlab.live.terminal import console
+
+SCENARIOS = ("ab", "ramp")
+# k6's web dashboard, exported when the run ends as one self-contained page in
+# the run folder (run_record.DASHBOARD). Port -1: no dashboard server; with
+# K6_NO_API_ARGS no REST API either, so k6 listens on nothing (checked with
+# k6 1.1.0). playbooks/load.yml sets the same for host runs.
+K6_DASHBOARD_ENV = {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1", "K6_WEB_DASHBOARD_PERIOD": "1s"}
+K6_NO_API_ARGS = ("--address=",)
+K6_UID = 10002  # the k6 image's user, used when the caller is root
+INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
+
+
+class LoadParams(run_record.Load):
+    """A load asked for: the record's Load, checked before anything starts."""
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise LabError(f"unknown SCENARIO {self.scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
+        if self.vus < 1 or self.iterations < 1:
+            raise LabError("VUS and ITERATIONS must be >= 1")
+        if self.scenario == "ab" and self.iterations < self.vus:
+            raise LabError(f"ITERATIONS ({self.iterations}) must be >= VUS ({self.vus}) for the ab scenario")
+        if not 0.1 <= self.sample_interval <= 60:
+            raise LabError(f"SAMPLE_INTERVAL must be between 0.1 and 60 seconds, got {self.sample_interval}")
+        if not self.endpoint.startswith("/"):
+            raise LabError(f"ENDPOINT must be a path starting with '/', got {self.endpoint!r}")
+        # -- several load generators (issue 12): begin --
+        bounds.whole("LOADGENS", self.loadgens)
+        if self.vus < self.loadgens or self.iterations < self.loadgens:
+            raise LabError(f"VUS ({self.vus}) and ITERATIONS ({self.iterations}) must be >= LOADGENS "
+                           f"({self.loadgens}): each generator takes a segment of both")
+        if self.loadgen_port_range:
+            low, high = bounds.port_range("LOADGEN_PORT_RANGE", self.loadgen_port_range)
+            self.loadgen_port_range = f"{low} {high}"
+        if self.loadgen_cpus:
+            self.loadgen_cpus = f"{bounds.number('LOADGEN_CPUS', self.loadgen_cpus):g}"
+        # -- several load generators: end --
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    summary: LoadSummary
+    errors: list[dict] = field(default_factory=list)
+    peak_db_connections: int | None = None
+    verdict: diagnosis.Verdict | None = None
+    settings: dict = field(default_factory=dict)
+    selection: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    record: run_record.RunRecord | None = None
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds by compose service during the load
+    cpu_wall_s: float | None = None                          # the seconds they were measured over
+
+    def error_count(self, kind_contains: str) -> int:
+        return sum(e["count"] for e in self.errors if kind_contains in e["kind"])
+
+
+def new_run_id(stack: Stack, params: LoadParams, now: datetime | None = None) -> str:
+    sel = stack.selection
+    return run_record.run_id(now or datetime.now(timezone.utc), sel.variant, sel.profile, params.scenario,
+                             params.vus, params.keepalive) + (f"-{stack.front}" if stack.front != "none" else "")
+
+
+def k6_container_name(run_id: str) -> str:
+    """The k6 container's own name for this run, so it can be removed whatever happens."""
+    return f"churnlab-k6-{run_id[:16].lower()}-{uuid.uuid4().hex[:6]}"
+
+
+def _k6_env(params: LoadParams, target: str = "http://app:8000", results: str = "/results",
+            extra: dict | None = None) -> list[str]:
+    values = {"TARGET": target, "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
+              "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
+              "RESULTS_DIR": results, **K6_DASHBOARD_ENV,
+              "K6_WEB_DASHBOARD_EXPORT": f"{results}/{run_record.DASHBOARD}", **(extra or {})}
+    if target.startswith("https://"):  # the lab front's self-signed certificate (FRONT=https)
+        values["TLS_INSECURE"] = 1
+    argv: list[str] = []
+    for key, value in values.items():
+        argv += ["-e", f"{key}={value}"]
+    return argv
+
+
+def remove_container(name: str) -> None:
+    subprocess.run(["docker", "rm", "--force", name], capture_output=True, text=True, timeout=60)
+
+
+# -- several load generators (issue 12): begin ----------------------------------
+# n k6 containers, each with its segment of the same run (k6's --execution-segment
+# and the shared --execution-segment-sequence), each writing in loadgen-<i>/ of the
+# run folder; k6_merge merges them exactly. One generator writes in the run folder
+# itself, as always. They begin together: scenarios.js's setup() waits for START_AT,
+# a moment far enough ahead for every container to be up.
+START_LEAD_S = 5.0  # + 1 s per generator: containers start in parallel on 2 busy cores
+
+
+def start_lead(loadgens: int) -> float:
+    """Seconds from now to the generators' shared start (none for one generator)."""
+    return START_LEAD_S + loadgens if loadgens > 1 else 0.0
+
+
+@dataclass
+class K6Process:
+    name: str       # the container's name (removed whatever happens)
+    label: str      # k6_merge's name: "1", or i of loadgen-<i>/
+    folder: Path    # where its k6.log, summary and CSV land
+    argv: list[str]
+    segment: str = ""
+
+
+def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
+                extra_out: list[str] | None = None, extra_run: list[str] | None = None) -> list[K6Process]:
+    """One k6 per segment. extra_out: more outputs every generator writes (the live
+    panel's FIFO; several writers share it, and the panel skips a line they garbled);
+    extra_run: more `compose run` options (a fault's MAX_DURATION)."""
+    n = params.loadgens
+    extra = {"START_AT": f"{time.time() + start_lead(n):.3f}"} if n > 1 else {}
+    found = []
+    for i, (segment, sequence) in enumerate(k6_merge.segments(n), 1):
+        sub = f"{k6_merge.PART_PREFIX}{i}" if n > 1 else ""
+        results = f"/results/{sub}" if sub else "/results"
+        name = k6_container_name(run_id)
+        split = ["--execution-segment", segment, "--execution-segment-sequence", sequence] if n > 1 else []
+        argv = stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
+                          "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target(), results, extra),
+                          *(extra_run or []), "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS, *split,
+                          "--out", f"csv={results}/{k6_merge.METRICS}", *(extra_out or []), "/scripts/scenarios.js")
+        found.append(K6Process(name, str(i), run_dir / sub if sub else run_dir, argv, segment if n > 1 else ""))
+    return found
+
+
+def _run_generators(generators: list[K6Process], env: dict[str, str]) -> list[int]:
+    """Start every generator at once, wait for all; on an exception (Ctrl-C) kill them, as subprocess.run does."""
+    procs = []
+    try:
+        for gen in generators:
+            gen.folder.mkdir(exist_ok=True)
+            if os.getuid() == 0:
+                os.chown(gen.folder, K6_UID, K6_UID)
+            with (gen.folder / k6_merge.LOG).open("w") as log:
+                procs.append(subprocess.Popen(gen.argv, env=env, stdout=log, stderr=subprocess.STDOUT))
+        return [proc.wait() for proc in procs]
+    except BaseException:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+        raise
+
+
+def _cpu(meter: cpu_meter.CpuMeter, generators: list[K6Process], params: LoadParams) -> dict[str, dict]:
+    """Each generator's CPU (k6_merge.cpu_figures) by label: the cores it could use are its
+    LOADGEN_CPUS, or the machine's (the generators run on this Docker host)."""
+    cores = float(params.loadgen_cpus) if params.loadgen_cpus else float(os.cpu_count() or 1)
+    used = meter.by_name()
+    return {g.label: k6_merge.cpu_figures(used[g.name][0], used[g.name][1], cores, used[g.name][2])
+            for g in generators if g.name in used}
+
+
+def _log_tail(generators: list[K6Process], lines: int) -> list[str]:
+    tail: list[str] = []
+    for gen in generators:
+        text = (gen.folder / k6_merge.LOG).read_text(errors="replace").splitlines()[-lines:] \
+            if (gen.folder / k6_merge.LOG).exists() else []
+        tail += [f"[loadgen {gen.label}] {line}" for line in text] if len(generators) > 1 else text
+    return tail
+# -- several load generators: end ------------------------------------------------
+
+
+def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faults.Plan | None = None) -> RunResult:
+    """Run k6 and record it. run.json is written whatever happens: finished,
+    failed (LabError raised after writing) or interrupted (KeyboardInterrupt
+    re-raised after writing); no k6 container is left behind. With a fault
+    (churnlab.faults.plan), it runs on its timer during the load and is always undone."""
+    fault_timer = faults.timer(stack, fault)  # faults: a no-op without FAULT; checked before the folder exists
+    if fault is not None:
+        fault_timer.offset_s = start_lead(params.loadgens)  # FAULT_AT counts from the generators' shared start
+    started = datetime.now(timezone.utc)
+    run_id = run_id or new_run_id(stack, params, started) + (f"-{fault.kind}" if fault else "")
+    run_dir = RESULTS_DIR / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
+    if os.getuid() == 0:
+        os.chown(run_dir, uid, gid)
+    env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
+    env["LOADGEN_PORT_RANGE"] = params.loadgen_port_range  # checked; empty: compose's default
+    env["LOADGEN_CPUS"] = params.loadgen_cpus  # checked; empty: no limit
+    what = (f"{params.scenario}: {params.vus} VUs"
+            + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
+            + (", keep-alive" if params.keepalive else ", no keep-alive")
+            + (f", {params.loadgens} generators" if params.loadgens > 1 else ""))
+    generators: list[K6Process] = []
+    codes: dict[str, int] = {}
+    # Every lab container's CPU during the load: the generators' own (short of it, they
+    # measure themselves) and, for the rank, where the time went (RunResult.cpu_s).
+    meter = cpu_meter.CpuMeter()
+    recorder = EvidenceRecorder(stack, run_dir / run_record.EVIDENCE, interval=params.sample_interval)
+    # The live panel (churnlab.live.panel): fed by the recorder and by k6's JSON lines (watch.k6_args()).
+    watch = panel.Watch(stack, params, recorder, run_dir, f"k6 {what} on {stack.selection.variant} + "
+                        f"{stack.selection.profile}")
+    status, problems = run_record.FAILED, []
+    if fault:
+        what += f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s"
+    try:
+        with recorder, watch, fault_timer, meter:
+            # START_AT: from now, the samplers up
+            generators = _generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
+            codes = dict(zip((g.label for g in generators),
+                             _run_generators(generators, {**stack.env(), **env}), strict=True))
+        if all(c in COMPLETED_EXITS for c in codes.values()) and \
+                all((g.folder / k6_merge.SUMMARY).exists() for g in generators):
+            status = run_record.FINISHED
+        elif any(c in INTERRUPTED_EXITS for c in codes.values()):  # k6 got the Ctrl-C (we may ignore SIGINT)
+            raise KeyboardInterrupt
+        else:
+            for gen in [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators:
+                who = f"k6 on loadgen {gen.label}" if len(generators) > 1 else "k6"
+                problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(_log_tail([gen], 3)))
+    except KeyboardInterrupt:
+        status = run_record.INTERRUPTED
+        problems.append("interrupted (Ctrl-C) during the load")
+        raise
+    except Exception as exc:
+        problems.append(f"the load failed: {exc}")
+        raise
+    finally:
+        for gen in generators:
+            remove_container(gen.name)
+        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
+                         codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
+                         fault_timer=fault_timer, cpu=_cpu(meter, generators, params))
+        result.cpu_s, result.cpu_wall_s = meter.by_service(), round(meter.wall_seconds, 1)
+        if status != run_record.FINISHED:
+            console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
+    if status == run_record.FAILED:
+        logs = ", ".join(str(g.folder / k6_merge.LOG) for g in generators)
+        raise LabError(f"k6 failed; see {logs} and {run_dir / 'run.json'}:\n" + "\n".join(_log_tail(generators, 15)))
+    return result
+
+
+def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, started: datetime, status: str,
+            problems: list[str], codes: dict | None = None, segments: dict | None = None,
+            overhead: dict | None = None,
+            fault_timer: faults.FaultTimer | faults.NoFault | None = None,
+            cpu: dict[str, dict] | None = None) -> RunResult:
+    """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
+    finished = datetime.now(timezone.utc)
+    if os.getuid() == 0:
+        for path in [run_dir, *run_dir.rglob("*")]:  # loadgen-<i>/ too
+            os.chown(path, 0, 0)
+    logs = stack.run("logs", "--no-color", "--no-log-prefix",
+                     "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
+                     "app", capture=True, check=False).stdout or ""
+    (run_dir / "app.log").write_text(logs)
+    lines = logs.splitlines()
+    evidence = run_record.write_evidence(run_dir / run_record.EVIDENCE,
+                                         run_record.read_evidence(run_dir / run_record.EVIDENCE),
+                                         app_errors.per_second(lines))
+    errors = app_errors.as_records(app_errors.count(lines))
+    summary, per_loadgen = k6_merge.summarize(run_dir, codes, segments, cpu)  # several generators: merged exactly
+    # The fault's recovery reads the per-request CSV: the merged one, with several generators.
+    fault = faults.finish(fault_timer, run_dir) if fault_timer is not None else None
+    settings = stack.app_settings()
+    found_versions: dict = {}
+    if status == run_record.INTERRUPTED:
+        problems.append("versions: not collected (interrupted)")
+    else:
+        try:
+            found_versions, version_problems = versions.collect(stack, stack.running_services())
+            problems += version_problems
+        except Exception as exc:  # noqa: BLE001 - a missing version never loses the run
+            problems.append(f"versions: not collected: {exc}")
+    db, ev = run_record.evidence_figures(evidence)
+    record = run_record.RunRecord(
+        run_id=run_id, status=status, started=started.isoformat(), finished=finished.isoformat(),
+        selection=run_record.Selection(**stack.selection.as_dict(), front=stack.front, via="compose",
+                                       front_keepalive=stack.front_keepalive if stack.front != "none" else None),
+        app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target(),
+                                                                "per_loadgen": per_loadgen}),
+        summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
+        versions=found_versions, problems=problems, overhead=overhead, fault=fault)
+    verdict = None
+    if status == run_record.FINISHED:
+        verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))
+        record.verdict = verdict.as_dict()
+    run_record.write(run_dir, record)
+    return RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
+                     peak_db_connections=db.peak_client_backends, verdict=verdict, settings=settings,
+                     selection=stack.selection.as_dict(), params=asdict(params), record=record)
