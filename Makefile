@@ -143,8 +143,9 @@ provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: socket
 	$(CHURNLAB) hosts diagnose
 
 .PHONY: lint
-lint: $(VENV)/.installed ## Linters only: ruff, shell syntax, yamllint, ansible-lint (no tests)
+lint: $(VENV)/.installed ## Linters only: ruff, the package's import walls (lint-imports), shell syntax, yamllint, ansible-lint
 	$(VENV)/bin/ruff check churnlab tests app
+	$(VENV)/bin/lint-imports --no-cache
 	bash -n scripts/*.sh compose/images/*/*.sh playbooks/files/*.sh .ci/run
 	$(VENV)/bin/yamllint --strict ansible inventories playbooks config .yamllint.yml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --offline --profile production -q

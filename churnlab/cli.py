@@ -16,9 +16,10 @@ import typer
 from rich.markup import escape
 
 from churnlab.core import bounds, catalog
+from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.live import terminal
-from churnlab.live.terminal import console
+from churnlab.load import show
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
@@ -209,7 +210,7 @@ def load(
     from churnlab.training import labport  # training mode: no hidden names, no verdict unless allowed
 
     if not labport.summary(stack, result):
-        terminal.run_summary(result)
+        show.run_summary(result)
 
 
 @app.command()
@@ -350,7 +351,7 @@ def demo(
         for selection, (variant, story) in zip(selections, acts, strict=True):
             console.rule(f"[bold]{variant} + repro[/]: {story}")
             stack = lab.up(selection)
-            terminal.run_summary(loadrun.run(stack, params))
+            show.run_summary(loadrun.run(stack, params))
     finally:
         lab.down()
 

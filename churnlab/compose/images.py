@@ -7,9 +7,9 @@ import subprocess
 from churnlab.compose.stack import ALL_PROFILES, DEFAULT_BASE_IMAGE, Stack, image_exists, profile_flags
 from churnlab.core import catalog
 from churnlab.core.catalog import Selection
+from churnlab.core.console import run_logged
 from churnlab.core.errors import LabError
 from churnlab.core.paths import BASE_IMAGE_SCRIPT, STATE_DIR
-from churnlab.live.terminal import run_logged
 
 BUILT_SERVICES = ("db", "app", "pgbouncer", "front", "k6", "port-sampler")
 

@@ -18,9 +18,9 @@ from churnlab.compose.stack import (
 )
 from churnlab.core import secrets as lab_secrets
 from churnlab.core.catalog import Selection
+from churnlab.core.console import console, run_logged
 from churnlab.core.errors import LabError
 from churnlab.core.paths import STATE_DIR, STATE_FILE
-from churnlab.live.terminal import console, run_logged
 
 PGDATA_VOLUME = "churnlab_pgdata"
 

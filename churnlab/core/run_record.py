@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from churnlab.evidence import port_budget
-
 SCHEMA_VERSION = 2
 FINISHED = "finished"        # k6 ran to its end (thresholds crossed or not)
 FAILED = "failed"            # k6 or the lab failed; what is known is kept
@@ -54,15 +52,10 @@ class Load:
     endpoint: str = "/api/v1/healthz/"
     sample_interval: float = 1.0
     target: str = ""                  # the base URL k6 asked (https://front:8443 behind the HTTPS front)
-    # -- several load generators (issue 12): begin --
     loadgens: int = 1                 # k6 processes sharing the run by execution segments (LOADGENS)
     loadgen_port_range: str = ""      # the generators' own ip_local_port_range ("" = the lab's default)
     loadgen_cpus: str = ""            # the CPUs each generator may use (LOADGEN_CPUS; "" = no limit)
     per_loadgen: list[dict] = field(default_factory=list)  # churnlab.evidence.k6_merge.Generator.as_dict(), each
-    # -- several load generators: end --
-
-    def __post_init__(self) -> None:
-        """A recorded load is taken as it is; churnlab.load.run.LoadParams checks one that is asked for."""
 
 
 @dataclass
@@ -216,17 +209,3 @@ def write_evidence(path: Path, *sources: list[dict]) -> list[dict]:
 
 def peak(records: list[dict], source: str, key: str) -> int | float | None:
     return max((r[key] for r in records if r.get("source") == source and r.get(key) is not None), default=None)
-
-
-def evidence_figures(records: list[dict]) -> tuple[Db, Evidence]:
-    """The record's db and evidence parts, from the evidence records."""
-    netns = [r for r in records if r.get("source") == "netns"]
-    pg = [r for r in records if r.get("source") == "postgres"]
-    db = Db(peak_client_backends=peak(records, "postgres", "client_backends"),
-            max_connections=pg[-1].get("max_connections") if pg else None, samples=len(pg))
-    ev = Evidence(samples=len(records), targets=list(netns[-1].get("targets", {})) if netns else [],
-                  peak_time_wait=peak(records, "netns", "time_wait"),
-                  peak_port_use_pct=peak(records, "netns", "port_use_pct"),
-                  peak_pgbouncer_server_connections=peak(records, "pgbouncer", "server_connections"),
-                  port_budget=[b.as_dict() for b in port_budget.compute(records)])
-    return db, ev

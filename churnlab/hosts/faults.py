@@ -29,11 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from churnlab.core import catalog, run_record
+from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.faults import plan as faults
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import lab as lab_hosts
-from churnlab.live.terminal import console
 
 APP_FACT = "/etc/ansible/facts.d/churnlab_app.fact"
 TIMES = "fault.txt"          # the timer's "started/ended/error" lines, fetched from the host

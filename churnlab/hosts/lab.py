@@ -22,9 +22,9 @@ from pathlib import Path
 
 from churnlab.compose.stack import DEFAULT_BASE_IMAGE, image_exists, require_docker
 from churnlab.core import secrets as lab_secrets
+from churnlab.core.console import console, run_logged
 from churnlab.core.errors import LabError
 from churnlab.core.paths import BASE_IMAGE_SCRIPT, LAB_INVENTORY, ROOT, SECRETS_DIR, STATE_DIR
-from churnlab.live.terminal import console, run_logged
 
 PROJECT = "churnlab-hosts"
 LAB_NETWORK = ipaddress.IPv4Network("192.168.240.0/24")

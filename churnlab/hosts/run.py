@@ -30,10 +30,11 @@ from pathlib import Path
 
 from churnlab.compose import versions
 from churnlab.core import run_record
-from churnlab.diagnosis import verdict as diagnosis
-from churnlab.evidence import app_errors, k6_merge, postgres
+from churnlab.core.errors import ExitStatus, LabError
+from churnlab.evidence import k6_merge, postgres
 from churnlab.evidence.k6_summary import COMPLETED_EXITS
 from churnlab.hosts import faults as hostfault
+from churnlab.runs import assemble
 
 FACTS = "host-facts.json"
 
@@ -59,23 +60,19 @@ def _int(value, default: int = 0) -> int:
         return default
 
 
-def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
+def build(fetch_dir: Path) -> assemble.Assembled:
     """The record and the time-ordered evidence of a fetched host run."""
     facts = json.loads((fetch_dir / FACTS).read_text())
     problems: list[str] = []
     app = facts.get("app_fact") or {}
     load = facts.get("load") or {}
-    started, finished = _when(facts.get("started_epoch")), _when(facts.get("finished_epoch"))
-    # -- several load generators (issue 12): each host's exit code in its folder's k6.rc --
+    # Several load generators: each host's exit code in its folder's k6.rc.
     codes: dict[str, int | None] = {}
     folders = k6_merge.parts(fetch_dir)
     for folder in folders:
         name = folder.name.removeprefix(k6_merge.PART_PREFIX) if folder != fetch_dir else "1"
         rc = (folder / "k6.rc").read_text().strip() if (folder / "k6.rc").exists() else facts.get("k6_rc")
         codes[name] = None if rc in (None, "", "None") else _int(rc, -1)
-    summary, per_loadgen = k6_merge.summarize(fetch_dir, codes, facts.get("segments") or {})
-    # FAULT=... (churnlab.hosts.faults): its recovery reads the per-request CSV, merged just above.
-    fault = hostfault.record(fetch_dir, facts)
     for folder, (name, k6_rc) in zip(folders, codes.items(), strict=True):
         who = f"k6 on {name}" if len(folders) > 1 else "k6"
         if k6_rc is None:
@@ -85,7 +82,6 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
                 if (folder / "k6.log").exists() else []
             problems.append(f"{who} failed (exit {k6_rc}): " + " | ".join(tail))
     completed = bool(codes) and all(rc in COMPLETED_EXITS for rc in codes.values())
-    status = run_record.FINISHED if summary and completed else run_record.FAILED
     lines = _read(fetch_dir / "app.log", problems, "app log").splitlines()
     pg = postgres.parse(_read(fetch_dir / "postgres.jsonl", problems, "postgres sampler"))
     netns = run_record.read_evidence(fetch_dir / "netns.jsonl")  # [] when it was not fetched
@@ -106,48 +102,44 @@ def build(fetch_dir: Path) -> tuple[run_record.RunRecord, list[dict]]:
     for part, value in found_versions.items():
         if not value:
             problems.append(f"versions: {part} did not answer")
-    evidence = sorted(netns + pg + app_errors.per_second(lines), key=lambda r: float(r["ts"]))
-    db, ev = run_record.evidence_figures(evidence)
-    scenario, vus, keepalive = str(load.get("scenario", "ab")), _int(load.get("vus")), \
-        str(load.get("keepalive")).lower() in ("true", "1", "yes", "on")
-    variant, profile = app.get("variant"), facts.get("profile") or "unknown"
-    record = run_record.RunRecord(
-        run_id=run_record.run_id(started, str(variant), str(profile), scenario, vus, keepalive)
-        + (f"-{fault.kind}" if fault else ""),
-        status=status, started=started.isoformat(), finished=finished.isoformat(),
-        selection=run_record.Selection(variant=variant, profile=profile, via="ansible",
-                                       hosts=facts.get("hosts") or {}, front=str(facts.get("front") or "none")),
-        app_settings=app.get("settings") or {},
-        load=run_record.Load(scenario=scenario, vus=vus, iterations=_int(load.get("iterations")),
-                             keepalive=keepalive, endpoint=str(load.get("endpoint", "/api/v1/healthz/")),
-                             sample_interval=1.0, target=str(load.get("target") or ""),
-                             loadgens=len(folders), per_loadgen=per_loadgen),
-        summary=summary.as_dict() if summary else None,
-        app_errors=app_errors.as_records(app_errors.count(lines)), db=db, evidence=ev,
-        versions=found_versions, problems=problems, fault=fault)
-    if status == run_record.FINISHED:
-        record.verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence)).as_dict()
-    return record, evidence
+    return assemble.assemble(assemble.Raw(
+        folder=fetch_dir, status=run_record.FINISHED if completed else run_record.FAILED,
+        started=_when(facts.get("started_epoch")), finished=_when(facts.get("finished_epoch")),
+        selection=run_record.Selection(variant=app.get("variant"), profile=facts.get("profile") or "unknown",
+                                       via="ansible", hosts=facts.get("hosts") or {},
+                                       front=str(facts.get("front") or "none")),
+        load=run_record.Load(scenario=str(load.get("scenario", "ab")), vus=_int(load.get("vus")),
+                             iterations=_int(load.get("iterations")),
+                             keepalive=str(load.get("keepalive")).lower() in ("true", "1", "yes", "on"),
+                             endpoint=str(load.get("endpoint", "/api/v1/healthz/")), sample_interval=1.0,
+                             target=str(load.get("target") or ""), loadgens=len(folders)),
+        app_settings=app.get("settings") or {}, app_log=lines, samples=netns + pg, exit_codes=codes,
+        segments=facts.get("segments") or {}, versions=found_versions, problems=problems,
+        # FAULT=... (churnlab.hosts.faults): its recovery reads the per-request CSV, merged first.
+        fault=lambda folder: hostfault.record(folder, facts)))
 
 
 def finish(fetch_dir: Path) -> tuple[run_record.RunRecord, Path]:
     """Build the record, move the folder to results/<run-id>/, write evidence.jsonl and run.json."""
-    record, evidence = build(fetch_dir)
-    run_dir = fetch_dir.parent / record.run_id
+    run = build(fetch_dir)
+    run_dir = fetch_dir.parent / run.record.run_id
     if run_dir.exists():
-        raise SystemExit(f"hostrun: {run_dir} already exists")
+        raise LabError(f"{run_dir} already exists")
     fetch_dir.rename(run_dir)
-    run_record.write_evidence(run_dir / run_record.EVIDENCE, evidence)
-    run_record.write(run_dir, record)
-    return record, run_dir
+    assemble.write(run_dir, run)
+    return run.record, run_dir
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not (Path(args[0]) / FACTS).is_file():
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 2
-    record, run_dir = finish(Path(args[0]))
+        return ExitStatus.BAD_INPUT
+    try:
+        record, run_dir = finish(Path(args[0]))
+    except LabError as exc:
+        print(f"hostrun: {exc}", file=sys.stderr)
+        return ExitStatus.BAD_INPUT
     s = record.summary or {}
     total = sum(e["count"] for e in record.app_errors)
     print(f"{record.run_id} ({record.status}): {s.get('requests', 0)} requests, "
@@ -158,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {line}")
     for problem in record.problems:
         print(f"problem: {problem}")
-    return 0
+    return ExitStatus.SUCCESS
 
 
 if __name__ == "__main__":

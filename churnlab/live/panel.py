@@ -39,10 +39,10 @@ from rich.table import Table
 from rich.text import Text
 
 from churnlab.core import catalog
+from churnlab.core.console import console
 from churnlab.core.paths import ROOT
 from churnlab.diagnosis import verdict as diagnosis
 from churnlab.live import overhead
-from churnlab.live.terminal import console
 
 PLAIN_EVERY = 5.0        # seconds between plain lines when the console is not a terminal
 FIFO_NAME = ".k6-live.fifo"  # in the run folder, /results/ inside k6's container; removed when the load ends

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
+from churnlab.core.console import console
 from churnlab.diagnosis import verdict as diagnosis
-from churnlab.live.terminal import console
 
 
 def diagnose(stack: Stack, seconds: float = 5.0, log_window: str = "60s") -> diagnosis.Verdict:

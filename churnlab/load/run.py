@@ -22,14 +22,15 @@ from churnlab.compose import cpu_meter, versions
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
 from churnlab.core import bounds, run_record
+from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR
 from churnlab.diagnosis import verdict as diagnosis
-from churnlab.evidence import app_errors, k6_merge
+from churnlab.evidence import k6_merge
 from churnlab.evidence.k6_summary import COMPLETED_EXITS, LoadSummary
 from churnlab.faults import plan as faults
 from churnlab.live import panel
-from churnlab.live.terminal import console
+from churnlab.runs import assemble
 
 SCENARIOS = ("ab", "ramp")
 # k6's web dashboard, exported when the run ends as one self-contained page in
@@ -42,6 +43,7 @@ K6_UID = 10002  # the k6 image's user, used when the caller is root
 INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
 
+@dataclass
 class LoadParams(run_record.Load):
     """A load asked for: the record's Load, checked before anything starts."""
 
@@ -56,7 +58,6 @@ class LoadParams(run_record.Load):
             raise LabError(f"SAMPLE_INTERVAL must be between 0.1 and 60 seconds, got {self.sample_interval}")
         if not self.endpoint.startswith("/"):
             raise LabError(f"ENDPOINT must be a path starting with '/', got {self.endpoint!r}")
-        # -- several load generators (issue 12): begin --
         bounds.whole("LOADGENS", self.loadgens)
         if self.vus < self.loadgens or self.iterations < self.loadgens:
             raise LabError(f"VUS ({self.vus}) and ITERATIONS ({self.iterations}) must be >= LOADGENS "
@@ -66,7 +67,6 @@ class LoadParams(run_record.Load):
             self.loadgen_port_range = f"{low} {high}"
         if self.loadgen_cpus:
             self.loadgen_cpus = f"{bounds.number('LOADGEN_CPUS', self.loadgen_cpus):g}"
-        # -- several load generators: end --
 
 
 @dataclass
@@ -284,14 +284,8 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
                      "app", capture=True, check=False).stdout or ""
     (run_dir / "app.log").write_text(logs)
-    lines = logs.splitlines()
-    evidence = run_record.write_evidence(run_dir / run_record.EVIDENCE,
-                                         run_record.read_evidence(run_dir / run_record.EVIDENCE),
-                                         app_errors.per_second(lines))
-    errors = app_errors.as_records(app_errors.count(lines))
-    summary, per_loadgen = k6_merge.summarize(run_dir, codes, segments, cpu)  # several generators: merged exactly
     # The fault's recovery reads the per-request CSV: the merged one, with several generators.
-    fault = faults.finish(fault_timer, run_dir) if fault_timer is not None else None
+    fault = (lambda _folder: faults.finish(fault_timer, run_dir)) if fault_timer is not None else None
     settings = stack.app_settings()
     found_versions: dict = {}
     if status == run_record.INTERRUPTED:
@@ -302,20 +296,16 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
             problems += version_problems
         except Exception as exc:  # noqa: BLE001 - a missing version never loses the run
             problems.append(f"versions: not collected: {exc}")
-    db, ev = run_record.evidence_figures(evidence)
-    record = run_record.RunRecord(
-        run_id=run_id, status=status, started=started.isoformat(), finished=finished.isoformat(),
+    run = assemble.assemble(assemble.Raw(
+        folder=run_dir, status=status, started=started, finished=finished, run_id=run_id,
         selection=run_record.Selection(**stack.selection.as_dict(), front=stack.front, via="compose",
                                        front_keepalive=stack.front_keepalive if stack.front != "none" else None),
-        app_settings=settings, load=run_record.Load(**{**asdict(params), "target": stack.target(),
-                                                                "per_loadgen": per_loadgen}),
-        summary=summary.as_dict() if summary else None, app_errors=errors, db=db, evidence=ev,
-        versions=found_versions, problems=problems, overhead=overhead, fault=fault)
-    verdict = None
-    if status == run_record.FINISHED:
-        verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))
-        record.verdict = verdict.as_dict()
-    run_record.write(run_dir, record)
-    return RunResult(run_id=run_id, run_dir=run_dir, summary=summary, errors=errors,
-                     peak_db_connections=db.peak_client_backends, verdict=verdict, settings=settings,
-                     selection=stack.selection.as_dict(), params=asdict(params), record=record)
+        load=run_record.Load(**{**asdict(params), "target": stack.target()}),
+        app_settings=settings, app_log=logs.splitlines(),
+        samples=run_record.read_evidence(run_dir / run_record.EVIDENCE), exit_codes=codes or {},
+        segments=segments or {}, cpu=cpu, versions=found_versions, problems=problems, overhead=overhead,
+        fault=fault))
+    assemble.write(run_dir, run)
+    return RunResult(run_id=run_id, run_dir=run_dir, summary=run.summary, errors=run.record.app_errors,
+                     peak_db_connections=run.record.db.peak_client_backends, verdict=run.verdict, settings=settings,
+                     selection=stack.selection.as_dict(), params=asdict(params), record=run.record)

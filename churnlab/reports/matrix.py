@@ -15,9 +15,9 @@ from pathlib import Path
 
 from churnlab.compose import lab
 from churnlab.core import catalog
+from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR
-from churnlab.live.terminal import console
 from churnlab.load import run as loadrun
 from churnlab.reports import html as html_report
 

@@ -6,8 +6,8 @@ import sys
 import typer
 from rich.markup import escape
 
+from churnlab.core.console import console
 from churnlab.core.errors import LabError
-from churnlab.live.terminal import console
 from churnlab.training import exercises, session, workspace
 
 app = typer.Typer(no_args_is_help=True, help="Training mode: exercises with a hidden cause, hints, a check, a score.")

@@ -163,8 +163,8 @@ class ComposeLab:
             # The exercise's stack runs: the same project and images (lab.up built them at the
             # start), new settings. Compose converges it without lab.up's image build: the app
             # alone when the DB path stays (no migrate again), else PgBouncer added or removed too.
+            from churnlab.core.console import run_logged
             from churnlab.core.paths import STATE_DIR
-            from churnlab.live.terminal import run_logged
 
             stack = lab.current_stack()
             which = ("--no-deps", "app") if previous.pgbouncer == fix.pgbouncer else ("--remove-orphans",)
@@ -182,8 +182,8 @@ class ComposeLab:
         if endpoint != "/api/v1/ping/" and data.get("loaded_app") and _app_id(stack) == data["loaded_app"]:
             # A load already ran on this app: its ports may still sit in TIME_WAIT.
             # Every check starts from a fresh app container (a fresh network namespace).
+            from churnlab.core.console import run_logged
             from churnlab.core.paths import STATE_DIR
-            from churnlab.live.terminal import run_logged
 
             run_logged(stack.argv("up", "--detach", "--wait", "--no-build", "--pull", "never", "--force-recreate",
                                   "--no-deps", "app"), "a fresh app for the check", STATE_DIR / "up.log",
@@ -294,9 +294,9 @@ def summary(stack, result) -> bool:
     exercise = running_exercise()
     if exercise is None:
         return False
-    from churnlab.live import terminal
+    from churnlab.load import show
 
     withhold_verdict(result)
     mark_loaded(stack)
-    terminal.run_summary(result, title=f"exercise {exercise.name}: the load", show_verdict=exercise.diagnose)
+    show.run_summary(result, title=f"exercise {exercise.name}: the load", show_verdict=exercise.diagnose)
     return True

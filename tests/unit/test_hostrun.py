@@ -121,8 +121,8 @@ def test_a_load_through_the_hosts_front_records_the_front_and_its_target(tmp_pat
     fetch = fetched(tmp_path, front="https",
                     load={"scenario": "ab", "vus": "50", "iterations": "100", "keepalive": "False",
                           "endpoint": "/api/v1/healthz/", "target": "https://192.168.240.13:443"})
-    record, _ = hostrun.build(fetch)
+    record = hostrun.build(fetch).record
     assert record.selection.front == "https"
     assert record.load.target == "https://192.168.240.13:443"
-    plain, _ = hostrun.build(fetched(tmp_path / "plain" if (tmp_path / "plain").mkdir() is None else tmp_path))
+    plain = hostrun.build(fetched(tmp_path / "plain" if (tmp_path / "plain").mkdir() is None else tmp_path)).record
     assert plain.selection.front == "none" and plain.load.target == ""

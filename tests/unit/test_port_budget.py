@@ -11,6 +11,7 @@ import pytest
 from churnlab.core import run_record
 from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import port_budget, sockets
+from churnlab.runs import assemble
 
 DB = "db:5432"
 T0 = 1_790_000_000.0  # epoch seconds of the first sample
@@ -126,7 +127,7 @@ def test_no_netns_samples_no_budget():
 
 def test_the_verdict_and_run_json_carry_the_budget(tmp_path):
     evidence = simulate([500] * 6, 1000)
-    db, ev = run_record.evidence_figures(evidence)
+    db, ev = assemble.evidence_figures(evidence)
     assert ev.port_budget[0]["headroom"] == -2000
     record = run_record.RunRecord(run_id="r", app_settings={"CONN_MAX_AGE": "0", "WORKER_CLASS": "eventlet"},
                                   app_errors=[{"kind": EADDR, "target": DB, "count": 2000}], db=db, evidence=ev)
@@ -196,7 +197,7 @@ def test_the_matrix_report_shows_the_headroom_and_links_the_dashboard(tmp_path):
     run_dir.mkdir()
     evidence = simulate([500] * 6, 1000)
     run_record.write_evidence(run_dir / run_record.EVIDENCE, evidence)
-    db, ev = run_record.evidence_figures(evidence)
+    db, ev = assemble.evidence_figures(evidence)
     run_record.write(run_dir, run_record.RunRecord(run_id=run_dir.name, db=db, evidence=ev,
                                                    selection=run_record.Selection("direct", "repro")))
     (run_dir / run_record.DASHBOARD).write_text("<!doctype html><title>k6</title>")
