@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from churnlab.core import bounds
+from churnlab.core import bounds, hooks
 from churnlab.core import secrets as lab_secrets
 from churnlab.core.catalog import KNOBS, Selection
 from churnlab.core.errors import LabError
@@ -115,6 +115,7 @@ class Stack:
         env["PROM_PORT"] = str(self.prom_port)
         env["CA_BUNDLE"] = str(ca_bundle())
         env.setdefault("BASE_IMAGE", DEFAULT_BASE_IMAGE)
+        hooks.stack_env.fire(env=env)
         return env
 
     def argv(self, *args: str) -> list[str]:

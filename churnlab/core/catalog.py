@@ -131,14 +131,27 @@ def today_environment(preset: dict) -> dict[str, str]:
 # -- end of today's stack -----------------------------------------------------
 
 
+_chosen: Path | None = None  # use_presets(): this process's own presets file
+
+
+def use_presets(path: Path | None) -> None:
+    """Read the variants and profiles from `path` from now on in this process (None: the default again)."""
+    global _chosen
+    _chosen = path
+    _load.cache_clear()
+
+
 def presets_file() -> Path:
-    """config/presets.yml, or the copy named by CHURNLAB_PRESETS (Ansible reads the same variable)."""
+    """The file use_presets chose, else the copy named by CHURNLAB_PRESETS (Ansible reads the same
+    variable), else config/presets.yml."""
+    if _chosen is not None:
+        return _chosen
     chosen = os.environ.get("CHURNLAB_PRESETS")
     return Path(chosen) if chosen else PRESETS_FILE
 
 
 @lru_cache(maxsize=8)
-def _load(path: Path, mtime: float) -> dict:
+def _load(path: Path, stamp: tuple[int, int]) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -160,10 +173,10 @@ def _load(path: Path, mtime: float) -> dict:
 def presets() -> dict:
     path = presets_file()
     try:
-        mtime = path.stat().st_mtime
+        stat = path.stat()
     except OSError as exc:
         raise LabError(f"the presets file {path} is missing") from exc
-    return _load(path, mtime)
+    return _load(path, (stat.st_mtime_ns, stat.st_size))  # read again whenever the file changes
 
 
 def variants() -> list[str]:

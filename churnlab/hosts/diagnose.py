@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
+from churnlab.core.errors import ExitStatus
 from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import postgres
 
@@ -35,12 +36,12 @@ def main() -> int:
         payload = json.load(sys.stdin)
     except json.JSONDecodeError as exc:
         print(f"hostdiag: stdin is not JSON: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.BAD_INPUT
     verdict = verdict_of(payload)
     print(f"{payload.get('host', '?')}: verdict ({verdict.case})")
     print(verdict.text())
     print(json.dumps(verdict.as_dict()))
-    return 0
+    return ExitStatus.SUCCESS
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import typer
 from rich.markup import escape
 
 from churnlab.core.console import console
-from churnlab.core.errors import LabError
+from churnlab.core.errors import ExitStatus, LabError
 from churnlab.training import exercises, session, workspace
 
 app = typer.Typer(no_args_is_help=True, help="Training mode: exercises with a hidden cause, hints, a check, a score.")
@@ -81,7 +81,7 @@ def answer(cause: str = _opt("CAUSE", f"the mechanism: one of {', '.join(exercis
     else:
         console.print(f"[red]not the answer:[/] {chosen} is not the mechanism this exercise asks for (recorded). "
                       "Look again.")
-        sys.exit(1)
+        sys.exit(ExitStatus.ERROR)
 
 
 def _report(passed: bool, conditions, figures) -> None:
@@ -103,7 +103,7 @@ def check() -> None:
     passed, conditions, figures = session.check(_lab())
     _report(passed, conditions, figures)
     if not passed:
-        sys.exit(1)
+        sys.exit(ExitStatus.ERROR)
 
 
 @app.command("solve")
@@ -113,7 +113,7 @@ def solve() -> None:
     console.print(f"reference solution written to {workspace.shown()}: {escape(why)}", highlight=False)
     _report(passed, conditions, figures)
     if not passed:
-        sys.exit(1)
+        sys.exit(ExitStatus.ERROR)
 
 
 @app.command("stop")

@@ -1,15 +1,17 @@
 """The real lab behind a training session, and what the lab's own commands do
-while an exercise runs.
+while an exercise runs (through churnlab.core.hooks: training.hooks adds the
+listeners; the lab's commands never name training).
 
 An exercise's settings (the hidden scenario at first, then the trainee's fix)
 become one variant and one profile, `exercise` and `exercise-host`, in a copy
-of config/presets.yml under .lab/training/ that CHURNLAB_PRESETS points at
-(catalog.presets_file reads it). lab.up, loadrun and every other command then
-run unchanged, and whatever they print or name (the lab's line, run folders,
+of config/presets.yml under .lab/training/, which `activate` hands to
+catalog.use_presets. lab.up, load.run and every other command then run
+unchanged, and whatever they print or name (the lab's line, run folders,
 run.json's selection) says `exercise`, never the hidden variant, profile or
-knobs. `activate` sets that environment at the start of every churnlab command
-while an exercise runs, so `make lab-up`, `make load` and `make lab-logs`
-see the exercise's stack (and `make load` the exercise's load generator).
+knobs. `activate` runs at the start of every churnlab command while an
+exercise runs, so `make lab-up`, `make load` and `make lab-logs` see the
+exercise's stack (its db sizing through the stack's environment, and
+`make load` the exercise's load generator unless the caller names one).
 
 Hiding: .lab/training/lab.json keeps what was applied (the settings fix.yml
 shows) and the runs made meanwhile, never the scenario's names: the db sizing
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,12 +40,20 @@ from churnlab.training.workspace import Fix
 
 EX_VARIANT = "exercise"
 EX_PROFILE = "exercise-host"
-# Set while an exercise runs; the caller's own values are kept in lab.json and
-# given back when it stops.
-ENV_NAMES = ("CHURNLAB_PRESETS", "PG_SIZING")
 # `make load`'s generator during an exercise: the applied fix's, unless the caller names one.
-LOADGEN_ENV = {"LOADGENS": "loadgens", "LOADGEN_PORT_RANGE": "loadgen_port_range"}
-_loadgen_set: dict[str, str] = {}  # what activate put there itself (a later activate may replace it)
+LOADGEN_VARIABLES = {"LOADGENS": "loadgens", "LOADGEN_PORT_RANGE": "loadgen_port_range"}
+
+
+@dataclass
+class Active:
+    """What this process runs with while an exercise runs (set by activate, cleared by down)."""
+
+    exercise: bool = False
+    pg_sizing: str | None = None                            # the db's sizing file (compose's PG_SIZING)
+    load_defaults: dict[str, str] = field(default_factory=dict)  # LOADGEN_VARIABLES' values
+
+
+active = Active()
 STEERING = ("VARIANT", "PROFILE", *catalog.KNOBS)
 
 
@@ -78,16 +89,30 @@ def activate() -> None:
         applied = applied_fix(exercise, data)
     except LabError:  # a damaged state or exercises file: the exercise commands say so
         return
-    sizing = exercise.scenario.pg_sizing
-    os.environ["CHURNLAB_PRESETS"] = data["presets"]
-    if sizing:
-        os.environ["PG_SIZING"] = sizing
+    catalog.use_presets(Path(data["presets"]))
+    active.exercise = True
+    active.pg_sizing = exercise.scenario.pg_sizing or None
+    active.load_defaults = {name: str(getattr(applied, key)) for name, key in LOADGEN_VARIABLES.items()} \
+        if applied is not None else {}
+
+
+def deactivate() -> None:
+    catalog.use_presets(None)
+    active.exercise, active.pg_sizing, active.load_defaults = False, None, {}
+
+
+def stack_env(env: dict[str, str]) -> None:
+    """The exercise's db sizing in the environment `docker compose` gets (the caller's own otherwise)."""
+    if not active.exercise:
+        return
+    if active.pg_sizing:
+        env["PG_SIZING"] = active.pg_sizing
     else:
-        os.environ.pop("PG_SIZING", None)
-    for name, key in LOADGEN_ENV.items():
-        given = os.environ.get(name, "").strip()
-        if applied is not None and (not given or given == _loadgen_set.get(name)):
-            os.environ[name] = _loadgen_set[name] = str(getattr(applied, key))
+        env.pop("PG_SIZING", None)
+
+
+def load_defaults() -> dict[str, str]:
+    return dict(active.load_defaults)
 
 
 def applied_fix(exercise: Exercise, data: dict | None = None) -> Fix | None:
@@ -96,13 +121,6 @@ def applied_fix(exercise: Exercise, data: dict | None = None) -> Fix | None:
     if "applied" not in data:
         return None
     return exercise.scenario.start_fix().with_changes(data["applied"])
-
-
-def _forget_loadgen_env() -> None:
-    for name, value in list(_loadgen_set.items()):
-        if os.environ.get(name) == value:
-            os.environ.pop(name, None)
-        _loadgen_set.pop(name, None)
 
 
 def _write_presets(exercise: Exercise, fix: Fix, base_file: Path) -> Path:
@@ -115,7 +133,6 @@ def _write_presets(exercise: Exercise, fix: Fix, base_file: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Generated by churnlab's training mode while an exercise runs; do not edit.\n"
                     + yaml.safe_dump(data, sort_keys=False))
-    catalog._load.cache_clear()  # the same path, new content: read it again
     return path
 
 
@@ -152,7 +169,7 @@ class ComposeLab:
             return  # already running these settings: lab.up would change nothing
         if not data:  # the first apply: remember what to give back at the end
             base = catalog.presets_file()
-            data = {"base_presets": str(base), "caller_env": {k: os.environ.get(k) for k in ENV_NAMES}}
+            data = {"base_presets": str(base)}
         previous = applied_fix(exercise, data)
         converge = previous is not None and _is_up()
         path = _write_presets(exercise, fix, Path(data["base_presets"]))
@@ -215,12 +232,7 @@ class ComposeLab:
             reveal_verdicts(data.get("runs") or [])
             lab.down()
         finally:
-            _forget_loadgen_env()
-            for name, value in (data.get("caller_env") or {}).items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            deactivate()
             _lab_file().unlink(missing_ok=True)
             _presets_copy().unlink(missing_ok=True)
 

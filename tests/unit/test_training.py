@@ -359,13 +359,8 @@ def compose_lab(monkeypatch):
     monkeypatch.setattr(lab, "up", lambda selection, **kw: ups.append(selection))
     monkeypatch.setattr(lab, "down", lambda *a, **kw: None)
     monkeypatch.setattr(labport, "_is_up", lambda: False)
-    monkeypatch.delenv("CHURNLAB_PRESETS", raising=False)
-    monkeypatch.delenv("PG_SIZING", raising=False)
     yield labport.ComposeLab(), ups
-    for name in ("CHURNLAB_PRESETS", "PG_SIZING", *labport.LOADGEN_ENV):
-        monkeypatch.delenv(name, raising=False)
-    from churnlab.core import catalog
-    catalog._load.cache_clear()
+    labport.deactivate()
 
 
 @pytest.mark.parametrize("name", exercises.names())
@@ -384,8 +379,11 @@ def test_the_state_files_never_name_the_hidden_scenario(sandbox, compose_lab, na
     shown = json.dumps([copy["variants"]["exercise"], copy["profiles"]["exercise-host"]])
     assert not [word for word in ex.hidden_words() if word in shown] and "rank" not in copy
     assert copy["variants"]["exercise"]["about"] == "the running exercise"
-    assert os.environ.get("PG_SIZING", "") == ex.scenario.pg_sizing  # derived again from the state
-    assert os.environ["LOADGEN_PORT_RANGE"] == ex.scenario.start_fix().loadgen_port_range
+    env = {"PG_SIZING": "the caller's"}
+    labport.stack_env(env)  # the stack's environment: the sizing derived again from the state
+    assert env.get("PG_SIZING", "") == ex.scenario.pg_sizing
+    assert labport.load_defaults()["LOADGEN_PORT_RANGE"] == ex.scenario.start_fix().loadgen_port_range
+    assert "CHURNLAB_PRESETS" not in os.environ and "PG_SIZING" not in os.environ  # no side channel
 
 
 def test_run_folders_get_their_verdict_only_when_the_exercise_stops(sandbox, compose_lab):
