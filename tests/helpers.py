@@ -8,18 +8,13 @@ import re
 import shutil
 import subprocess
 
+from churnlab.core import bounds
 from churnlab.core.paths import ROOT
 
 VENV_BIN = ROOT / ".venv" / "bin"
 # make's variables (the CLI reads them from the environment) and the front
-# door's; ANSIBLE_* are dropped as well.
-STEERING = ("VARIANT", "PROFILE", "WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "APP_PORT", "SCENARIO",
-            "VUS", "ITERATIONS", "KEEPALIVE", "ENDPOINT", "SAMPLE_INTERVAL", "RUN", "DIAG_SECONDS", "VARIANTS",
-            "PROFILES", "VUS_LEVELS", "SERVICE", "PGBOUNCER_POOL_SIZE", "CHURNLAB_PRESETS", "INVENTORY", "CHECK",
-            "CONFIRM", "CONFIRM_REPRO", "ANSIBLE_ARGS", "PG_MAJOR", "FRONT", "HTTPS_PORT", "FRONT_KEEPALIVE",
-            "OBSERVE", "PROM_PORT", "RANK_VARIANTS", "RANK_LEVELS", "RANK_ITERATIONS", "RANK_REPRO",
-            "FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL", "CONN_HEALTH_CHECKS",
-            "EX", "SEED", "CAUSE", "PG_SIZING")
+# door's, all of them from churnlab.core.bounds; ANSIBLE_* are dropped as well.
+STEERING = bounds.STEERING
 # A test's own make must not inherit the make running the tests (make test):
 # its level and flags change what make prints ("make[1]: ***").
 MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")

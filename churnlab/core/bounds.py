@@ -1,9 +1,11 @@
-"""Every numeric knob's range, with the reason, and the parsers that enforce them.
+"""Every variable that steers the lab: each numeric knob's range, with the
+reason, the others' meaning, and the parsers that enforce the ranges.
 
 Values arrive as strings (make variables through the environment, or options):
 they are checked here, before anything starts, so a bad value is one line and
-exit code 2, never a traceback. The README's "Variables" table lists the same
-ranges (tests/unit/test_bounds.py keeps it in step).
+exit code 2, never a traceback. The variables' reference (docs/variables.md)
+is generated from this module, and the test suites drop every variable of
+STEERING from the environment they inherit.
 """
 from __future__ import annotations
 
@@ -46,21 +48,58 @@ RANGES: dict[str, Range] = {
     "POOL_TIMEOUT": Range(0.1, 300, "seconds a request waits for a pooled connection before PoolTimeout",
                           whole=False),
     "PREPARE_THRESHOLD": Range(0, 1000, "psycopg 3 prepares a query after this many runs on one connection"),
-    # several load generators (issue 12)
     "LOADGENS": Range(1, 8, "k6 generators sharing one run by execution segments; each is a process of its own, "
                       "and 2 cores feed no more than 8"),
     "LOADGEN_PORT_RANGE": Range(1024, 65535, "the k6 generators' own ip_local_port_range, 'low high' "
                                 "(default 1024 65535); a tiny range makes the generator run out"),
     "LOADGEN_CPUS": Range(0.05, 64, "CPUs each k6 generator may use (docker --cpus; unset = no limit); "
                           "a small share makes the generator short of CPU", whole=False),
-    # -- faults mid-load (churnlab/faults/plan.py): begin --
     "CONN_HEALTH_CHECKS": Range(0, 1, "1: Django checks a persistent DB connection before reusing it "
                                 "(survives a DB restart); 0: Django's default"),
     "FAULT_AT": Range(1, 3600, "seconds after the load starts that the fault begins (10s or 10); within an hour"),
     "FAULT_FOR": Range(1, 600, "seconds the fault lasts before it is undone; ten minutes at most"),
     "FAULT_TAIL": Range(3, 600, "seconds the load goes on after the fault ends, to see the app recover"),
-    # -- faults mid-load: end --
 }
+
+# Fields of a variant in config/presets.yml, checked with the same ranges; not make variables.
+PRESET_FIELDS = ("POOL_MIN_SIZE", "POOL_MAX_SIZE", "POOL_TIMEOUT", "PREPARE_THRESHOLD")
+
+# The variables that are not numbers: what each one takes (the ranges above say theirs).
+OTHER: dict[str, str] = {
+    "VARIANT": "a variant of config/presets.yml (`make help` lists them): the app's worker class, counts, "
+               "CONN_MAX_AGE and DB path",
+    "PROFILE": "a kernel profile of config/presets.yml: the app host's sysctls (repro, default, tuned)",
+    "WORKER_CLASS": "override the variant's gunicorn worker class (the image's installed ones)",
+    "SCENARIO": "ab (the incident's ab -n/-c) or ramp",
+    "KEEPALIVE": "HTTP keep-alive of the load, 1 or 0 (ab uses none)",
+    "ENDPOINT": "the path the load asks (default /api/v1/healthz/; /api/v1/ping/ touches no DB)",
+    "RUN": "a finished run's id: its folder under results/ (make diagnose RUN=..., make rank-readme RUN=rank-<id>)",
+    "VARIANTS": "make matrix: variants, comma- or space-separated; empty = all",
+    "PROFILES": "make matrix: kernel profiles, comma- or space-separated (default repro,tuned)",
+    "VUS_LEVELS": "make matrix: concurrency levels, comma- or space-separated, each in VUS's range",
+    "SERVICE": "make lab-logs: app, db, migrate, pgbouncer, front or k6",
+    "PG_MAJOR": "PostgreSQL major of the db image: 14 (the incident's, the default) or 15 (Debian's)",
+    "FRONT": "none, or https: nginx terminates TLS before gunicorn",
+    "OBSERVE": "1: Prometheus, the exporters and the alert rules beside the lab",
+    "INVENTORY": "hosts: the inventory folder (default inventories/lab)",
+    "CHECK": "hosts: 1 = a dry run (--check --diff), nothing changes",
+    "CONFIRM": "hosts: yes = go ahead on hosts outside the lab network",
+    "CONFIRM_REPRO": "hosts: yes = apply the incident's settings to hosts outside the lab network",
+    "ANSIBLE_ARGS": "hosts: extra ansible-playbook options, from an allowlist",
+    "RANK_VARIANTS": "make rank: fixes of presets.yml's rank list, or variant+profile; empty = the whole list",
+    "RANK_LEVELS": "make rank: concurrency levels, each in VUS's range (default 500,2000,5000)",
+    "RANK_ITERATIONS": "make rank: requests per run, at least the level (default 10000)",
+    "RANK_REPRO": "make rank: 1 = also run each fix on the repro profile",
+    "FAULT": "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut",
+    "EX": "training: the exercise's name (make exercise lists them)",
+    "SEED": "training: the mystery's draw, a whole number",
+    "CAUSE": "training: the mechanism named by make exercise-answer",
+    "PG_SIZING": "compose: the db's sizing file under config/postgresql/ (default small-host)",
+    "CHURNLAB_PRESETS": "another presets file in place of config/presets.yml (compose and Ansible)",
+}
+
+# Every variable that steers the lab: the test suites never inherit them.
+STEERING: tuple[str, ...] = (*(name for name in RANGES if name not in PRESET_FIELDS), *OTHER)
 
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")

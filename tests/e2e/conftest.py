@@ -5,6 +5,7 @@ from churnlab.compose import images, lab
 from churnlab.compose.stack import require_docker
 from churnlab.core import catalog
 from churnlab.load import run as loadrun
+from tests.helpers import STEERING
 
 INCIDENT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=10000)
 
@@ -58,8 +59,7 @@ def exercise_cli(built, monkeypatch, capsys):
     from churnlab import cli as cli_module
     from churnlab.training import session
 
-    for name in ("CHURNLAB_PRESETS", "PG_SIZING", "EX", "SEED", "CAUSE", "VARIANT", "PROFILE", "VUS", "ITERATIONS",
-                 "LOADGENS", "LOADGEN_PORT_RANGE"):
+    for name in STEERING:
         monkeypatch.delenv(name, raising=False)
     outputs: list[str] = []
 

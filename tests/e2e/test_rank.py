@@ -2,9 +2,13 @@
 check (about 1.5 min). Its files are written and its order follows its numbers."""
 import json
 
+import pytest
+
 from churnlab.core.paths import RESULTS_DIR
 from churnlab.reports import rank
 from tests.helpers import make
+
+pytestmark = pytest.mark.e2e
 
 
 def test_make_rank_on_two_fixes_writes_its_files_in_the_order_of_its_numbers(built):

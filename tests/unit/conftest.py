@@ -34,9 +34,9 @@ def clean_environment(monkeypatch):
 def no_measured_ranking(monkeypatch, tmp_path):
     """The diagnosis's fixes follow the latest results/rank-*/rank.json; unit tests see none
     unless they write one (tests/unit/test_rank.py)."""
-    from churnlab.diagnosis import verdict as diagnosis
+    from churnlab.diagnosis import ranking
 
-    monkeypatch.setattr(diagnosis, "RANK_RESULTS", tmp_path / "no-rank")
+    monkeypatch.setattr(ranking, "RANK_RESULTS", tmp_path / "no-rank")
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +67,36 @@ def no_route_but_loopback(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def no_docker(monkeypatch):
+    """No unit test talks to Docker: a `docker ...` process fails the test (threads included:
+    the refusal is raised where it was tried, and listed here too)."""
+    tried: list = []
+    real_run, real_popen = subprocess.run, subprocess.Popen
+
+    def docker(argv) -> bool:
+        first = argv[0] if isinstance(argv, (list, tuple)) and argv else str(argv).split(" ")[0]
+        return str(first).rsplit("/", 1)[-1] == "docker"
+
+    def run(argv, *args, **kwargs):
+        if docker(argv):
+            tried.append(argv)
+            raise AssertionError(f"a unit test tried to run {argv!r}")
+        return real_run(argv, *args, **kwargs)
+
+    class Popen(real_popen):
+        def __init__(self, argv, *args, **kwargs):
+            if docker(argv):
+                tried.append(argv)
+                raise AssertionError(f"a unit test tried to start {argv!r}")
+            super().__init__(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", Popen)
+    yield
+    assert tried == [], f"docker was called: {tried}"
 
 
 @pytest.fixture()

@@ -13,6 +13,14 @@ from churnlab.load import run as loadrun
 from tests.unit.test_loadrun_record import SUMMARY, FakeStack, lab  # noqa: F401 - the fixture
 
 
+@pytest.fixture(autouse=True)
+def no_containers(monkeypatch):
+    """The CPU meter's boundary (docker ps): no lab container runs in a unit test."""
+    from churnlab.compose import cpu_meter
+
+    monkeypatch.setattr(cpu_meter, "listing", lambda: [])
+
+
 def k6_stand_in(fail_segment: str | None = None) -> str:
     """Reads its -e RESULTS_DIR=... and --execution-segment from its argv, as k6 gets them,
     writes its summary there (under the mounted RUN_DIR) and exits 99; 107 on fail_segment."""

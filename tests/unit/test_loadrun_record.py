@@ -12,6 +12,14 @@ import pytest
 from churnlab.core import catalog, run_record
 from churnlab.load import run as loadrun
 
+
+@pytest.fixture(autouse=True)
+def no_containers(monkeypatch):
+    """The CPU meter's boundary (docker ps): no lab container runs in a unit test."""
+    from churnlab.compose import cpu_meter
+
+    monkeypatch.setattr(cpu_meter, "listing", lambda: [])
+
 EADDR_LINE = ('2026-11-24 21:37:05,000 ERROR roles healthz-db-error OperationalError: connection to server at '
               '"db" (172.18.0.2), port 5432 failed: Cannot assign requested address')
 SUMMARY = {"metrics": {

@@ -7,6 +7,7 @@ import pytest
 
 from churnlab.core import catalog
 from churnlab.core.errors import LabError
+from churnlab.diagnosis import ranking
 from churnlab.diagnosis import verdict as diagnosis
 from churnlab.reports import rank
 
@@ -97,7 +98,7 @@ def test_the_diagnosis_follows_the_latest_rank(tmp_path, monkeypatch):
     latest = tmp_path / "rank-20261125T000000Z"
     latest.mkdir()
     (latest / "rank.json").write_text(json.dumps(document(cand("gthread+default", [0.7, 0.6]), tuned)))
-    monkeypatch.setattr(diagnosis, "RANK_RESULTS", tmp_path)
+    monkeypatch.setattr(ranking, "RANK_RESULTS", tmp_path)
     fixes = diagnosis.diagnose(facts).fixes
     assert [f.shown_by for f in fixes] == ["PROFILE=tuned", "VARIANT=gthread", "VARIANT=pgbouncer-local"]
     assert fixes[0].measured.startswith("rank 1 of 2") and fixes[2].measured == ""

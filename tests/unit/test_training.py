@@ -344,9 +344,11 @@ def test_during_an_exercise_diagnose_is_off_and_lab_up_takes_no_selection(cli, f
     assert started == []
 
 
-def test_an_exercise_that_allows_diagnose_lets_it_through(fake_lab):
-    session.start("no-kernel-changes", None, fake_lab)
-    labport.guard_diagnose()  # no LabError
+def test_an_exercise_that_allows_diagnose_lets_it_through(cli, fake_lab, started):
+    assert cli("exercise", "start", EX="no-kernel-changes").code == 0
+    out = cli("diagnose", RUN="no-such-run")  # past the exercise's guard, to the run's own check
+    assert out.code == 2 and "no run 'no-such-run' under results/" in out.stderr
+    assert "is off during exercise" not in out.stderr and started == []
 
 
 # -- hiding: the state under .lab/training/ and the run folders ---------------------

@@ -1,0 +1,66 @@
+"""The cases a verdict names, and what a verdict is: its case, headline, evidence and fixes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
+PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
+MAX_CONNECTIONS = "max-connections"
+SOCKET_BACKLOG = "socket-backlog"
+POOL_TIMEOUT = "pool-timeout"
+PREPARED_STATEMENTS = "prepared-statements-pgbouncer"
+HEALTHY = "healthy"
+UNCLASSIFIED = "unclassified"
+LOADGEN_LIMITED = "loadgen-limited"  # the load generator was the limit: the measurement is not valid
+
+# Greenlet-local churn: port-exhaustion-postgres whose cause is CONN_MAX_AGE > 0 under
+# eventlet/gevent without HTTP keep-alive (each request a new greenlet with its own
+# connection). The verdict stays port-exhaustion-postgres and names it in its cause
+# (_cause); training mode asks the trainee for this finer answer (the keep-alive trap).
+GREENLET_CHURN = "greenlet-churn"
+
+
+EADDRNOTAVAIL = "EADDRNOTAVAIL"
+EAGAIN = "EAGAIN"
+TOO_MANY = "too many clients"
+
+
+@dataclass
+class Fix:
+    action: str
+    shown_by: str  # the lab's demonstration: "VARIANT=gthread", "PROFILE=tuned"
+    measured: str = ""  # where the latest rank (results/rank-*/rank.json) put it, if it measured it
+
+
+@dataclass
+class Verdict:
+    case: str
+    headline: str
+    evidence: list[str] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        lines = [self.headline]
+        lines += [f"  - {line}" for line in self.evidence]
+        if self.fixes:
+            lines.append("fixes, best first:")
+            lines += [f"  {i}. {fix.action} (shown by {fix.shown_by}{'; ' + fix.measured if fix.measured else ''})"
+                      for i, fix in enumerate(self.fixes, 1)]
+        return "\n".join(lines)
+
+
+def _n(value) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _count(errors: list[dict], kind: str, target_pred=lambda t: True) -> int:
+    return sum(e["count"] for e in errors if kind in e["kind"] and target_pred(e.get("target", "")))
+
+
+def _is_pgbouncer(target: str) -> bool:
+    return "bouncer" in target or target.endswith(":6432") or target.endswith(".s.PGSQL.6432")
+
+
