@@ -94,7 +94,7 @@ lab-down: $(VENV)/.installed ## Stop the lab; no containers or networks are left
 lab-clean: $(VENV)/.installed ## Stop the lab and delete its volumes (results/ is kept)
 	$(CHURNLAB) clean
 
-# -- training mode: begin (churnlab/training/, config/exercises.yml, docs/training.md) --
+# Training mode (churnlab/training/, config/exercises.yml, docs/training.md)
 .PHONY: exercise exercise-start exercise-hint exercise-answer exercise-check exercise-solve exercise-stop
 exercise: $(VENV)/.installed ## Training: list the exercises (name, difficulty, what users see)
 	$(CHURNLAB) exercise list
@@ -116,7 +116,6 @@ exercise-solve: $(VENV)/.installed ## Training: apply the reference solution and
 
 exercise-stop: $(VENV)/.installed ## Training: bring it down; the score goes to results/training/<name>-<time>.json
 	$(CHURNLAB) exercise stop
-# -- training mode: end ---------------------------------------------------------------
 
 .PHONY: hosts-up
 hosts-up: $(VENV)/.installed ## Start the Ansible lab hosts (db1 pgbouncer1 app1 loadgen1) and pin their SSH host keys

@@ -1,4 +1,4 @@
-"""Measure what the HTTPS front costs (issue 9): the same ab load (no keep-alive)
+"""Measure what the HTTPS front costs: the same ab load (no keep-alive)
 on gthread + default, straight to gunicorn over HTTP, through nginx with TLS,
 and through nginx with upstream keep-alive. For each: req/s, errors, latency,
 the load average, and the sockets on both sides of the proxy hop (TIME_WAIT in

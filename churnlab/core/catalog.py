@@ -128,7 +128,6 @@ def today_environment(preset: dict) -> dict[str, str]:
     if "server_side_binding" in preset:
         env["DB_SERVER_SIDE_BINDING"] = str(preset["server_side_binding"]).lower()
     return env
-# -- end of today's stack -----------------------------------------------------
 
 
 _chosen: Path | None = None  # use_presets(): this process's own presets file

@@ -75,7 +75,7 @@ class Evidence:
     port_budget: list[dict] = field(default_factory=list)  # evidence.port_budget.PortBudget.as_dict(), per target
 
 
-# -- faults mid-load (churnlab/faults/plan.py): begin --------------------------------
+# Faults mid-load (churnlab/faults/plan.py)
 @dataclass
 class Recovery:
     """After a fault: did the app answer again without a restart, and is anything left broken?"""
@@ -113,7 +113,6 @@ def fault_from_dict(data: dict | None) -> Fault | None:
     fault = _part(Fault, data)
     fault.recovery = _part(Recovery, data["recovery"]) if data.get("recovery") else None
     return fault
-# -- faults mid-load: end ---------------------------------------------------------
 
 
 @dataclass

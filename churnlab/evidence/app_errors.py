@@ -29,7 +29,6 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("EHOSTUNREACH: No route to host", re.compile(r"No route to host")),
     ("name resolution: could not translate host name", re.compile(r"could not translate host name")),
     ("connection already closed", re.compile(r"connection already closed")),
-    # -- faults: end --
     ("pgbouncer: no more connections allowed", re.compile(r"no more connections allowed")),
     # today's stack (psycopg 3): psycopg_pool.PoolTimeout, which Django re-raises
     # as OperationalError, and prepared statements lost behind a transaction pooler

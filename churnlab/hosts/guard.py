@@ -180,7 +180,7 @@ class Decision:
     outside: list[Host]
 
 
-# -- faults mid-load (churnlab/faults/plan.py): begin --
+# Faults mid-load (churnlab/faults/plan.py)
 def refuse_fault_outside_lab(inventory: Path, extra: list[str], kind: str) -> None:
     """A fault (FAULT=...) is for lab hosts only: any host of the inventory outside the lab network refuses it,
     whatever CONFIRM says, before anything connects."""
@@ -189,7 +189,6 @@ def refuse_fault_outside_lab(inventory: Path, extra: list[str], kind: str) -> No
         shown = ", ".join(f"{h.name} ({h.address})" for h in outside[:6]) + (" ..." if len(outside) > 6 else "")
         raise LabError(f"FAULT={kind} runs only on the lab hosts ({LAB_NETWORK}); {shown_path(inventory)} reaches "
                        f"hosts outside it: {shown}. No fault is ever injected there, with CONFIRM=yes or not.")
-# -- faults mid-load: end --
 
 
 def check(inventory: Path, extra: list[str], *, confirm: bool, confirm_repro: bool,

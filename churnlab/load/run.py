@@ -117,7 +117,7 @@ def remove_container(name: str) -> None:
     subprocess.run(["docker", "rm", "--force", name], capture_output=True, text=True, timeout=60)
 
 
-# -- several load generators (issue 12): begin ----------------------------------
+# Several load generators
 # n k6 containers, each with its segment of the same run (k6's --execution-segment
 # and the shared --execution-segment-sequence), each writing in loadgen-<i>/ of the
 # run folder; k6_merge merges them exactly. One generator writes in the run folder
@@ -196,7 +196,6 @@ def _log_tail(generators: list[K6Process], lines: int) -> list[str]:
             if (gen.folder / k6_merge.LOG).exists() else []
         tail += [f"[loadgen {gen.label}] {line}" for line in text] if len(generators) > 1 else text
     return tail
-# -- several load generators: end ------------------------------------------------
 
 
 def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faults.Plan | None = None) -> RunResult:

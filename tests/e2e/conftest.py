@@ -43,15 +43,14 @@ def incident_run(fresh_lab):
     return run
 
 
-# -- shared gthread stack: begin ------------------------------------------------------
+# Shared gthread stack
 @pytest.fixture(scope="module")
 def gthread_stack(built):
     """One healthy gthread + default stack for a module's small loads (a few thousand requests)."""
     lab.down()
     yield lab.up(catalog.Selection.of("gthread", "default"))
     lab.down()
-# -- shared gthread stack: end --------------------------------------------------------
-# -- training mode: begin (tests/e2e/test_training.py) -------------------------
+# Training mode (tests/e2e/test_training.py)
 @pytest.fixture()
 def exercise_cli(built, monkeypatch, capsys):
     """The churnlab command line in-process, as `make exercise-*` runs it; every
@@ -82,4 +81,3 @@ def exercise_cli(built, monkeypatch, capsys):
     yield run
     if session.read_state() is not None:
         run("exercise", "stop")
-# -- training mode: end ---------------------------------------------------------

@@ -1,6 +1,6 @@
 """FRONT=https on the real engine: nginx terminates TLS before gunicorn, the
 lab remembers the front, the load goes through it and run.json says so, and
-lab-down leaves nothing (issue 9, the incident's `ab ... https://...`)."""
+lab-down leaves nothing (the incident's `ab ... https://...`)."""
 import json
 import ssl
 import subprocess

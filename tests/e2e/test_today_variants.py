@@ -1,4 +1,4 @@
-"""Today's stack (issue 9, section 2): Django 5.2, psycopg 3, gunicorn 27.
+"""Today's stack: Django 5.2, psycopg 3, gunicorn 27.
 
 The same ab shape as the incident's (no keep-alive, 500 clients), with 3,000
 requests: enough to use up the repro profile's 1,000 ports when each request

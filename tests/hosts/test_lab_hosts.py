@@ -574,7 +574,7 @@ class TestLabHosts:
         TIMINGS["fault_db_network_cut_test_s"] = round(time.monotonic() - started, 1)
 
     def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
-        """The HTTPS front (the front role, issue 9), on the gthread hosts: a dry run on a host
+        """The HTTPS front (the front role), on the gthread hosts: a dry run on a host
         without nginx, a converge with churnlab_front=https, a second one that changes nothing,
         TLS from loadgen1 to app1 through nginx, the key root-only, a load through the front
         (load.yml reads its local fact), then churnlab_front=none takes the front away."""

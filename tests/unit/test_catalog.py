@@ -12,7 +12,7 @@ from churnlab.core.errors import LabError
 from churnlab.core.paths import COMPOSE_DIR, PRESETS_FILE
 
 ISSUE_VARIANTS = {"direct", "persistent", "gthread", "pgbouncer", "pgbouncer-local"}
-# issue 9, today's stack (tests/unit/test_today_stack.py)
+# today's stack (tests/unit/test_today_stack.py)
 TODAY_VARIANTS = {"gevent", "gevent-pool", "native-pool", "native-pool-small", "pgbouncer-today",
                   "pgbouncer-today-fixed"}
 ISSUE_PROFILES = {"default", "repro", "tuned"}
