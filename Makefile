@@ -142,6 +142,11 @@ provision-load: $(VENV)/.installed ## Load from the loadgen host against the app
 provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: sockets, journal, pg_stat_activity (DIAG_SECONDS=5)
 	$(CHURNLAB) hosts diagnose
 
+.PHONY: docs
+docs: $(VENV)/.installed ## Write docs/variables.md from the ranges (churnlab/bounds.py), the CLI's options and this Makefile
+	$(VENV)/bin/python -m churnlab.vardoc > docs/variables.md.tmp
+	mv docs/variables.md.tmp docs/variables.md
+
 .PHONY: lint
 lint: $(VENV)/.installed ## Linters only: ruff, shell syntax, yamllint, ansible-lint (no tests)
 	$(VENV)/bin/ruff check churnlab tests app

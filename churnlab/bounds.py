@@ -2,8 +2,9 @@
 
 Values arrive as strings (make variables through the environment, or options):
 they are checked here, before anything starts, so a bad value is one line and
-exit code 2, never a traceback. The README's "Variables" table lists the same
-ranges (tests/unit/test_bounds.py keeps it in step).
+exit code 2, never a traceback. docs/variables.md lists the same ranges: it is
+generated from RANGES (`make docs`, churnlab/vardoc.py), and tests/unit/test_vardoc.py
+fails when it is stale.
 """
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def split_list(text: str) -> list[str]:
 
 
 def describe() -> list[str]:
-    """One line per knob: NAME low-high: why (for `churnlab variants` and the README)."""
+    """One line per knob: NAME low-high: why (for `churnlab variants` and `make help`)."""
     return [f"{name} {_fmt(r.low, r.whole)}-{_fmt(r.high, r.whole)}: {r.why}" for name, r in RANGES.items()]
 
 

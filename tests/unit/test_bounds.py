@@ -5,7 +5,6 @@ from typer.testing import CliRunner
 
 from churnlab import bounds, catalog
 from churnlab.cli import app
-from churnlab.paths import ROOT
 
 BAD = [
     # (command, make variables, what the one line says)
@@ -124,11 +123,3 @@ def test_variants_lists_the_data_file_and_the_ranges():
         assert f"\n  {name} " in result.output
     names = CliRunner().invoke(app, ["variants", "--names", "variants"])
     assert names.output.split() == catalog.variants()
-
-
-def test_the_readme_documents_every_range():
-    readme = (ROOT / "README.md").read_text()
-    for name, r in bounds.RANGES.items():
-        low = f"{int(r.low)}" if r.whole else f"{r.low:g}"
-        high = f"{int(r.high)}" if r.whole else f"{r.high:g}"
-        assert f"| `{name}` | {low}-{high} |" in readme, name
