@@ -75,7 +75,7 @@ rank: $(VENV)/.installed ## Every fix side by side (c=500/2000/5000, ping vs hea
 	$(CHURNLAB) rank
 
 .PHONY: rank-readme
-rank-readme: $(VENV)/.installed ## Write README's "which fix to pick" block from a rank: make rank-readme [RUN=rank-<id>]
+rank-readme: $(VENV)/.installed ## Write docs/variants.md's "which fix to pick" block from a rank: make rank-readme [RUN=rank-<id>]
 	$(CHURNLAB) rank --readme
 
 .PHONY: demo
