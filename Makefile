@@ -75,7 +75,7 @@ rank: $(VENV)/.installed ## Every fix side by side (c=500/2000/5000, ping vs hea
 	$(CHURNLAB) rank
 
 .PHONY: rank-readme
-rank-readme: $(VENV)/.installed ## Write README's "which fix to pick" block from a rank: make rank-readme [RUN=rank-<id>]
+rank-readme: $(VENV)/.installed ## Write docs/variants.md's "which fix to pick" block from a rank: make rank-readme [RUN=rank-<id>]
 	$(CHURNLAB) rank --readme
 
 .PHONY: demo
@@ -140,6 +140,11 @@ provision-load: $(VENV)/.installed ## Load from the loadgen host against the app
 .PHONY: provision-diagnose
 provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: sockets, journal, pg_stat_activity (DIAG_SECONDS=5)
 	$(CHURNLAB) hosts diagnose
+
+.PHONY: docs
+docs: $(VENV)/.installed ## Write docs/variables.md from the ranges (churnlab/core/bounds.py), the CLI's options and this Makefile
+	$(VENV)/bin/python -m churnlab.cli.vardoc > docs/variables.md.tmp
+	mv docs/variables.md.tmp docs/variables.md
 
 .PHONY: lint
 lint: $(VENV)/.installed ## Linters only: ruff, the package's import walls (lint-imports), shell syntax, yamllint, ansible-lint

@@ -48,7 +48,7 @@ def run_rank(
     levels: str = opt("RANK_LEVELS", "500,2000,5000", "concurrency levels (ab -c), each 1-5000"),
     iterations: str = opt("RANK_ITERATIONS", "10000", "requests per run (ab -n), at least the level"),
     repro: str = opt("RANK_REPRO", "1", "1: also run each fix on the repro profile (holds under repro?)"),
-    readme: bool = typer.Option(False, "--readme", help="write README.md's rank block from a rank.json "
+    readme: bool = typer.Option(False, "--readme", help="write docs/variants.md's rank block from a rank.json "
                                 "(RUN=rank-<id>; empty = the latest) instead of measuring"),
     run: str = opt("RUN", "", "with --readme: the rank id (rank-<id>); empty = the latest"),
 ) -> None:
@@ -57,7 +57,7 @@ def run_rank(
 
     if readme:
         data = rank.read(run_id(run) if run.strip() else None)
-        console.print(f"README block written from rank {data['rank_id']}: {rank.write_readme(data)}")
+        console.print(f"rank block written from rank {data['rank_id']}: {rank.write_readme(data)}")
         return
     chosen = rank.candidates(bounds.split_list(variants))
     chosen_levels = [bounds.whole("VUS", v, "RANK_LEVELS")

@@ -3,9 +3,10 @@ reason, the others' meaning, and the parsers that enforce the ranges.
 
 Values arrive as strings (make variables through the environment, or options):
 they are checked here, before anything starts, so a bad value is one line and
-exit code 2, never a traceback. The variables' reference (docs/variables.md)
-is generated from this module, and the test suites drop every variable of
-STEERING from the environment they inherit.
+exit code 2, never a traceback. The variables' reference, docs/variables.md,
+is generated from RANGES and the CLI's options (`make docs`,
+churnlab/cli/vardoc.py; tests/unit/test_vardoc.py fails when it is stale), and
+the test suites drop every variable of STEERING from the environment they inherit.
 """
 from __future__ import annotations
 
@@ -64,42 +65,17 @@ RANGES: dict[str, Range] = {
 # Fields of a variant in config/presets.yml, checked with the same ranges; not make variables.
 PRESET_FIELDS = ("POOL_MIN_SIZE", "POOL_MAX_SIZE", "POOL_TIMEOUT", "PREPARE_THRESHOLD")
 
-# The variables that are not numbers: what each one takes (the ranges above say theirs).
-OTHER: dict[str, str] = {
-    "VARIANT": "a variant of config/presets.yml (`make help` lists them): the app's worker class, counts, "
-               "CONN_MAX_AGE and DB path",
-    "PROFILE": "a kernel profile of config/presets.yml: the app host's sysctls (repro, default, tuned)",
-    "WORKER_CLASS": "override the variant's gunicorn worker class (the image's installed ones)",
-    "SCENARIO": "ab (the incident's ab -n/-c) or ramp",
-    "KEEPALIVE": "HTTP keep-alive of the load, 1 or 0 (ab uses none)",
-    "ENDPOINT": "the path the load asks (default /api/v1/healthz/; /api/v1/ping/ touches no DB)",
-    "RUN": "a finished run's id: its folder under results/ (make diagnose RUN=..., make rank-readme RUN=rank-<id>)",
-    "VARIANTS": "make matrix: variants, comma- or space-separated; empty = all",
-    "PROFILES": "make matrix: kernel profiles, comma- or space-separated (default repro,tuned)",
-    "VUS_LEVELS": "make matrix: concurrency levels, comma- or space-separated, each in VUS's range",
-    "SERVICE": "make lab-logs: app, db, migrate, pgbouncer, front or k6",
-    "PG_MAJOR": "PostgreSQL major of the db image: 14 (the incident's, the default) or 15 (Debian's)",
-    "FRONT": "none, or https: nginx terminates TLS before gunicorn",
-    "OBSERVE": "1: Prometheus, the exporters and the alert rules beside the lab",
-    "INVENTORY": "hosts: the inventory folder (default inventories/lab)",
-    "CHECK": "hosts: 1 = a dry run (--check --diff), nothing changes",
-    "CONFIRM": "hosts: yes = go ahead on hosts outside the lab network",
-    "CONFIRM_REPRO": "hosts: yes = apply the incident's settings to hosts outside the lab network",
-    "ANSIBLE_ARGS": "hosts: extra ansible-playbook options, from an allowlist",
-    "RANK_VARIANTS": "make rank: fixes of presets.yml's rank list, or variant+profile; empty = the whole list",
-    "RANK_LEVELS": "make rank: concurrency levels, each in VUS's range (default 500,2000,5000)",
-    "RANK_ITERATIONS": "make rank: requests per run, at least the level (default 10000)",
-    "RANK_REPRO": "make rank: 1 = also run each fix on the repro profile",
-    "FAULT": "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut",
-    "EX": "training: the exercise's name (make exercise lists them)",
-    "SEED": "training: the mystery's draw, a whole number",
-    "CAUSE": "training: the mechanism named by make exercise-answer",
-    "PG_SIZING": "compose: the db's sizing file under config/postgresql/ (default small-host)",
-    "CHURNLAB_PRESETS": "another presets file in place of config/presets.yml (compose and Ansible)",
-}
+# The variables that are not numbers (what each takes: the CLI's option help, docs/variables.md).
+NAMED: tuple[str, ...] = (
+    "VARIANT", "PROFILE", "WORKER_CLASS", "SCENARIO", "KEEPALIVE", "ENDPOINT", "RUN", "VARIANTS", "PROFILES",
+    "VUS_LEVELS", "SERVICE", "PG_MAJOR", "FRONT", "OBSERVE", "INVENTORY", "CHECK", "CONFIRM", "CONFIRM_REPRO",
+    "ANSIBLE_ARGS", "RANK_VARIANTS", "RANK_LEVELS", "RANK_ITERATIONS", "RANK_REPRO", "FAULT", "EX", "SEED", "CAUSE",
+)
+# Read from the caller's environment by compose and Ansible as they are, not exported by make.
+ENVIRONMENT: tuple[str, ...] = ("PG_SIZING", "CHURNLAB_PRESETS")
 
 # Every variable that steers the lab: the test suites never inherit them.
-STEERING: tuple[str, ...] = (*(name for name in RANGES if name not in PRESET_FIELDS), *OTHER)
+STEERING: tuple[str, ...] = (*(name for name in RANGES if name not in PRESET_FIELDS), *NAMED, *ENVIRONMENT)
 
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -158,7 +134,7 @@ def split_list(text: str) -> list[str]:
 
 
 def describe() -> list[str]:
-    """One line per knob: NAME low-high: why (for `churnlab variants` and the README)."""
+    """One line per knob: NAME low-high: why (for `churnlab variants` and `make help`)."""
     return [f"{name} {_fmt(r.low, r.whole)}-{_fmt(r.high, r.whole)}: {r.why}" for name, r in RANGES.items()]
 
 

@@ -490,7 +490,7 @@ def readme_block(data: dict) -> str:
 
 
 def write_readme(data: dict, readme: Path | None = None) -> Path:
-    readme = readme or ROOT / "README.md"
+    readme = readme or ROOT / "docs" / "variants.md"
     text = readme.read_text()
     pattern = re.compile(re.escape(README_BEGIN) + r".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):

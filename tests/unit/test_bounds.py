@@ -126,18 +126,10 @@ def test_variants_lists_the_data_file_and_the_ranges():
     assert names.output.split() == catalog.variants()
 
 
-def test_the_readme_documents_every_range():
-    readme = (ROOT / "README.md").read_text()
-    for name, r in bounds.RANGES.items():
-        low = f"{int(r.low)}" if r.whole else f"{r.low:g}"
-        high = f"{int(r.high)}" if r.whole else f"{r.high:g}"
-        assert f"| `{name}` | {low}-{high} |" in readme, name
-
-
 def test_the_makefile_exports_every_steering_variable_and_no_other():
     """bounds.STEERING is the one list: make exports each (the CLI reads them from the environment);
     PG_SIZING and CHURNLAB_PRESETS reach compose and Ansible from the caller's environment as they are."""
     text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     exported = {name for line in text.splitlines() if line.startswith("export ")
                 for name in line.split("#")[0].split()[1:]}
-    assert exported == set(bounds.STEERING) - {"PG_SIZING", "CHURNLAB_PRESETS"}
+    assert exported == set(bounds.STEERING) - set(bounds.ENVIRONMENT)
