@@ -53,7 +53,7 @@ def diagnose(
     seconds: str = opt("DIAG_SECONDS", "5", "how long to sample the running lab (1-300)"),
 ) -> None:
     """A verdict in plain words, with the numbers behind it."""
-    from churnlab.diagnosis import verdict as diagnosis
+    from churnlab import diagnosis
     from churnlab.live import terminal
 
     hooks.diagnose_starting.fire()  # e.g. off during an exercise that does not allow it

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+__all__ = ["PORT_EXHAUSTION_POSTGRES", "PORT_EXHAUSTION_PGBOUNCER", "MAX_CONNECTIONS", "SOCKET_BACKLOG", "POOL_TIMEOUT",
+           "PREPARED_STATEMENTS", "HEALTHY", "UNCLASSIFIED", "LOADGEN_LIMITED", "GREENLET_CHURN", "OWN_CASES", "Fix",
+           "Verdict"]
+
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
 MAX_CONNECTIONS = "max-connections"
@@ -23,6 +27,10 @@ GREENLET_CHURN = "greenlet-churn"
 EADDRNOTAVAIL = "EADDRNOTAVAIL"
 EAGAIN = "EAGAIN"
 TOO_MANY = "too many clients"
+
+# The lab's own cases (not the generator's, not a fault's).
+OWN_CASES = (PORT_EXHAUSTION_POSTGRES, PORT_EXHAUSTION_PGBOUNCER, MAX_CONNECTIONS, SOCKET_BACKLOG, POOL_TIMEOUT,
+             PREPARED_STATEMENTS)
 
 
 @dataclass

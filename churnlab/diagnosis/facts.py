@@ -9,6 +9,8 @@ from pathlib import Path
 from churnlab.core import run_record
 from churnlab.evidence import app_errors, port_budget
 
+__all__ = ["Facts", "facts_from_evidence", "facts_from_record", "facts_from_run", "facts_from_log", "loadgen_facts"]
+
 
 @dataclass
 class Facts:

@@ -1,23 +1,13 @@
 """A verdict for a run with a fault mid-load: what the fault did, and whether the app recovered."""
 from __future__ import annotations
 
-from churnlab.diagnosis.cases import (
-    MAX_CONNECTIONS,
-    POOL_TIMEOUT,
-    PORT_EXHAUSTION_PGBOUNCER,
-    PORT_EXHAUSTION_POSTGRES,
-    PREPARED_STATEMENTS,
-    SOCKET_BACKLOG,
-    Fix,
-    Verdict,
-    _n,
-)
+from churnlab.diagnosis.cases import OWN_CASES, Fix, Verdict, _n
 from churnlab.diagnosis.facts import Facts
+
+__all__ = ["FAULT"]
 
 FAULT = "fault"
 # The mechanisms that stay the verdict when a fault ran too; the fault is then one more line.
-OWN_CASES = (PORT_EXHAUSTION_POSTGRES, PORT_EXHAUSTION_PGBOUNCER, MAX_CONNECTIONS, SOCKET_BACKLOG, POOL_TIMEOUT,
-             PREPARED_STATEMENTS)
 FAULT_WHAT = {
     "db-restart": "Postgres stopped and started again",
     "db-pause": "Postgres frozen (answers nothing)",

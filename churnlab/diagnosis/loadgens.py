@@ -8,6 +8,8 @@ from churnlab.diagnosis.cases import (
 from churnlab.diagnosis.facts import Facts
 from churnlab.evidence import k6_merge
 
+__all__ = ["LOADGEN_CPU_BUSY", "LOADGEN_CPU_THROTTLED", "loadgen_reasons"]
+
 # A generator that used this share of the CPU it could use (its limit, or the machine's
 # cores), or that hit its CPU limit in this share of the kernel's periods, was short of
 # CPU: its requests went out and its answers were read late.

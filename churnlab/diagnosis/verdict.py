@@ -7,10 +7,9 @@ Standard library only, so it can run on a real host too.
 """
 from __future__ import annotations
 
-from churnlab.diagnosis.cases import (  # noqa: F401 (re-exported)
+from churnlab.diagnosis.cases import (
     EADDRNOTAVAIL,
     EAGAIN,
-    GREENLET_CHURN,
     HEALTHY,
     LOADGEN_LIMITED,
     MAX_CONNECTIONS,
@@ -27,34 +26,23 @@ from churnlab.diagnosis.cases import (  # noqa: F401 (re-exported)
     _is_pgbouncer,
     _n,
 )
-from churnlab.diagnosis.facts import (  # noqa: F401 (re-exported)
+from churnlab.diagnosis.facts import (
     Facts,
-    facts_from_evidence,
-    facts_from_log,
-    facts_from_record,
-    facts_from_run,
-    loadgen_facts,
 )
-from churnlab.diagnosis.faults import (  # noqa: F401 (re-exported)
-    FAULT,
-    FAULT_WHAT,
-    OWN_CASES,
-    _seconds_between,
-    fault_lines,
+from churnlab.diagnosis.faults import (
     with_fault,
 )
-from churnlab.diagnosis.loadgens import (  # noqa: F401 (re-exported)
-    LOADGEN_CPU_BUSY,
-    LOADGEN_CPU_THROTTLED,
+from churnlab.diagnosis.loadgens import (
     _starved,
     loadgen_reasons,
 )
-from churnlab.diagnosis.ranking import (  # noqa: F401 (re-exported)
-    RANK_RESULTS,
+from churnlab.diagnosis.ranking import (
     follow_ranking,
     measured_order,
 )
 from churnlab.evidence import app_errors, k6_merge, port_budget
+
+__all__ = ["diagnose", "connection_bound"]
 
 
 def _cause(facts: Facts, toward_pgbouncer: bool) -> str:

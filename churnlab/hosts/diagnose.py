@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import sys
 
+from churnlab import diagnosis
 from churnlab.core.errors import ExitStatus
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import postgres
 
 

@@ -38,10 +38,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from churnlab import diagnosis
 from churnlab.core import catalog
 from churnlab.core.console import console
 from churnlab.core.paths import ROOT
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.live import overhead
 
 PLAIN_EVERY = 5.0        # seconds between plain lines when the console is not a terminal

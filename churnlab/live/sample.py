@@ -5,10 +5,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from churnlab import diagnosis
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
 from churnlab.core.console import console
-from churnlab.diagnosis import verdict as diagnosis
 
 
 def diagnose(stack: Stack, seconds: float = 5.0, log_window: str = "60s") -> diagnosis.Verdict:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from churnlab import diagnosis
 from churnlab.compose import cpu_meter, versions
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
@@ -25,7 +26,6 @@ from churnlab.core import bounds, run_record
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import k6_merge
 from churnlab.evidence.k6_summary import COMPLETED_EXITS, LoadSummary
 from churnlab.faults import plan as faults

@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
+from churnlab import diagnosis
 from churnlab.core import catalog, run_record
 from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import k6_merge
 from churnlab.load.run import LoadParams
 from churnlab.reports import html as html_report

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from churnlab import diagnosis
 from churnlab.core import run_record
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import app_errors, k6_merge, port_budget
 from churnlab.evidence.k6_summary import LoadSummary
 

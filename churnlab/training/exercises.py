@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from churnlab import diagnosis
 from churnlab.core import bounds, catalog
 from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT
-from churnlab.diagnosis import verdict as diagnosis
 
 EXERCISES_FILE = ROOT / "config" / "exercises.yml"
 PG_SIZING_DIR = ROOT / "config" / "postgresql"

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import yaml
 
+from churnlab import diagnosis
 from churnlab.core import catalog, run_record
 from churnlab.core.errors import LabError
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import k6_merge
 from churnlab.training import session
 from churnlab.training.exercises import Exercise

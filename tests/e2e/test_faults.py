@@ -11,10 +11,10 @@ from datetime import datetime
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.compose import lab
 from churnlab.core import catalog, run_record
 from churnlab.core.paths import RESULTS_DIR
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import app_errors
 from churnlab.faults import plan as faults
 from churnlab.load import run as loadrun
@@ -55,7 +55,7 @@ def assert_recorded_named_recovered(record: run_record.RunRecord, kind: str, sta
     fault = record.fault
     assert fault is not None and fault.kind == kind and fault.errors == [], fault
     assert fault.started and fault.ended
-    held = diagnosis._seconds_between(fault.started, fault.ended)
+    held = diagnosis.faults._seconds_between(fault.started, fault.ended)
     assert FOR - 0.5 <= held <= FOR + 10, held
     r = fault.recovery
     assert r.left_broken == [] and r.last_seconds_requests > 0, r

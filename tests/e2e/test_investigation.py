@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import run_record
 from churnlab.core.paths import ROOT
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.live import sample as live
 from churnlab.load import run as loadrun
 from churnlab.reports import matrix

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from churnlab.diagnosis import verdict as diagnosis
+from churnlab import diagnosis
 from churnlab.evidence import k6_merge, timeline
 from churnlab.load import run as loadrun
 

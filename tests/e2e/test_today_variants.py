@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import catalog
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.load import run as loadrun
 from tests.e2e.outcomes import assert_no_db_errors
 

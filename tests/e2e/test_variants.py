@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.compose import lab
 from churnlab.compose.recorder import netns_snapshot
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.load import run as loadrun
 from tests.e2e.outcomes import assert_no_db_errors
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from churnlab.diagnosis import verdict as diagnosis
+from churnlab import diagnosis
 from churnlab.evidence import app_errors, sockets
 
 SCRIPT = Path(sockets.__file__)

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import run_record
 from churnlab.core.errors import LabError
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import timeline
 from churnlab.faults import plan as faults
 from churnlab.load import run as loadrun

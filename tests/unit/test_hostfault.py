@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import run_record
 from churnlab.core.errors import LabError
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.faults import plan as faults
 from churnlab.hosts import faults as hostfault
 from churnlab.hosts import guard as hosts_guard
@@ -136,8 +136,8 @@ def test_hostrun_records_the_fault_like_the_compose_lab(tmp_path):
     run = run_record.read(run_dir)
     f = run.fault
     assert (f.kind, f.planned_at_s, f.planned_for_s, f.target) == ("db-restart", 3.0, 3.0, "db1: postgresql")
-    assert diagnosis._seconds_between(f.load_started, f.started) == pytest.approx(4.2)
-    assert diagnosis._seconds_between(f.started, f.ended) == pytest.approx(2.7)
+    assert diagnosis.faults._seconds_between(f.load_started, f.started) == pytest.approx(4.2)
+    assert diagnosis.faults._seconds_between(f.started, f.ended) == pytest.approx(2.7)
     assert f.errors == [] and f.recovery.recovered is True
     assert (f.recovery.failed_during, f.recovery.failed_after) == (120, 5)
     assert run.verdict["case"] == diagnosis.FAULT and run.verdict["headline"].startswith("fault db-restart ")

@@ -1,8 +1,8 @@
 """churnlab.hosts.run builds the run record of an Ansible load run from the raw files load.yml fetched."""
 import json
 
+from churnlab import diagnosis
 from churnlab.core import run_record
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import sockets
 from churnlab.hosts import run as hostrun
 

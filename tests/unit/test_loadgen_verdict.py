@@ -1,8 +1,8 @@
 """A load generator that ran out is caught: from run.json's per-generator
 lines (what k6 itself reported), the verdict says the measurement is not
 valid, why, and what to do, ahead of any verdict about the app."""
+from churnlab import diagnosis
 from churnlab.core import run_record
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import k6_merge
 
 GTHREAD = {"WORKER_CLASS": "gthread", "WORKERS": "20", "THREADS": "40", "CONN_MAX_AGE": "600",

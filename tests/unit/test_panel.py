@@ -4,8 +4,8 @@ import json
 
 from rich.console import Console
 
+from churnlab import diagnosis
 from churnlab.core import catalog
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.live import overhead, panel
 
 STATE = panel.PanelState(

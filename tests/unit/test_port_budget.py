@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import run_record
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import port_budget, sockets
 from churnlab.runs import assemble
 

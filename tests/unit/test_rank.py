@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import catalog
 from churnlab.core.errors import LabError
 from churnlab.diagnosis import ranking
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.reports import rank
 
 

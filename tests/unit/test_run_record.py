@@ -4,9 +4,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from churnlab import cli
+from churnlab import cli, diagnosis
 from churnlab.core import paths, run_record
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import postgres
 from churnlab.reports import html as html_report
 

@@ -6,9 +6,9 @@ as OperationalError) and psycopg's prepared-statement errors behind PgBouncer.""
 import pytest
 import yaml
 
+from churnlab import diagnosis
 from churnlab.core import catalog
 from churnlab.core.errors import LabError
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import app_errors
 
 STAMP = "2026-11-25 20:51:40,123 ERROR roles healthz-db-error "

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from churnlab import diagnosis
 from churnlab.core import paths, run_record
 from churnlab.core.errors import LabError
-from churnlab.diagnosis import verdict as diagnosis
 from churnlab.evidence import k6_merge
 from churnlab.training import commands, exercises, labport, session, workspace
 from churnlab.training.session import Figures
