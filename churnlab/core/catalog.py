@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from churnlab.core import bounds
+from churnlab.core import bounds, files, run_record
 from churnlab.core.errors import LabError
 from churnlab.core.paths import COMPOSE_DIR, PRESETS_FILE, STATE_DIR
 
@@ -228,15 +227,9 @@ def _check_knobs(knobs: dict[str, str]) -> dict[str, str]:
     return clean
 
 
-@dataclass(frozen=True)
-class Selection:
-    """A validated choice of variant, profile and knob overrides."""
-
-    variant: str
-    profile: str
-    knobs: dict[str, str] = field(default_factory=dict)
-    # OBSERVE=1: Prometheus, the exporters and the alert rules (compose/observe.yml).
-    observe: bool = False
+class Selection(run_record.Selection):
+    """run.json's Selection as it is chosen: a variant, a profile and knob overrides checked
+    against config/presets.yml (Selection.of), and what the compose lab makes of them."""
 
     @classmethod
     def of(cls, variant: str, profile: str, knobs: dict[str, str] | None = None,
@@ -254,7 +247,7 @@ class Selection:
         if why == "conn_max_age":
             raise LabError(f"CONN_MAX_AGE={clean['CONN_MAX_AGE']} with variant {variant!r}: "
                            "its pool keeps the connections, CONN_MAX_AGE must stay 0")
-        return cls(variant, profile, clean, bool(observe))
+        return cls(variant=variant, profile=profile, knobs=clean, observe=bool(observe))
 
     def app_environment(self) -> dict[str, str]:
         """The app's settings: the variant's preset, then the knobs given."""
@@ -285,9 +278,7 @@ class Selection:
         path = STATE_DIR / "compose" / f"presets-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yml"
         if not path.is_file() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+            files.write_atomic(path, text)
         return path
 
     def files(self) -> list[Path]:
@@ -306,6 +297,7 @@ class Selection:
         return files
 
     def as_dict(self) -> dict:
+        """What was chosen (the record's other fields say where and how it ran)."""
         return {"variant": self.variant, "profile": self.profile, "knobs": dict(self.knobs),
                 "observe": self.observe}
 

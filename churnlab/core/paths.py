@@ -17,7 +17,6 @@ def _root() -> Path:
 
 ROOT = _root()
 COMPOSE_DIR = ROOT / "compose"
-BASE_FILE = COMPOSE_DIR / "base.yml"
 BASE_IMAGE_SCRIPT = COMPOSE_DIR / "images" / "base" / "build-base.sh"
 PRESETS_FILE = ROOT / "config" / "presets.yml"
 RESULTS_DIR = ROOT / "results"

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
+from churnlab.core import files
+
 SCHEMA_VERSION = 2
 FINISHED = "finished"        # k6 ran to its end (thresholds crossed or not)
 FAILED = "failed"            # k6 or the lab failed; what is known is kept
@@ -173,11 +175,7 @@ def from_dict(data: dict) -> RunRecord:
 
 
 def write(run_dir: Path, record: RunRecord) -> Path:
-    path = run_dir / RUN_JSON
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record.as_dict(), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return files.write_atomic(run_dir / RUN_JSON, json.dumps(record.as_dict(), indent=2) + "\n")
 
 
 def read(run_dir: Path) -> RunRecord:

@@ -111,8 +111,3 @@ def compose_env(directory: Path = SECRETS_DIR) -> dict[str, str]:
     return env
 
 
-def masked(value: str) -> str:
-    """Show enough of a secret to tell two apart, never the whole of it."""
-    value = value.strip()
-    return f"{value[:3]}…({len(value)} chars)" if value else "(empty)"
-

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from churnlab.core import fmt
+
 __all__ = ["PORT_EXHAUSTION_POSTGRES", "PORT_EXHAUSTION_PGBOUNCER", "MAX_CONNECTIONS", "SOCKET_BACKLOG", "POOL_TIMEOUT",
            "PREPARED_STATEMENTS", "HEALTHY", "UNCLASSIFIED", "LOADGEN_LIMITED", "GREENLET_CHURN", "OWN_CASES", "Fix",
            "Verdict"]
@@ -61,7 +63,8 @@ class Verdict:
 
 
 def _n(value) -> str:
-    return "?" if value is None else f"{value:,}"
+    """A figure in a verdict: every digit, thousands separated; "?" when it was not measured."""
+    return fmt.number(value, ",", "?")
 
 
 def _count(errors: list[dict], kind: str, target_pred=lambda t: True) -> int:

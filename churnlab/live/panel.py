@@ -39,8 +39,9 @@ from rich.table import Table
 from rich.text import Text
 
 from churnlab import diagnosis
-from churnlab.core import catalog
+from churnlab.core import catalog, files
 from churnlab.core.console import console
+from churnlab.core.fmt import number as _n
 from churnlab.core.paths import ROOT
 from churnlab.live import overhead
 
@@ -90,10 +91,6 @@ class PanelState:
 def _clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _n(value: int | float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
 
 
 def _errors(state: PanelState) -> str:
@@ -192,8 +189,7 @@ class K6Stream:
     def start(self) -> bool:
         try:
             os.mkfifo(self.path, 0o600)
-            if os.getuid() == 0:
-                os.chown(self.path, self.path.parent.stat().st_uid, self.path.parent.stat().st_gid)
+            files.chown_if_root([self.path], self.path.parent.stat().st_uid, self.path.parent.stat().st_gid)
             self._fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
             with contextlib.suppress(OSError):
                 fcntl.fcntl(self._fd, _F_SETPIPE_SZ, PIPE_SIZE)

@@ -22,7 +22,7 @@ from churnlab import diagnosis
 from churnlab.compose import cpu_meter, versions
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
-from churnlab.core import bounds, run_record
+from churnlab.core import bounds, files, run_record
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR
@@ -167,8 +167,7 @@ def _run_generators(generators: list[K6Process], env: dict[str, str]) -> list[in
     try:
         for gen in generators:
             gen.folder.mkdir(exist_ok=True)
-            if os.getuid() == 0:
-                os.chown(gen.folder, K6_UID, K6_UID)
+            files.chown_if_root([gen.folder], K6_UID, K6_UID)
             with (gen.folder / k6_merge.LOG).open("w") as log:
                 procs.append(subprocess.Popen(gen.argv, env=env, stdout=log, stderr=subprocess.STDOUT))
         return [proc.wait() for proc in procs]
@@ -211,8 +210,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
     run_dir = RESULTS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
-    if os.getuid() == 0:
-        os.chown(run_dir, uid, gid)
+    files.chown_if_root([run_dir], uid, gid)
     env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
     env["LOADGEN_PORT_RANGE"] = params.loadgen_port_range  # checked; empty: compose's default
     env["LOADGEN_CPUS"] = params.loadgen_cpus  # checked; empty: no limit
@@ -276,9 +274,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
             cpu: dict[str, dict] | None = None) -> RunResult:
     """Build and write run.json and the time-ordered evidence.jsonl from what the run left."""
     finished = datetime.now(timezone.utc)
-    if os.getuid() == 0:
-        for path in [run_dir, *run_dir.rglob("*")]:  # loadgen-<i>/ too
-            os.chown(path, 0, 0)
+    files.chown_if_root([run_dir, *run_dir.rglob("*")], 0, 0)  # loadgen-<i>/ too
     logs = stack.run("logs", "--no-color", "--no-log-prefix",
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
                      "app", capture=True, check=False).stdout or ""

@@ -5,15 +5,12 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from churnlab.core import fmt
 from churnlab.core.console import console
 from churnlab.live.terminal import verdict
 
 if TYPE_CHECKING:
     from churnlab.load.run import RunResult
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def run_summary(result: RunResult, title: str | None = None, show_verdict: bool = True) -> None:
@@ -33,7 +30,8 @@ def run_summary(result: RunResult, title: str | None = None, show_verdict: bool 
     colour = "red" if s.error_rate >= 0.01 else "green"
     table.add_row("errors", f"[{colour}]{s.error_rate:.1%}[/] of requests failed")
     table.add_row("status codes", ", ".join(f"{code}: {n:,}" for code, n in sorted(s.status_counts.items())))
-    table.add_row("latency", f"p50 {_ms(s.p50_ms)}, p95 {_ms(s.p95_ms)}, p99 {_ms(s.p99_ms)}")
+    table.add_row("latency", ", ".join(f"{name} {fmt.number(value, unit=' ms')}"
+                                       for name, value in (("p50", s.p50_ms), ("p95", s.p95_ms), ("p99", s.p99_ms))))
     per = result.record.load.per_loadgen if result.record else []
     if len(per) > 1:  # several generators: the figures above are their merge (churnlab.evidence.k6_merge)
         table.add_row("generators", "\n".join(

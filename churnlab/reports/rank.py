@@ -32,6 +32,7 @@ from pathlib import Path
 from churnlab import diagnosis
 from churnlab.core import catalog, run_record
 from churnlab.core.errors import LabError
+from churnlab.core.fmt import number as _num
 from churnlab.core.paths import ROOT
 from churnlab.evidence import k6_merge
 from churnlab.load.run import LoadParams
@@ -40,8 +41,6 @@ from churnlab.reports import matrix
 
 PING = "/api/v1/ping/"
 HEALTHZ = "/api/v1/healthz/"
-LEVELS = (500, 2000, 5000)
-ITERATIONS = 10000
 REPRO = "repro"
 TARGET_RATIO = 0.8
 RULE = ("error-free at every level first, then holds under repro (n/a counts as holding), then the "
@@ -289,10 +288,6 @@ def write(rank_dir: Path, data: dict, run_dirs: list[Path]) -> None:
 
 
 # -- the outputs --------------------------------------------------------------------
-def _num(v, fmt="{:,.0f}") -> str:
-    return "-" if v is None else fmt.format(v)
-
-
 def _repro(c: dict) -> str:
     r = c["repro"]
     if not r.get("applies"):
@@ -316,9 +311,9 @@ def ranking_rows(data: dict) -> list[list[str]]:
         rows.append([str(i), c["name"],
                      _per_level(c, levels, lambda lv: _num((lv.get("healthz") or {}).get("rps"))),
                      _per_level(c, levels, lambda lv: _num((lv.get("ping") or {}).get("rps"))),
-                     _per_level(c, levels, lambda lv: _num(lv.get("ratio"), "{:.2f}")),
+                     _per_level(c, levels, lambda lv: _num(lv.get("ratio"), ".2f")),
                      f"{_num(top.get('p50_ms'))} / {_num(top.get('p99_ms'))}",
-                     _num(100 * s["max_error_rate"], "{:.2f}"), _num(s["peak_db"]), _num(s["peak_ports"]),
+                     _num(100 * s["max_error_rate"], ".2f"), _num(s["peak_db"]), _num(s["peak_ports"]),
                      _repro(c), "the limit" if s["generator_limited"] else "not the limit"])
     return rows
 
@@ -385,17 +380,17 @@ def markdown(data: dict) -> str:
               "", _md_table(["fix", "c", "ping: app db pgbouncer k6", "healthz: app db pgbouncer k6",
                              "CPU-bound ratio", "measured ratio"],
                             [[c["name"], f"{lv['vus']:,}", _cpu(lv["ping"]), _cpu(lv["healthz"]),
-                              _num(cpu_bound_ratio(lv), "{:.2f}"), _num(lv.get("ratio"), "{:.2f}")]
+                              _num(cpu_bound_ratio(lv), ".2f"), _num(lv.get("ratio"), ".2f")]
                              for c in data["candidates"] for lv in c["levels"]
                              if lv.get("ping") and lv.get("healthz")])]
     lines += ["## Every run", "", _md_table(
         ["fix", "c", "endpoint", "req/s", "p50 ms", "p99 ms", "error %", "peak DB", "peak ports",
          "k6 own errors", "CPU ms/request (app db pgbouncer k6)", "k6 CPU share", "run"],
         [[c["name"], f"{lv['vus']:,}", e, _num(f["rps"]), _num(f["p50_ms"]), _num(f["p99_ms"]),
-          _num(100 * f["error_rate"], "{:.2f}"), _num(f["peak_db"]), _num(f["peak_ports"]),
+          _num(100 * f["error_rate"], ".2f"), _num(f["peak_db"]), _num(f["peak_ports"]),
           ", ".join(f"{k}: {n}" for k, n in f["k6_errors"].items()) or "0",
           _cpu(f),
-          _num(f["k6_cpu_share"], "{:.2f}"), f["run"] or f"failed: {f.get('error', '')[:80]}"]
+          _num(f["k6_cpu_share"], ".2f"), f["run"] or f"failed: {f.get('error', '')[:80]}"]
          for c in data["candidates"] for lv in c["levels"] for e in ("ping", "healthz") if (f := lv.get(e))])]
     return "\n".join(lines) + "\n"
 
@@ -405,7 +400,7 @@ SERVICES = ("app", "db", "pgbouncer", "k6")
 
 def _cpu(fig: dict) -> str:
     per = fig.get("cpu_ms_per_request") or {}
-    return " ".join(_num(per.get(s), "{:.2f}") for s in SERVICES)
+    return " ".join(_num(per.get(s), ".2f") for s in SERVICES)
 
 
 def cpu_bound_ratio(level: dict) -> float | None:

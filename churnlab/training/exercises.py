@@ -61,7 +61,7 @@ class Scenario:
         """fix.yml's content when the exercise starts: the settings the scenario runs."""
         from churnlab.training import workspace
 
-        fix = workspace.Fix.of_selection(self.selection(), self.loadgen)
+        fix = workspace.FixSettings.of_selection(self.selection(), self.loadgen)
         return fix.with_changes({"django": {"pool": self.pool}}) if self.pool else fix
 
     def base_preset(self) -> dict:

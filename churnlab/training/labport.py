@@ -36,7 +36,7 @@ from churnlab.evidence import k6_merge
 from churnlab.training import session
 from churnlab.training.exercises import Exercise
 from churnlab.training.session import Figures
-from churnlab.training.workspace import Fix
+from churnlab.training.workspace import FixSettings
 
 EX_VARIANT = "exercise"
 EX_PROFILE = "exercise-host"
@@ -115,7 +115,7 @@ def load_defaults() -> dict[str, str]:
     return dict(active.load_defaults)
 
 
-def applied_fix(exercise: Exercise, data: dict | None = None) -> Fix | None:
+def applied_fix(exercise: Exercise, data: dict | None = None) -> FixSettings | None:
     """The settings last applied: lab.json keeps only what they change from the scenario's."""
     data = _read() if data is None else data
     if "applied" not in data:
@@ -123,7 +123,7 @@ def applied_fix(exercise: Exercise, data: dict | None = None) -> Fix | None:
     return exercise.scenario.start_fix().with_changes(data["applied"])
 
 
-def _write_presets(exercise: Exercise, fix: Fix, base_file: Path) -> Path:
+def _write_presets(exercise: Exercise, fix: FixSettings, base_file: Path) -> Path:
     data = yaml.safe_load(base_file.read_text())
     base = data["variants"][exercise.scenario.variant]
     data["variants"][EX_VARIANT] = fix.preset(base)
@@ -158,7 +158,7 @@ def _app_id(stack) -> str:
 class ComposeLab:
     """session.Lab on the compose lab: lab.up for the settings, loadrun for the fixed load."""
 
-    def apply(self, exercise: Exercise, fix: Fix) -> None:
+    def apply(self, exercise: Exercise, fix: FixSettings) -> None:
         from churnlab.compose import lab
 
         data = _read()

@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from churnlab.core import paths
+from churnlab.core import files, paths
 from churnlab.core.errors import LabError
 from churnlab.training import exercises, workspace
 from churnlab.training.exercises import Exercise
-from churnlab.training.workspace import Fix
+from churnlab.training.workspace import FixSettings
 
 WRONG_ANSWER_COST = 10
 NEVER_NAMED_COST = 20  # solved without ever naming the cause
@@ -68,7 +68,7 @@ class Condition:
 
 
 class Lab(Protocol):
-    def apply(self, exercise: Exercise, fix: Fix) -> None: ...
+    def apply(self, exercise: Exercise, fix: FixSettings) -> None: ...
     def load(self, exercise: Exercise, label: str, endpoint: str = "/api/v1/healthz/") -> Figures: ...
     def down(self) -> None: ...
 
@@ -112,9 +112,7 @@ def running() -> State:
 
 def _write(state: State) -> None:
     state_dir().mkdir(parents=True, exist_ok=True)
-    tmp = state_file().with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
-    tmp.replace(state_file())
+    files.write_atomic(state_file(), json.dumps(asdict(state), indent=2) + "\n")
 
 
 def start(name: str, seed: int | None, lab: Lab) -> tuple[Exercise, State]:

@@ -46,7 +46,9 @@ def sysctl_keys() -> set[str]:
 
 
 @dataclass(frozen=True)
-class Fix:
+class FixSettings:
+    """The settings fix.yml holds: what the trainee's fix runs (the diagnosis's Fix is a recommendation)."""
+
     worker_class: str
     workers: int
     threads: int
@@ -58,7 +60,7 @@ class Fix:
     loadgen_port_range: str = LOADGEN_DEFAULT["port_range"]  # their own ip_local_port_range
 
     @classmethod
-    def of_selection(cls, selection: catalog.Selection, loadgen: dict | None = None) -> Fix:
+    def of_selection(cls, selection: catalog.Selection, loadgen: dict | None = None) -> FixSettings:
         """The settings a selection runs (the variant's preset, its knobs, its profile's sysctls),
         and the load generator's (loadgen: {generators, port_range}; the lab's defaults if None)."""
         env = selection.app_environment()
@@ -82,7 +84,7 @@ class Fix:
                 "pgbouncer": self.pgbouncer, "sysctls": dict(self.sysctls),
                 "loadgen": {"generators": self.loadgens, "port_range": self.loadgen_port_range}}
 
-    def with_changes(self, changes: dict) -> Fix:
+    def with_changes(self, changes: dict) -> FixSettings:
         """This fix with some sections changed (the reference solutions name only what they
         change: a section's keys merge, sysctls and a pool's values are given whole or merged)."""
         merged = self.sections()
@@ -135,7 +137,7 @@ class Fix:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def changes(self, start: Fix) -> dict:
+    def changes(self, start: FixSettings) -> dict:
         """What this fix changed from start, as with_changes takes it: start.with_changes(c) == self.
         The state keeps this, never the whole settings (they would repeat what the scenario runs)."""
         before, after = start.sections(), self.sections()
@@ -224,8 +226,8 @@ def _sysctl(key: str, value) -> str:
     return str(int(text))
 
 
-def parse(data) -> Fix:
-    """A Fix from fix.yml's content; one line naming the field for any bad value."""
+def parse(data) -> FixSettings:
+    """A FixSettings from fix.yml's content; one line naming the field for any bad value."""
     if not isinstance(data, dict):
         raise _field("the file", f"expected the sections {', '.join(SECTIONS)}")
     unknown = set(data) - set(SECTIONS)
@@ -239,7 +241,7 @@ def parse(data) -> Fix:
             raise _field(section, f"needs exactly {', '.join(sorted(SECTIONS[section]))}")
     gunicorn = data["gunicorn"]
     worker_class = str(gunicorn["worker_class"]).strip()
-    if worker_class not in catalog.WORKER_CLASSES:  # which of them the host installs: Fix.misfits
+    if worker_class not in catalog.WORKER_CLASSES:  # which of them the host installs: FixSettings.misfits
         raise _field("gunicorn.worker_class", f"{worker_class!r} is not one of: {', '.join(catalog.WORKER_CLASSES)}")
     pgbouncer = str(data["pgbouncer"]).strip()
     if pgbouncer not in PGBOUNCER:
@@ -253,14 +255,14 @@ def parse(data) -> Fix:
         if key not in allowed:
             raise _field(f"sysctls.{key}", f"not a sysctl the lab sets; valid: {', '.join(sorted(allowed))}")
     generators, port_range = _loadgen(data["loadgen"])
-    return Fix(worker_class=worker_class, workers=_whole("gunicorn.workers", "WORKERS", gunicorn["workers"]),
+    return FixSettings(worker_class=worker_class, workers=_whole("gunicorn.workers", "WORKERS", gunicorn["workers"]),
                threads=_whole("gunicorn.threads", "THREADS", gunicorn["threads"]),
                conn_max_age=_whole("django.conn_max_age", "CONN_MAX_AGE", data["django"]["conn_max_age"]),
                pgbouncer=pgbouncer, sysctls={str(k): _sysctl(str(k), v) for k, v in sysctls.items()},
                pool=_pool(data["django"]["pool"]), loadgens=generators, loadgen_port_range=port_range)
 
 
-def forbidden_changes(start: Fix, fix: Fix, forbidden: tuple[str, ...] | list[str]) -> list[str]:
+def forbidden_changes(start: FixSettings, fix: FixSettings, forbidden: tuple[str, ...] | list[str]) -> list[str]:
     """'section: before -> after' for each forbidden section the fix changed."""
     before, after = start.sections(), fix.sections()
     found = []
@@ -296,7 +298,7 @@ COMMENTS = {
 }
 
 
-def render(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> str:
+def render(fix: FixSettings, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> str:
     """fix.yml's text; base: the host's variant (its image installs the worker classes named)."""
     note = (f"# Not yours to change in this exercise: {', '.join(forbidden)}.\n" if forbidden else "")
     classes = catalog.LOCK_WORKER_CLASSES[(base or {}).get("app_lock", catalog.INCIDENT_LOCK)]
@@ -307,12 +309,12 @@ def render(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: 
     return "\n".join(parts) + "\n"
 
 
-def write(fix: Fix, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> None:
+def write(fix: FixSettings, exercise_name: str, forbidden: tuple[str, ...] = (), base: dict | None = None) -> None:
     WORKSPACE_DIR.mkdir(parents=True, exist_ok=True)
     FIX_FILE.write_text(render(fix, exercise_name, forbidden, base))
 
 
-def read() -> Fix:
+def read() -> FixSettings:
     try:
         text = FIX_FILE.read_text()
     except OSError:

@@ -121,7 +121,7 @@ def test_a_bad_exercises_file_is_one_line_naming_the_exercise(tmp_path):
     ({"loadgen": {"port_range": "1024"}}, "loadgen.port_range: LOADGEN_PORT_RANGE='1024' must be two ports"),
 ])
 def test_a_bad_value_in_fix_yml_is_one_line_naming_the_field(change, message):
-    start = workspace.Fix.of_selection(exercises.get("incident").scenario.selection())
+    start = workspace.FixSettings.of_selection(exercises.get("incident").scenario.selection())
     data = start.sections()
     for section, value in change.items():
         data[section] = {**data[section], **value} if isinstance(value, dict) else value
@@ -165,7 +165,7 @@ def test_a_fix_the_host_cannot_run_is_refused_before_the_lab_is_touched(cli, fak
 
 
 def test_fix_yml_round_trips_and_broken_yaml_is_one_line():
-    start = workspace.Fix.of_selection(exercises.get("pgbouncer-moved").scenario.selection())
+    start = workspace.FixSettings.of_selection(exercises.get("pgbouncer-moved").scenario.selection())
     workspace.write(start, "pgbouncer-moved", ("sysctls",))
     text = workspace.FIX_FILE.read_text()
     assert "Not yours to change in this exercise: sysctls" in text and "pgbouncer: remote" in text
@@ -181,7 +181,7 @@ def test_fix_yml_round_trips_and_broken_yaml_is_one_line():
 def test_a_whole_session_start_hints_answers_checks_stop(sandbox):
     lab = FakeLab(FAILING, PASSING)
     ex, state = session.start("incident", None, lab)
-    assert lab.applied == [workspace.Fix.of_selection(ex.scenario.selection())] == [workspace.read()]
+    assert lab.applied == [workspace.FixSettings.of_selection(ex.scenario.selection())] == [workspace.read()]
     with pytest.raises(LabError, match="exercise 'incident' is running"):
         session.start("keepalive-trap", None, lab)
 
