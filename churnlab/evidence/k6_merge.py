@@ -279,4 +279,5 @@ def merge(samples: list[Samples], summaries: list[LoadSummary]) -> LoadSummary:
         p99_ms=percentile(ordered, 0.99), max_ms=ordered[-1] if ordered else None,
         avg_ms=sum(ordered) / len(ordered) if ordered else None,
         thresholds_passed=all(s.thresholds_passed for s in summaries),
+        thresholds_crossed=sorted({c for s in summaries for c in s.thresholds_crossed}),
         vus=first.vus, keepalive=first.keepalive)  # each generator names the run's VUS, not its share

@@ -27,6 +27,7 @@ class LoadSummary:
     keepalive: bool | None = None
     p90_ms: float | None = None  # k6's p(90); with several generators, of their merged samples (k6_merge)
     avg_ms: float | None = None
+    thresholds_crossed: list[str] = field(default_factory=list)  # "http_req_duration p(95)<2000", ...
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,10 +54,8 @@ def parse(path: Path) -> LoadSummary:
     other = total - sum(statuses.values())
     if other > 0:
         statuses["other"] = other
-    thresholds_ok = all(
-        all(t.get("ok", True) for t in m.get("thresholds", {}).values())
-        for m in metrics.values()
-    )
+    crossed = [f"{name.split('{')[0]} {expr}" for name, m in metrics.items()
+               for expr, t in (m.get("thresholds") or {}).items() if not t.get("ok", True)]
     return LoadSummary(
         scenario=scenario,
         requests=total,
@@ -67,7 +66,8 @@ def parse(path: Path) -> LoadSummary:
         p95_ms=duration.get("p(95)"),
         p99_ms=duration.get("p(99)"),
         max_ms=duration.get("max"),
-        thresholds_passed=thresholds_ok,
+        thresholds_passed=not crossed,
+        thresholds_crossed=sorted(set(crossed)),
         vus=lab.get("vus"),
         keepalive=lab.get("keepalive"),
         p90_ms=duration.get("p(90)"),
