@@ -6,18 +6,18 @@ from rich.console import Console
 
 from churnlab import diagnosis
 from churnlab.core import catalog
-from churnlab.live import overhead, panel
+from churnlab.live import k6_stream, overhead, panel, view
 
-STATE = panel.PanelState(
+STATE = view.PanelState(
     title="k6 ab: 500 VUs x 10000 requests on direct + repro", elapsed_s=12.4, done=4200, total=10000, rps=480,
     errors_per_s={"499": 410, "connection reset by peer": 3}, errors_total=3100, db_target="db:5432",
     time_wait=930, ports_in_use=990, port_range=1000, db_connections=61, db_bound=4096,
-    db_bound_label=panel.MAX_CONNECTIONS)
+    db_bound_label=view.MAX_CONNECTIONS)
 
 
-def shown(state: panel.PanelState) -> str:
+def shown(state: view.PanelState) -> str:
     out = Console(width=160, record=True, color_system=None, force_terminal=False)
-    out.print(panel.render(state))
+    out.print(view.render(state))
     return out.export_text()
 
 
@@ -32,17 +32,17 @@ def test_the_panel_shows_every_figure_against_its_bound():
 
 
 def test_pgbouncer_waiting_and_a_duration_scenario():
-    state = panel.PanelState(title="ramp", elapsed_s=20, done=900, duration_s=60, rps=None, pgbouncer_waiting=17,
+    state = view.PanelState(title="ramp", elapsed_s=20, done=900, duration_s=60, rps=None, pgbouncer_waiting=17,
                              db_connections=20, db_bound=20, db_bound_label="(PgBouncer pool_size)")
     text = shown(state)
     assert "PgBouncer waiting" in text and "17" in text
     assert "0:40 left of 1:00" in text and "900 requests" in text
     assert "20 / 20 (PgBouncer pool_size)" in text
-    assert "-" in panel.plain_line(state)  # req/s not known yet
+    assert "-" in view.plain_line(state)  # req/s not known yet
 
 
 def test_the_plain_line_carries_the_same_figures_on_one_line():
-    line = panel.plain_line(STATE)
+    line = view.plain_line(STATE)
     assert "\n" not in line
     for part in ("4,200/10,000 requests", "480 req/s", "errors/s 499 410, connection reset by peer 3",
                  "TIME_WAIT db:5432 930", "ports 990/1,000 (99%)", "DB conns 61/4,096 (max_connections)",
@@ -58,7 +58,7 @@ def _point(status: str, scenario: str = "ab", **tags) -> bytes:
 
 
 def test_k6_lines_give_requests_and_errors_by_kind_per_second(tmp_path):
-    stream = panel.K6Stream(tmp_path / "fifo", "ab")
+    stream = k6_stream.K6Stream(tmp_path / "fifo", "ab")
     other = json.dumps({"metric": "http_req_duration", "type": "Point", "data": {"value": 3, "tags": {}}}).encode()
     stream.feed([_point("200")] * 5 + [_point("499")] * 3 + [other, b'{"type":"Metric","metric":"http_reqs"}'],
                 now=100.2)
@@ -73,16 +73,16 @@ def test_k6_lines_give_requests_and_errors_by_kind_per_second(tmp_path):
 
 
 def test_evidence_records_update_the_state():
-    state = panel.PanelState(title="t", db_target="db:5432", db_bound=800, db_bound_label="(workers x threads)")
+    state = view.PanelState(title="t", db_target="db:5432", db_bound=800, db_bound_label="(workers x threads)")
     state = panel._with_record(state, {"source": "netns", "time_wait": 500, "local_ports_in_use": 700,
                                        "port_range_size": 1000, "targets": {"db:5432": {"time_wait": 480}}})
     state = panel._with_record(state, {"source": "postgres", "client_backends": 120, "max_connections": 4096})
     state = panel._with_record(state, {"source": "pgbouncer", "clients_waiting": 4})
     assert (state.time_wait, state.ports_in_use, state.port_range) == (480, 700, 1000)
     assert (state.db_connections, state.db_bound, state.pgbouncer_waiting) == (120, 800, 4)
-    unbounded = panel._with_record(panel.PanelState(title="t"), {"source": "postgres", "client_backends": 9,
+    unbounded = panel._with_record(view.PanelState(title="t"), {"source": "postgres", "client_backends": 9,
                                                                  "max_connections": 4096})
-    assert (unbounded.db_bound, unbounded.db_bound_label) == (4096, panel.MAX_CONNECTIONS)
+    assert (unbounded.db_bound, unbounded.db_bound_label) == (4096, view.MAX_CONNECTIONS)
 
 
 def test_the_db_bound_is_the_variants_own():
@@ -98,7 +98,7 @@ def test_the_db_bound_is_the_variants_own():
 
 
 def test_the_ramp_duration_is_the_k6_scripts_own():
-    assert panel.ramp_duration() == 60.0
+    assert k6_stream.ramp_duration() == 60.0
 
 
 def test_overhead_share_counts_samplers_inside_containers_as_the_labs():
