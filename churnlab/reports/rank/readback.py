@@ -11,7 +11,7 @@ from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT
 from churnlab.reports import matrix
 from churnlab.reports.rank.constants import README_BEGIN, README_END, RULE
-from churnlab.reports.rank.output import md_table, header, markdown, note, ranking_rows
+from churnlab.reports.rank.output import header, markdown, md_table, note, ranking_rows
 from churnlab.reports.rank.ranking import Candidate, pair, ranked
 
 

@@ -14,7 +14,7 @@ from churnlab.core import catalog
 from churnlab.reports import html as html_report
 from churnlab.reports import matrix
 from churnlab.reports.rank.constants import HEALTHZ, PING, REPRO, RULE, TARGET_RATIO
-from churnlab.reports.rank.output import html_table, chart, markdown, note
+from churnlab.reports.rank.output import chart, html_table, markdown, note
 from churnlab.reports.rank.plan import label, plan, repro_applies, shown_by
 from churnlab.reports.rank.ranking import Candidate, failed_figures, figures, pair, ranked
 
