@@ -11,9 +11,6 @@ even when k6 fails or the run is interrupted.
 from __future__ import annotations
 
 import os
-import subprocess
-import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,16 +27,10 @@ from churnlab.evidence import k6_merge
 from churnlab.evidence.k6_summary import COMPLETED_EXITS, LoadSummary
 from churnlab.faults import plan as faults
 from churnlab.live import panel
+from churnlab.load import generators as k6
 from churnlab.runs import assemble
 
 SCENARIOS = ("ab", "ramp")
-# k6's web dashboard, exported when the run ends as one self-contained page in
-# the run folder (run_record.DASHBOARD). Port -1: no dashboard server; with
-# K6_NO_API_ARGS no REST API either, so k6 listens on nothing (checked with
-# k6 1.1.0). playbooks/load.yml sets the same for host runs.
-K6_DASHBOARD_ENV = {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1", "K6_WEB_DASHBOARD_PERIOD": "1s"}
-K6_NO_API_ARGS = ("--address=",)
-K6_UID = 10002  # the k6 image's user, used when the caller is root
 INTERRUPTED_EXITS = (130, -2)  # 128 + SIGINT from `docker compose run`; -SIGINT if it died of it
 
 
@@ -94,109 +85,6 @@ def new_run_id(stack: Stack, params: LoadParams, now: datetime | None = None) ->
                              params.vus, params.keepalive) + (f"-{stack.front}" if stack.front != "none" else "")
 
 
-def k6_container_name(run_id: str) -> str:
-    """The k6 container's own name for this run, so it can be removed whatever happens."""
-    return f"churnlab-k6-{run_id[:16].lower()}-{uuid.uuid4().hex[:6]}"
-
-
-def _k6_env(params: LoadParams, target: str = "http://app:8000", results: str = "/results",
-            extra: dict | None = None) -> list[str]:
-    values = {"TARGET": target, "ENDPOINT": params.endpoint, "SCENARIO": params.scenario,
-              "VUS": params.vus, "ITERATIONS": params.iterations, "KEEPALIVE": int(params.keepalive),
-              "RESULTS_DIR": results, **K6_DASHBOARD_ENV,
-              "K6_WEB_DASHBOARD_EXPORT": f"{results}/{run_record.DASHBOARD}", **(extra or {})}
-    if target.startswith("https://"):  # the lab front's self-signed certificate (FRONT=https)
-        values["TLS_INSECURE"] = 1
-    argv: list[str] = []
-    for key, value in values.items():
-        argv += ["-e", f"{key}={value}"]
-    return argv
-
-
-def remove_container(name: str) -> None:
-    subprocess.run(["docker", "rm", "--force", name], capture_output=True, text=True, timeout=60)
-
-
-# Several load generators
-# n k6 containers, each with its segment of the same run (k6's --execution-segment
-# and the shared --execution-segment-sequence), each writing in loadgen-<i>/ of the
-# run folder; k6_merge merges them exactly. One generator writes in the run folder
-# itself, as always. They begin together: scenarios.js's setup() waits for START_AT,
-# a moment far enough ahead for every container to be up.
-START_LEAD_S = 5.0  # + 1 s per generator: containers start in parallel on 2 busy cores
-
-
-def start_lead(loadgens: int) -> float:
-    """Seconds from now to the generators' shared start (none for one generator)."""
-    return START_LEAD_S + loadgens if loadgens > 1 else 0.0
-
-
-@dataclass
-class K6Process:
-    name: str       # the container's name (removed whatever happens)
-    label: str      # k6_merge's name: "1", or i of loadgen-<i>/
-    folder: Path    # where its k6.log, summary and CSV land
-    argv: list[str]
-    segment: str = ""
-
-
-def _generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
-                extra_out: list[str] | None = None, extra_run: list[str] | None = None) -> list[K6Process]:
-    """One k6 per segment. extra_out: more outputs every generator writes (the live
-    panel's FIFO; several writers share it, and the panel skips a line they garbled);
-    extra_run: more `compose run` options (a fault's MAX_DURATION)."""
-    n = params.loadgens
-    extra = {"START_AT": f"{time.time() + start_lead(n):.3f}"} if n > 1 else {}
-    found = []
-    for i, (segment, sequence) in enumerate(k6_merge.segments(n), 1):
-        sub = f"{k6_merge.PART_PREFIX}{i}" if n > 1 else ""
-        results = f"/results/{sub}" if sub else "/results"
-        name = k6_container_name(run_id)
-        split = ["--execution-segment", segment, "--execution-segment-sequence", sequence] if n > 1 else []
-        argv = stack.argv("--profile", "load", "run", "--rm", "--no-deps", "--name", name,
-                          "--label", f"churnlab.run={run_id}", *_k6_env(params, stack.target(), results, extra),
-                          *(extra_run or []), "k6", "run", "--quiet", "--no-usage-report", *K6_NO_API_ARGS, *split,
-                          "--out", f"csv={results}/{k6_merge.METRICS}", *(extra_out or []), "/scripts/scenarios.js")
-        found.append(K6Process(name, str(i), run_dir / sub if sub else run_dir, argv, segment if n > 1 else ""))
-    return found
-
-
-def _run_generators(generators: list[K6Process], env: dict[str, str]) -> list[int]:
-    """Start every generator at once, wait for all; on an exception (Ctrl-C) kill them, as subprocess.run does."""
-    procs = []
-    try:
-        for gen in generators:
-            gen.folder.mkdir(exist_ok=True)
-            files.chown_if_root([gen.folder], K6_UID, K6_UID)
-            with (gen.folder / k6_merge.LOG).open("w") as log:
-                procs.append(subprocess.Popen(gen.argv, env=env, stdout=log, stderr=subprocess.STDOUT))
-        return [proc.wait() for proc in procs]
-    except BaseException:
-        for proc in procs:
-            proc.kill()
-        for proc in procs:
-            proc.wait()
-        raise
-
-
-def _cpu(meter: cpu_meter.CpuMeter, generators: list[K6Process], params: LoadParams) -> dict[str, dict]:
-    """Each generator's CPU (k6_merge.cpu_figures) by label: the cores it could use are its
-    LOADGEN_CPUS, or the machine's (the generators run on this Docker host)."""
-    cores = float(params.loadgen_cpus) if params.loadgen_cpus else float(os.cpu_count() or 1)
-    used = meter.by_name()
-    return {g.label: k6_merge.cpu_figures(used[g.name][0], used[g.name][1], cores, used[g.name][2])
-            for g in generators if g.name in used}
-
-
-def _log_tail(generators: list[K6Process], lines: int) -> list[str]:
-    tail: list[str] = []
-    for gen in generators:
-        text = (gen.folder / k6_merge.LOG).read_text(errors="replace").splitlines()[-lines:] \
-            if (gen.folder / k6_merge.LOG).exists() else []
-        tail += [f"[loadgen {gen.label}] {line}" for line in text] if len(generators) > 1 else text
-    return tail
-
-
 def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faults.Plan | None = None) -> RunResult:
     """Run k6 and record it. run.json is written whatever happens: finished,
     failed (LabError raised after writing) or interrupted (KeyboardInterrupt
@@ -204,12 +92,12 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
     (churnlab.faults.plan), it runs on its timer during the load and is always undone."""
     fault_timer = faults.timer(stack, fault)  # faults: a no-op without FAULT; checked before the folder exists
     if fault is not None:
-        fault_timer.offset_s = start_lead(params.loadgens)  # FAULT_AT counts from the generators' shared start
+        fault_timer.offset_s = k6.start_lead(params.loadgens)  # FAULT_AT counts from their shared start
     started = datetime.now(timezone.utc)
     run_id = run_id or new_run_id(stack, params, started) + (f"-{fault.kind}" if fault else "")
     run_dir = RESULTS_DIR / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
-    uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (K6_UID, K6_UID)
+    uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (k6.K6_UID, k6.K6_UID)
     files.chown_if_root([run_dir], uid, gid)
     env = {"RUN_DIR": str(run_dir), "LAB_UID": str(uid), "LAB_GID": str(gid)}
     env["LOADGEN_PORT_RANGE"] = params.loadgen_port_range  # checked; empty: compose's default
@@ -218,7 +106,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
             + (f" x {params.iterations} requests" if params.scenario == "ab" else "")
             + (", keep-alive" if params.keepalive else ", no keep-alive")
             + (f", {params.loadgens} generators" if params.loadgens > 1 else ""))
-    generators: list[K6Process] = []
+    generators: list[k6.K6Process] = []
     codes: dict[str, int] = {}
     # Every lab container's CPU during the load: the generators' own (short of it, they
     # measure themselves) and, for the rank, where the time went (RunResult.cpu_s).
@@ -233,9 +121,9 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
     try:
         with recorder, watch, fault_timer, meter:
             # START_AT: from now, the samplers up
-            generators = _generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
+            generators = k6.generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
             codes = dict(zip((g.label for g in generators),
-                             _run_generators(generators, {**stack.env(), **env}), strict=True))
+                             k6.run_generators(generators, {**stack.env(), **env}), strict=True))
         if all(c in COMPLETED_EXITS for c in codes.values()) and \
                 all((g.folder / k6_merge.SUMMARY).exists() for g in generators):
             status = run_record.FINISHED
@@ -244,7 +132,7 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
         else:
             for gen in [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators:
                 who = f"k6 on loadgen {gen.label}" if len(generators) > 1 else "k6"
-                problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(_log_tail([gen], 3)))
+                problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(k6.log_tail([gen], 3)))
     except KeyboardInterrupt:
         status = run_record.INTERRUPTED
         problems.append("interrupted (Ctrl-C) during the load")
@@ -254,16 +142,17 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
         raise
     finally:
         for gen in generators:
-            remove_container(gen.name)
+            k6.remove_container(gen.name)
         result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
                          codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
-                         fault_timer=fault_timer, cpu=_cpu(meter, generators, params))
+                         fault_timer=fault_timer, cpu=k6.cpu(meter, generators, params))
         result.cpu_s, result.cpu_wall_s = meter.by_service(), round(meter.wall_seconds, 1)
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FAILED:
         logs = ", ".join(str(g.folder / k6_merge.LOG) for g in generators)
-        raise LabError(f"k6 failed; see {logs} and {run_dir / 'run.json'}:\n" + "\n".join(_log_tail(generators, 15)))
+        raise LabError(f"k6 failed; see {logs} and {run_dir / 'run.json'}:\n"
+                       + "\n".join(k6.log_tail(generators, 15)))
     return result
 
 
@@ -279,7 +168,7 @@ def _record(stack: Stack, params: LoadParams, run_id: str, run_dir: Path, starte
                      "--since", started.isoformat(), "--until", (finished + timedelta(seconds=2)).isoformat(),
                      "app", capture=True, check=False).stdout or ""
     (run_dir / "app.log").write_text(logs)
-    # The fault's recovery reads the per-request CSV: the merged one, with several generators.
+    # The fault's recovery reads the per-request CSV: the merged one, with several k6.
     fault = (lambda _folder: faults.finish(fault_timer, run_dir)) if fault_timer is not None else None
     settings = stack.app_settings()
     found_versions: dict = {}

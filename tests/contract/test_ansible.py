@@ -185,8 +185,8 @@ def test_host_loads_export_the_k6_dashboard_as_compose_loads_do():
     tasks = block["block"] + block["always"]
     k6 = next(t for t in tasks if t["name"] == "Run k6")
     env_k6 = k6["environment"]
-    assert {k: env_k6[k] for k in loadrun.K6_DASHBOARD_ENV} == loadrun.K6_DASHBOARD_ENV
+    assert {k: env_k6[k] for k in loadrun.k6.K6_DASHBOARD_ENV} == loadrun.k6.K6_DASHBOARD_ENV
     assert env_k6["K6_WEB_DASHBOARD_EXPORT"].endswith("/" + run_record.DASHBOARD)
-    assert all(arg in k6["ansible.builtin.shell"]["cmd"].split() for arg in loadrun.K6_NO_API_ARGS)
+    assert all(arg in k6["ansible.builtin.shell"]["cmd"].split() for arg in loadrun.k6.K6_NO_API_ARGS)
     fetch = next(t for t in tasks if t["name"] == "Fetch k6's files")
     assert run_record.DASHBOARD in fetch["loop"]

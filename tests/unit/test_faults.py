@@ -104,7 +104,7 @@ def test_the_fault_starts_at_lasts_for_and_is_undone_once():
 
 
 def test_with_several_generators_at_counts_from_their_shared_start():
-    """LOADGENS > 1: the generators begin together a lead ahead (loadrun.start_lead),
+    """LOADGENS > 1: the generators begin together a lead ahead (loadrun.k6.start_lead),
     and FAULT_AT counts from there, as does the record's load start."""
     fake = FakeInjector()
     timer = faults.FaultTimer(faults.Plan("db-pause", 0.1, 0.1, 3), fake)
@@ -114,7 +114,7 @@ def test_with_several_generators_at_counts_from_their_shared_start():
         time.sleep(0.8)
     assert 0.35 <= fake.calls[0][1] - began <= 0.7
     assert 0.25 <= (datetime.fromisoformat(t.record.load_started) - entered).total_seconds() <= 0.4
-    assert loadrun.start_lead(1) == 0 and loadrun.start_lead(2) == loadrun.START_LEAD_S + 2
+    assert loadrun.k6.start_lead(1) == 0 and loadrun.k6.start_lead(2) == loadrun.k6.START_LEAD_S + 2
 
 
 def test_a_load_that_ends_before_at_injects_nothing():

@@ -92,7 +92,7 @@ def lab(tmp_path, monkeypatch):
     removed = []
     monkeypatch.setattr(loadrun, "RESULTS_DIR", tmp_path)
     monkeypatch.setattr(loadrun, "EvidenceRecorder", FakeRecorder)
-    monkeypatch.setattr(loadrun, "remove_container", removed.append)
+    monkeypatch.setattr(loadrun.k6, "remove_container", removed.append)
     return removed
 
 
