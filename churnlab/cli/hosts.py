@@ -3,16 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from churnlab.cli.options import (
-    ARGS_OPT,
-    CONFIRM_OPT,
-    INVENTORY_OPT,
-    LAB_INVENTORY,
-    flag,
-    load_params,
-    opt,
-    or_default,
-)
+from churnlab.cli.options import FAULT_VARIABLES, LAB_INVENTORY, Values, fault_and_load, flag, or_default, takes
 from churnlab.core import bounds
 from churnlab.core.console import console
 
@@ -53,60 +44,39 @@ def hosts_status() -> None:
                   or "no lab hosts: `make hosts-up` starts them")
 
 
+HOSTS_VARIANT = {"VARIANT": ("", "default: the inventory's own churnlab_variant"),
+                 "PROFILE": ("", "default: the inventory's own sysctl_profile")}
+
+
 @app.command("provision")
-def hosts_provision(
-    inventory: str = INVENTORY_OPT,
-    variant: str = opt("VARIANT", "", "default: the inventory's own churnlab_variant"),
-    profile: str = opt("PROFILE", "", "default: the inventory's own sysctl_profile"),
-    check: str = opt("CHECK", "", "1: dry run (--check --diff), nothing changes"),
-    confirm: str = CONFIRM_OPT,
-    confirm_repro: str = opt("CONFIRM_REPRO", "", "yes: apply the incident's settings to hosts outside the lab"),
-    ansible_args: str = ARGS_OPT,
-) -> None:
+@takes("INVENTORY", "VARIANT", "PROFILE", "CHECK", "CONFIRM", "CONFIRM_REPRO", "ANSIBLE_ARGS", **HOSTS_VARIANT)
+def hosts_provision(v: Values) -> None:
     """Converge the hosts of an inventory (playbooks/site.yml)."""
     from churnlab.hosts import inventory as hosts
 
-    hosts.provision(or_default(inventory, LAB_INVENTORY), variant.strip() or None, profile.strip() or None,
-                    check=flag("CHECK", check), confirm=flag("CONFIRM", confirm),
-                    confirm_repro=flag("CONFIRM_REPRO", confirm_repro),
-                    ansible_args=ansible_args)
+    hosts.provision(or_default(v["INVENTORY"], LAB_INVENTORY), v["VARIANT"].strip() or None,
+                    v["PROFILE"].strip() or None, check=flag("CHECK", v["CHECK"]),
+                    confirm=flag("CONFIRM", v["CONFIRM"]), confirm_repro=flag("CONFIRM_REPRO", v["CONFIRM_REPRO"]),
+                    ansible_args=v["ANSIBLE_ARGS"])
 
 
 @app.command("load")
-def hosts_load(
-    inventory: str = INVENTORY_OPT,
-    scenario: str = opt("SCENARIO", "", "ab or ramp"),
-    vus: str = opt("VUS", "", "concurrent clients (ab -c), default 500"),
-    iterations: str = opt("ITERATIONS", "", "total requests (ab -n), default 10000"),
-    keepalive: str = opt("KEEPALIVE", "", "1: HTTP keep-alive (ab uses none)"),
-    confirm: str = CONFIRM_OPT,
-    ansible_args: str = ARGS_OPT,
-    fault: str = opt("FAULT", "", "a fault mid-load (lab hosts only)"),
-    fault_at: str = opt("FAULT_AT", "", "seconds after the load starts that the fault begins"),
-    fault_for: str = opt("FAULT_FOR", "", "seconds the fault lasts"),
-    fault_tail: str = opt("FAULT_TAIL", "", "seconds of load after the fault, to see the recovery"),
-) -> None:
+@takes("INVENTORY", "SCENARIO", "VUS", "ITERATIONS", "KEEPALIVE", "CONFIRM", "ANSIBLE_ARGS", *FAULT_VARIABLES)
+def hosts_load(v: Values) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
-    from churnlab.faults import plan as faults
     from churnlab.hosts import inventory as hosts
 
-    chosen = faults.plan(fault, fault_at, fault_for, fault_tail)
-    if chosen and not iterations.strip():
-        iterations = str(faults.FAULT_ITERATIONS)  # time-boxed by the fault's window instead
-    params = load_params(scenario, vus, iterations, keepalive, "1")
-    hosts.load(or_default(inventory, LAB_INVENTORY), params.scenario, params.vus, params.iterations,
-               params.keepalive, confirm=flag("CONFIRM", confirm), ansible_args=ansible_args, fault=chosen)
+    chosen, params = fault_and_load(v)  # both checked before anything connects
+    hosts.load(or_default(v["INVENTORY"], LAB_INVENTORY), params.scenario, params.vus, params.iterations,
+               params.keepalive, confirm=flag("CONFIRM", v["CONFIRM"]), ansible_args=v["ANSIBLE_ARGS"], fault=chosen)
 
 
 @app.command("diagnose")
-def hosts_diagnose(
-    inventory: str = INVENTORY_OPT,
-    seconds: str = opt("DIAG_SECONDS", "", "seconds of socket samples, 1-300"),
-    confirm: str = CONFIRM_OPT,
-    ansible_args: str = ARGS_OPT,
-) -> None:
+@takes("INVENTORY", "DIAG_SECONDS", "CONFIRM", "ANSIBLE_ARGS")
+def hosts_diagnose(v: Values) -> None:
     """Read-only verdict from the hosts: sockets, the app's journal, pg_stat_activity."""
     from churnlab.hosts import inventory as hosts
 
-    hosts.diagnose(or_default(inventory, LAB_INVENTORY), bounds.whole("DIAG_SECONDS", or_default(seconds, "5")),
-                   confirm=flag("CONFIRM", confirm), ansible_args=ansible_args)
+    seconds = bounds.whole("DIAG_SECONDS", or_default(v["DIAG_SECONDS"], "5"))
+    hosts.diagnose(or_default(v["INVENTORY"], LAB_INVENTORY), seconds, confirm=flag("CONFIRM", v["CONFIRM"]),
+                   ansible_args=v["ANSIBLE_ARGS"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from churnlab.cli.options import PG_MAJOR_OPT, choice, flag, load_params, opt, or_default
+from churnlab.cli.options import Values, choice, flag, load_params, or_default, takes
 from churnlab.core import bounds, catalog, hooks
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
@@ -34,36 +34,22 @@ def list_variants(
 
 
 @app.command("images")
-def build_images(pg_major: str = PG_MAJOR_OPT) -> None:
+@takes("PG_MAJOR")
+def build_images(v: Values) -> None:
     """Build every image locally (base from debootstrap unless BASE_IMAGE is set; the db of PG_MAJOR)."""
     from churnlab.compose import images
     from churnlab.compose.stack import check_pg_major, require_docker
 
-    major = check_pg_major(pg_major)
+    major = check_pg_major(v["PG_MAJOR"])
     require_docker()
     for ref in images.build_all(major):
         print(ref)
 
 
 @app.command()
-def up(
-    variant: str = opt("VARIANT", "direct", "a variant of config/presets.yml"),
-    profile: str = opt("PROFILE", "repro", "a kernel profile of config/presets.yml"),
-    worker_class: str = opt("WORKER_CLASS", "", "override the variant's gunicorn worker class"),
-    workers: str = opt("WORKERS", "", "override the number of gunicorn workers (1-64)"),
-    threads: str = opt("THREADS", "", "override threads per worker, gthread (1-256)"),
-    conn_max_age: str = opt("CONN_MAX_AGE", "", "override Django CONN_MAX_AGE (0-86400 s)"),
-    worker_connections: str = opt("WORKER_CONNECTIONS", "", "override gunicorn's client connections per worker"),
-    gunicorn_backlog: str = opt("GUNICORN_BACKLOG", "", "override gunicorn's listen backlog (1-65535)"),
-    conn_health_checks: str = opt("CONN_HEALTH_CHECKS", "", "override Django CONN_HEALTH_CHECKS (0 or 1)"),
-    app_port: str = opt("APP_PORT", "8000", "loopback port the app is published on (1024-65535)"),
-    pg_major: str = PG_MAJOR_OPT,
-    front: str = opt("FRONT", "none", "none, or https: nginx terminates TLS before gunicorn"),
-    https_port: str = opt("HTTPS_PORT", "8443", "FRONT=https: loopback port of the front (1024-65535)"),
-    front_keepalive: str = opt("FRONT_KEEPALIVE", "0", "FRONT=https: idle upstream connections per nginx worker"),
-    observe: str = opt("OBSERVE", "0", "1: also Prometheus, exporters and the alert rules"),
-    prom_port: str = opt("PROM_PORT", "9090", "loopback port of Prometheus with OBSERVE=1 (1024-65535)"),
-) -> None:
+@takes("VARIANT", "PROFILE", *catalog.KNOBS, "APP_PORT", "PG_MAJOR", "FRONT", "HTTPS_PORT", "FRONT_KEEPALIVE",
+       "OBSERVE", "PROM_PORT")
+def up(v: Values) -> None:
     """Bring the lab up on a variant and profile (safe to run twice)."""
     from churnlab.compose import lab
     from churnlab.compose.stack import FRONTS, check_pg_major
@@ -73,15 +59,14 @@ def up(
                       "is applied by `make exercise-check`)")
         return
 
-    knobs = dict(zip(catalog.KNOBS, (worker_class, workers, threads, conn_max_age, worker_connections,
-                                     gunicorn_backlog, conn_health_checks), strict=True))
-    selection = catalog.Selection.of(or_default(variant, "direct"), or_default(profile, "repro"), knobs,
-                                     observe=flag("OBSERVE", or_default(observe, "0")))
-    port = bounds.whole("APP_PORT", or_default(app_port, "8000"))
-    chosen_front = choice("FRONT", or_default(front, "none"), FRONTS)
-    front_port = bounds.whole("HTTPS_PORT", or_default(https_port, "8443"))
-    keepalive = bounds.whole("FRONT_KEEPALIVE", or_default(front_keepalive, "0"))
-    prom = bounds.whole("PROM_PORT", or_default(prom_port, "9090"))
+    knobs = {name: v[name] for name in catalog.KNOBS}
+    selection = catalog.Selection.of(or_default(v["VARIANT"], "direct"), or_default(v["PROFILE"], "repro"), knobs,
+                                     observe=flag("OBSERVE", or_default(v["OBSERVE"], "0")))
+    port = bounds.whole("APP_PORT", or_default(v["APP_PORT"], "8000"))
+    chosen_front = choice("FRONT", or_default(v["FRONT"], "none"), FRONTS)
+    front_port = bounds.whole("HTTPS_PORT", or_default(v["HTTPS_PORT"], "8443"))
+    keepalive = bounds.whole("FRONT_KEEPALIVE", or_default(v["FRONT_KEEPALIVE"], "0"))
+    prom = bounds.whole("PROM_PORT", or_default(v["PROM_PORT"], "9090"))
     published = {"APP_PORT": port, "HTTPS_PORT": front_port if chosen_front == "https" else None,
                  "PROM_PORT": prom if selection.observe else None}
     taken = [name for name, value in published.items() if value is not None]
@@ -89,7 +74,7 @@ def up(
         for other in taken[i + 1:]:
             if published[name] == published[other]:
                 raise LabError(f"{name} and {other} are both {published[name]}; choose different ports")
-    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(pg_major), front=chosen_front,
+    stack = lab.up(selection, app_port=port, pg_major=check_pg_major(v["PG_MAJOR"]), front=chosen_front,
                    https_port=front_port, front_keepalive=keepalive, prom_port=prom)
     settings = stack.app_settings()
     console.print(f"lab is up: {selection.variant} + {selection.profile}; "
@@ -105,14 +90,12 @@ def up(
 
 
 @app.command()
-def logs(
-    service: str = opt("SERVICE", "app", f"one of: {', '.join(SERVICES)}"),
-    tail: str = typer.Option("100", help="lines to show (1-100000)"),
-) -> None:
+@takes("SERVICE")
+def logs(v: Values, tail: str = typer.Option("100", help="lines to show (1-100000)")) -> None:
     """Show the last lines of a lab service's log."""
     from churnlab.compose import lab
 
-    name = choice("service", or_default(service, "app"), SERVICES)
+    name = choice("service", or_default(v["SERVICE"], "app"), SERVICES)
     if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 100000:
         raise LabError(f"--tail={tail!r} must be a whole number from 1 to 100,000")
     stack = lab.current_stack()
@@ -136,17 +119,15 @@ def clean() -> None:
 
 
 @app.command()
-def demo(
-    vus: str = opt("VUS", "500", "concurrent clients, ab -c (1-5000)"),
-    iterations: str = opt("ITERATIONS", "10000", "total requests, ab -n (1-1000000)"),
-) -> None:
+@takes("VUS", "ITERATIONS", ITERATIONS=("", "total requests, ab -n (1-1000000); default 10000"))
+def demo(v: Values) -> None:
     """The incident in two acts: direct + repro fails, gthread + repro holds."""
     from churnlab.compose import lab
     from churnlab.compose.stack import check_pg_major
     from churnlab.load import run as loadrun
     from churnlab.load import show
 
-    params = load_params("ab", vus, iterations, "0", "1")
+    params = load_params("ab", v["VUS"], v["ITERATIONS"], "0", "1")
     check_pg_major()  # PG_MAJOR, read by both acts' stacks
     acts = [("direct", catalog.about("variant", "direct")), ("gthread", catalog.about("variant", "gthread"))]
     selections = [catalog.Selection.of(variant, "repro") for variant, _ in acts]

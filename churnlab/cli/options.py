@@ -8,7 +8,10 @@ so even typer's own conversions cannot end in a traceback.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+from collections.abc import Callable
 
 import typer
 
@@ -23,6 +26,88 @@ LAB_INVENTORY = "inventories/lab"
 
 def opt(envvar: str, default: str, text: str) -> str:
     return typer.Option(default, envvar=envvar, help=f"{text} [{envvar}]", show_default=bool(default))
+
+
+# Every make variable a command reads: its default and what it takes, once (docs/variables.md
+# is written from these through the commands). A command names the ones it reads with
+# @takes(...); an empty default lets the command tell a value the user named from none.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "VARIANT": ("direct", "a variant of config/presets.yml"),
+    "PROFILE": ("repro", "a kernel profile of config/presets.yml"),
+    "WORKER_CLASS": ("", "override the variant's gunicorn worker class"),
+    "WORKERS": ("", "override the number of gunicorn workers (1-64)"),
+    "THREADS": ("", "override threads per worker, gthread (1-256)"),
+    "CONN_MAX_AGE": ("", "override Django CONN_MAX_AGE (0-86400 s)"),
+    "WORKER_CONNECTIONS": ("", "override gunicorn's client connections per worker"),
+    "GUNICORN_BACKLOG": ("", "override gunicorn's listen backlog (1-65535)"),
+    "CONN_HEALTH_CHECKS": ("", "override Django CONN_HEALTH_CHECKS (0 or 1)"),
+    "APP_PORT": ("8000", "loopback port the app is published on (1024-65535)"),
+    "PG_MAJOR": ("", "PostgreSQL major of the db image: 14 (default, the incident's) or 15 (Debian's)"),
+    "FRONT": ("none", "none, or https: nginx terminates TLS before gunicorn"),
+    "HTTPS_PORT": ("8443", "FRONT=https: loopback port of the front (1024-65535)"),
+    "FRONT_KEEPALIVE": ("0", "FRONT=https: idle upstream connections per nginx worker"),
+    "OBSERVE": ("0", "1: also Prometheus, exporters and the alert rules"),
+    "PROM_PORT": ("9090", "loopback port of Prometheus with OBSERVE=1 (1024-65535)"),
+    "SERVICE": ("app", "a lab service: app, db, migrate, pgbouncer, front or k6"),
+    "SCENARIO": ("", "ab (the incident's ab -n/-c) or ramp; default ab"),
+    "VUS": ("", "concurrent clients, ab -c (1-5000); default 500"),
+    "ITERATIONS": ("", "total requests, ab -n (1-1000000); default 10000, or 1000000 time-boxed by the "
+                       "fault's window with FAULT"),
+    "KEEPALIVE": ("", "HTTP keep-alive, 1 or 0 (ab uses none); default 0"),
+    "ENDPOINT": ("/api/v1/healthz/", "path to load"),
+    "SAMPLE_INTERVAL": ("1", "seconds between evidence samples (0.1-60)"),
+    "LOADGENS": ("", "k6 generators sharing the run by execution segments (1-8; default 1)"),
+    "LOADGEN_PORT_RANGE": ("", "the generators' own port range, 'low high' (default 1024 65535)"),
+    "LOADGEN_CPUS": ("", "CPUs each generator may use (0.05-64; default: no limit)"),
+    "FAULT": ("", "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut (hosts: lab hosts only)"),
+    "FAULT_AT": ("", "seconds after the load starts that the fault begins (default 10)"),
+    "FAULT_FOR": ("", "seconds the fault lasts (default 10)"),
+    "FAULT_TAIL": ("", "seconds of load after the fault, to see the recovery (default 15)"),
+    "RUN": ("", "a finished run's id (folder under results/); empty = the running lab, sampled now"),
+    "DIAG_SECONDS": ("", "seconds the running lab or the hosts are sampled (1-300); default 5"),
+    "VARIANTS": ("", "variants, comma- or space-separated; empty = all"),
+    "PROFILES": ("repro,tuned", "kernel profiles, comma- or space-separated"),
+    "VUS_LEVELS": ("500", "concurrency levels, comma- or space-separated (each 1-5000)"),
+    "RANK_VARIANTS": ("", "fixes to rank: variants of presets.yml's rank list, or variant+profile; "
+                          "empty = the whole list"),
+    "RANK_LEVELS": ("500,2000,5000", "concurrency levels (ab -c), each 1-5000"),
+    "RANK_ITERATIONS": ("10000", "requests per run (ab -n), at least the level"),
+    "RANK_REPRO": ("1", "1: also run each fix on the repro profile (holds under repro?)"),
+    "INVENTORY": ("", "inventory folder (default inventories/lab)"),
+    "CHECK": ("", "1: dry run (--check --diff), nothing changes"),
+    "CONFIRM": ("", "yes: go ahead on hosts outside the lab network"),
+    "CONFIRM_REPRO": ("", "yes: apply the incident's settings to hosts outside the lab"),
+    "ANSIBLE_ARGS": ("", "extra ansible-playbook options (an allowlist)"),
+}
+
+
+def option(name: str, default: str | None = None, text: str | None = None):
+    """The typer option of make variable `name`, from VARIABLES unless the command says otherwise."""
+    base_default, base_text = VARIABLES[name]
+    return opt(name, base_default if default is None else default, base_text if text is None else text)
+
+
+class Values(dict):
+    """The make variables a command reads, by name: values["VUS"]."""
+
+
+def takes(*names: str, **changed: tuple[str, str]) -> Callable:
+    """Give a command one option per make variable named (default and help from VARIABLES, or
+    changed[NAME] = (default, help) where the command reads it otherwise). The command gets them
+    as its first argument, a Values; its own other parameters follow as typer declares them."""
+    def wrap(command: Callable) -> Callable:
+        own = list(inspect.signature(command).parameters.values())[1:]
+        made = [inspect.Parameter(name.lower(), inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                                  default=option(name, *changed.get(name, (None, None)))) for name in names]
+
+        @functools.wraps(command)
+        def run(**kwargs):
+            return command(Values({name: kwargs.pop(name.lower()) for name in names}), **kwargs)
+
+        run.__signature__ = inspect.Signature([*made, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])
+        run.__annotations__ = {p.name: str for p in made} | {p.name: p.annotation for p in own}
+        return run
+    return wrap
 
 
 def or_default(value: str, default: str) -> str:
@@ -75,7 +160,21 @@ def load_params(scenario: str, vus: str, iterations: str, keepalive: str, sample
         loadgen_cpus=loadgen_cpus.strip())
 
 
-INVENTORY_OPT = opt("INVENTORY", "", "inventory folder (default inventories/lab)")
-CONFIRM_OPT = opt("CONFIRM", "", "yes: go ahead on hosts outside the lab network")
-ARGS_OPT = opt("ANSIBLE_ARGS", "", "extra ansible-playbook options (an allowlist)")
-PG_MAJOR_OPT = opt("PG_MAJOR", "", "PostgreSQL major of the db image: 14 (default, the incident's) or 15 (Debian's)")
+
+
+FAULT_VARIABLES = ("FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL")
+
+
+def fault_and_load(v: Values):
+    """The fault asked for (None without FAULT) and the load's parameters, both checked before
+    anything starts; with a fault and no ITERATIONS, the load is time-boxed by the fault's window."""
+    from churnlab.faults import plan as faults
+
+    chosen = faults.plan(*(v[name] for name in FAULT_VARIABLES))
+    iterations = v["ITERATIONS"]
+    if chosen and not iterations.strip():
+        iterations = str(faults.FAULT_ITERATIONS)
+    params = load_params(v.get("SCENARIO", ""), v["VUS"], iterations, v.get("KEEPALIVE", ""),
+                         v.get("SAMPLE_INTERVAL", ""), v.get("ENDPOINT", ""), v.get("LOADGENS", ""),
+                         v.get("LOADGEN_PORT_RANGE", ""), v.get("LOADGEN_CPUS", ""))
+    return chosen, params

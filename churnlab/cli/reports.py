@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from churnlab.cli.options import flag, opt, or_default, run_id
+from churnlab.cli.options import Values, flag, or_default, run_id, takes
 from churnlab.core import bounds, catalog
 from churnlab.core.console import console
 from churnlab.core.errors import ExitStatus
@@ -14,24 +14,21 @@ app = typer.Typer()
 
 
 @app.command("matrix")
-def run_matrix(
-    variants: str = opt("VARIANTS", "", "variants, comma- or space-separated; empty = all"),
-    profiles: str = opt("PROFILES", "repro,tuned", "kernel profiles, comma- or space-separated"),
-    vus: str = opt("VUS_LEVELS", "500", "concurrency levels, comma- or space-separated (each 1-5000)"),
-    iterations: str = opt("ITERATIONS", "10000", "requests per run (1-1000000)"),
-    keepalive: str = opt("KEEPALIVE", "0", "HTTP keep-alive, 1 or 0"),
-) -> None:
+@takes("VARIANTS", "PROFILES", "VUS_LEVELS", "ITERATIONS", "KEEPALIVE",
+       ITERATIONS=("10000", "requests per run (1-1000000)"))
+def run_matrix(v: Values) -> None:
     """Run VARIANTS x PROFILES x VUS levels; write results/matrix-<id>/report.html and summary.md."""
     from churnlab.compose.stack import check_pg_major
     from churnlab.reports import matrix
 
-    chosen_variants = bounds.split_list(variants) or catalog.variants()
-    chosen_profiles = bounds.split_list(or_default(profiles, "repro,tuned"))
-    levels = [bounds.whole("VUS", level, "VUS_LEVELS") for level in bounds.split_list(or_default(vus, "500"))]
-    count = bounds.whole("ITERATIONS", or_default(iterations, "10000"))
+    chosen_variants = bounds.split_list(v["VARIANTS"]) or catalog.variants()
+    chosen_profiles = bounds.split_list(or_default(v["PROFILES"], "repro,tuned"))
+    levels = [bounds.whole("VUS", level, "VUS_LEVELS")
+              for level in bounds.split_list(or_default(v["VUS_LEVELS"], "500"))]
+    count = bounds.whole("ITERATIONS", or_default(v["ITERATIONS"], "10000"))
     matrix.plan(chosen_variants, chosen_profiles, levels)  # every name checked before anything starts
     check_pg_major()  # PG_MAJOR, read by every stack the matrix starts
-    result = matrix.run(chosen_variants, chosen_profiles, levels, count, flag("KEEPALIVE", keepalive))
+    result = matrix.run(chosen_variants, chosen_profiles, levels, count, flag("KEEPALIVE", v["KEEPALIVE"]))
     if result.report:
         console.print(f"report: {result.report}\nsummary: {result.matrix_dir / 'summary.md'}")
     if result.interrupted:
@@ -42,28 +39,23 @@ def run_matrix(
 
 
 @app.command("rank")
-def run_rank(
-    variants: str = opt("RANK_VARIANTS", "", "fixes to rank: variants of presets.yml's rank list, or "
-                        "variant+profile; empty = the whole list"),
-    levels: str = opt("RANK_LEVELS", "500,2000,5000", "concurrency levels (ab -c), each 1-5000"),
-    iterations: str = opt("RANK_ITERATIONS", "10000", "requests per run (ab -n), at least the level"),
-    repro: str = opt("RANK_REPRO", "1", "1: also run each fix on the repro profile (holds under repro?)"),
-    readme: bool = typer.Option(False, "--readme", help="write docs/variants.md's rank block from a rank.json "
-                                "(RUN=rank-<id>; empty = the latest) instead of measuring"),
-    run: str = opt("RUN", "", "with --readme: the rank id (rank-<id>); empty = the latest"),
-) -> None:
+@takes("RANK_VARIANTS", "RANK_LEVELS", "RANK_ITERATIONS", "RANK_REPRO", "RUN",
+       RUN=("", "with --readme: the rank id (rank-<id>); empty = the latest"))
+def run_rank(v: Values, readme: bool = typer.Option(False, "--readme", help="write docs/variants.md's rank block "
+                                                    "from a rank.json (RUN=rank-<id>; empty = the latest) "
+                                                    "instead of measuring")) -> None:
     """Measure every fix side by side: results/rank-<id>/rank.json, rank.md, report.html."""
     from churnlab.reports import rank
 
     if readme:
-        data = rank.read(run_id(run) if run.strip() else None)
+        data = rank.read(run_id(v["RUN"]) if v["RUN"].strip() else None)
         console.print(f"rank block written from rank {data['rank_id']}: {rank.write_readme(data)}")
         return
-    chosen = rank.candidates(bounds.split_list(variants))
-    chosen_levels = [bounds.whole("VUS", v, "RANK_LEVELS")
-                     for v in bounds.split_list(or_default(levels, "500,2000,5000"))]
-    count = bounds.whole("ITERATIONS", or_default(iterations, "10000"), "RANK_ITERATIONS")
-    repeat_repro = flag("RANK_REPRO", or_default(repro, "1"))
+    chosen = rank.candidates(bounds.split_list(v["RANK_VARIANTS"]))
+    chosen_levels = [bounds.whole("VUS", level, "RANK_LEVELS")
+                     for level in bounds.split_list(or_default(v["RANK_LEVELS"], "500,2000,5000"))]
+    count = bounds.whole("ITERATIONS", or_default(v["RANK_ITERATIONS"], "10000"), "RANK_ITERATIONS")
+    repeat_repro = flag("RANK_REPRO", or_default(v["RANK_REPRO"], "1"))
     rank.plan(chosen, chosen_levels, count, repeat_repro)  # checked before anything starts
     result = rank.run(chosen, chosen_levels, count, repeat_repro)
     console.print(f"ranking: {' > '.join(result.data['order'])}\n"

@@ -28,6 +28,16 @@ def _today_versions(result) -> dict:
     return record
 
 
+def _pool_held(result, most: int, headline: str) -> dict:
+    """A pooled variant served the load: no DB error, its peak of DB connections within `most`,
+    a healthy verdict that names its bound; its run.json, for the rest."""
+    assert_no_db_errors(result)  # of 3,000 requests: at most 3 transport failures
+    assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= most
+    assert result.verdict.case == diagnosis.HEALTHY
+    assert headline in result.verdict.headline
+    return _today_versions(result)
+
+
 def _bound(variant: str) -> int:
     preset = catalog.variant(variant)
     return int(preset["workers"]) * int(preset["pool_max_size"])
@@ -54,24 +64,16 @@ def test_gevent_pool_serves_without_errors_but_overshoots_max_conns_at_the_burst
     is checked before a connection exists: a burst of greenlets all see room and
     all connect, so the first second goes above workers x MAX_CONNS."""
     result = incident_run("gevent-pool", "repro", params=TODAY_LOAD)
-    assert_no_db_errors(result)  # of 3,000 requests: at most 3 transport failures
-    assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= 500
-    assert result.verdict.case == diagnosis.HEALTHY
-    assert f"workers x pool max_size = {_bound('gevent-pool')}" in result.verdict.headline
-    record = _today_versions(result)
+    record = _pool_held(result, 500, f"workers x pool max_size = {_bound('gevent-pool')}")
     assert record["versions"]["app"]["django_db_geventpool"].startswith("4.0.")
     assert record["evidence"]["peak_port_use_pct"] < 95
 
 
 def test_native_pool_holds_within_workers_x_max_size(incident_run):
     result = incident_run("native-pool", "repro", params=TODAY_LOAD)
-    assert_no_db_errors(result)  # of 3,000 requests: at most 3 transport failures
     bound = _bound("native-pool")
     assert bound == 160
-    assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound
-    assert result.verdict.case == diagnosis.HEALTHY
-    assert f"within workers x pool max_size = {bound} (native pool)" in result.verdict.headline
-    record = _today_versions(result)
+    record = _pool_held(result, bound, f"within workers x pool max_size = {bound} (native pool)")
     assert record["versions"]["app"]["psycopg_pool"].startswith("3.")
     assert record["evidence"]["peak_port_use_pct"] < 50
 
