@@ -15,8 +15,8 @@ app = typer.Typer()
        "LOADGEN_CPUS", *FAULT_VARIABLES)
 def load(v: Values) -> None:
     """Put k6 load on the running lab, record evidence, summarise and diagnose the outcome."""
+    from churnlab import faults
     from churnlab.compose import lab
-    from churnlab.faults import plan as faults
     from churnlab.load import run as loadrun
     from churnlab.load import show
 

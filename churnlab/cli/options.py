@@ -168,7 +168,7 @@ FAULT_VARIABLES = ("FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL")
 def fault_and_load(v: Values):
     """The fault asked for (None without FAULT) and the load's parameters, both checked before
     anything starts; with a fault and no ITERATIONS, the load is time-boxed by the fault's window."""
-    from churnlab.faults import plan as faults
+    from churnlab import faults
 
     chosen = faults.plan(*(v[name] for name in FAULT_VARIABLES))
     iterations = v["ITERATIONS"]

@@ -149,7 +149,6 @@ class NewConnections:
         new = None if self.previous is None else keys - self.previous
         self.previous = keys
         return new
-# -- end new connections ---------------------------------------------------
 
 
 def summarise(rows, sysctls: dict, targets: dict[str, tuple[str, int]], ts: float | None = None,

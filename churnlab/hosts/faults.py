@@ -28,10 +28,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from churnlab import faults
 from churnlab.core import catalog, run_record
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
-from churnlab.faults import plan as faults
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import lab as lab_hosts
 

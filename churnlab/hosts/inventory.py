@@ -12,12 +12,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from churnlab import faults
 from churnlab.core import catalog
 from churnlab.core import secrets as lab_secrets
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT
-from churnlab.faults import plan as faults
 from churnlab.hosts import faults as hostfault
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import lab as lab_hosts

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from churnlab import diagnosis
+from churnlab import diagnosis, faults
 from churnlab.compose import cpu_meter, versions
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
@@ -25,7 +25,6 @@ from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR
 from churnlab.evidence import k6_merge
 from churnlab.evidence.k6_summary import COMPLETED_EXITS, LoadSummary
-from churnlab.faults import plan as faults
 from churnlab.live import panel
 from churnlab.load import generators as k6
 from churnlab.runs import assemble

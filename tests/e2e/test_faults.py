@@ -11,12 +11,11 @@ from datetime import datetime
 
 import pytest
 
-from churnlab import diagnosis
+from churnlab import diagnosis, faults
 from churnlab.compose import lab
 from churnlab.core import catalog, run_record
 from churnlab.core.paths import RESULTS_DIR
 from churnlab.evidence import app_errors
-from churnlab.faults import plan as faults
 from churnlab.load import run as loadrun
 from tests.helpers import make
 

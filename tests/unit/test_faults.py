@@ -12,11 +12,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from churnlab import diagnosis
+from churnlab import diagnosis, faults
 from churnlab.core import run_record
 from churnlab.core.errors import LabError
 from churnlab.evidence import timeline
-from churnlab.faults import plan as faults
 from churnlab.load import run as loadrun
 
 

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from churnlab import diagnosis
+from churnlab import diagnosis, faults
 from churnlab.core import run_record
 from churnlab.core.errors import LabError
-from churnlab.faults import plan as faults
 from churnlab.hosts import faults as hostfault
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import inventory as hosts

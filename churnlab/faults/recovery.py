@@ -1,0 +1,43 @@
+"""The recovery after a fault, read from k6's per-request CSV: did the last seconds of the load
+all answer 200, and what failed during and after the fault?"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from churnlab.core import run_record
+from churnlab.evidence import timeline
+from churnlab.faults.plan import LAST_SECONDS, SLOW_MS
+
+
+def _epoch(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def recovery(run_dir: Path, fault: run_record.Fault, left_broken: list[str],
+             last_seconds: int = LAST_SECONDS) -> run_record.Recovery:
+    durations: dict[int, list[float]] = {}
+    reqs, failed = timeline.k6_seconds(run_dir, durations)  # one pass over the CSV
+    result = run_record.Recovery(last_seconds=last_seconds, left_broken=list(left_broken))
+    start, end = _epoch(fault.started), _epoch(fault.ended)
+    if not reqs or start is None or end is None:
+        result.recovered = False if left_broken else None
+        return result
+    first_second, last_second = int(start), int(end)
+    result.failed_during = sum(n for s, n in failed.items() if first_second <= s <= last_second)
+    result.failed_after = sum(n for s, n in failed.items() if s > last_second)
+    after = [s for s, n in failed.items() if n and s > last_second]
+    result.last_failure_after_end_s = float(max(after) + 1 - end) if after else 0.0
+    slow = [ms for s, values in durations.items() if first_second <= s for ms in values if ms > SLOW_MS]
+    result.slow_during = len(slow)
+    result.max_ms_during = max((ms for s, values in durations.items() if first_second <= s for ms in values),
+                               default=None)
+    window = range(max(reqs) - last_seconds + 1, max(reqs) + 1)
+    result.last_seconds_requests = sum(reqs.get(s, 0) for s in window)
+    result.last_seconds_failed = sum(failed.get(s, 0) for s in window)
+    if window.start <= last_second:  # the load ended before the fault had been over for `last_seconds`
+        result.recovered = None if not left_broken else False
+        return result
+    result.recovered = (result.last_seconds_requests > 0 and result.last_seconds_failed == 0
+                        and not left_broken)
+    return result
