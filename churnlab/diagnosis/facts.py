@@ -40,6 +40,8 @@ class Facts:
     loadgen_cpu_throttled: dict[str, float] = field(default_factory=dict)  # generator: its cpu_throttled
     loadgen_cpus: str = ""
     fault: dict | None = None  # run_record.Fault as a dict, when the run had FAULT=...
+    p95_ms: float | None = None  # k6's p(95) of the run
+    latency_crossed: list[str] = field(default_factory=list)  # k6's latency thresholds crossed ("p(95)<2000")
 
 
 def loadgen_facts(facts: Facts, load: run_record.Load) -> Facts:
@@ -91,6 +93,9 @@ def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Fac
         keepalive=record.load.keepalive,
         requests=summary.get("requests"),
         failed=sum(n for code, n in statuses.items() if code != "200"),
+        p95_ms=summary.get("p95_ms"),
+        latency_crossed=[c.removeprefix("http_req_duration ") for c in summary.get("thresholds_crossed") or []
+                         if c.startswith("http_req_duration ")],
         errors=record.app_errors,
         fault=asdict(record.fault) if record.fault else None,
     )

@@ -201,7 +201,10 @@ def _classify(facts: Facts) -> Verdict:
             bound = f", PgBouncer server connections peaked at {facts.peak_pgbouncer_servers:,}"
         headline = (f"healthy: {_n(facts.failed or 0)}{requests} requests failed; "
                     f"DB connections peaked at {_n(facts.peak_db_backends)}{bound}; {ports}")
-        return Verdict(HEALTHY, headline, [], [])
+        slow = [f"answers were slow, not failed: p95 {_n(round(facts.p95_ms or 0))} ms crossed k6's latency "
+                f"threshold ({', '.join(facts.latency_crossed)}); the DB path held, so look at the app's CPU "
+                "and the load's size on this machine"] if facts.latency_crossed else []
+        return Verdict(HEALTHY, headline, slow, [])
 
     kinds = "; ".join(f"{e['count']:,} x {e['kind']}" for e in errs[:3]) or "non-2xx answers without app errors"
     return Verdict(UNCLASSIFIED, f"failures not matching a known case: {kinds}", [ports], [])

@@ -28,3 +28,20 @@ def test_an_older_record_without_names_still_reads_crossed():
     old = summary([])
     old.thresholds_passed = False
     assert show.thresholds(old) == "[red]crossed[/]"
+
+
+def test_a_healthy_verdict_says_its_answers_were_slow():
+    """The demo's gthread act on 2 cores: no request failed, p95 above k6's 2 s threshold. The verdict
+    is healthy and says why the thresholds line is not green."""
+    from churnlab import diagnosis
+    from churnlab.core import run_record
+
+    record = run_record.RunRecord(
+        run_id="r", app_settings={"WORKER_CLASS": "gthread", "WORKERS": "20", "THREADS": "40", "CONN_MAX_AGE": "0"},
+        summary={"requests": 6000, "status_counts": {"200": 6000}, "p95_ms": 7760.4,
+                 "thresholds_crossed": ["http_req_duration p(95)<2000"]})
+    verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, []))
+    assert verdict.case == diagnosis.HEALTHY and verdict.headline.startswith("healthy: 0 of 6,000 requests failed")
+    assert verdict.evidence == [
+        "answers were slow, not failed: p95 7,760 ms crossed k6's latency threshold (p(95)<2000); the DB path "
+        "held, so look at the app's CPU and the load's size on this machine"]
