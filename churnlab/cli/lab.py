@@ -96,8 +96,8 @@ def logs(v: Values, tail: str = typer.Option("100", help="lines to show (1-10000
     from churnlab.compose import lab
 
     name = choice("service", or_default(v["SERVICE"], "app"), SERVICES)
-    if not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 100000:
-        raise LabError(f"--tail={tail!r} must be a whole number from 1 to 100,000")
+    if len(tail) > 6 or not tail.isascii() or not tail.isdigit() or not 1 <= int(tail) <= 100000:
+        raise LabError(f"--tail={bounds.shown(tail)} must be a whole number from 1 to 100,000")
     stack = lab.current_stack()
     stack.run("logs", "--tail", str(int(tail)), name)
 

@@ -77,15 +77,23 @@ ENVIRONMENT: tuple[str, ...] = ("PG_SIZING", "CHURNLAB_PRESETS")
 # Every variable that steers the lab: the test suites never inherit them.
 STEERING: tuple[str, ...] = (*(name for name in RANGES if name not in PRESET_FIELDS), *NAMED, *ENVIRONMENT)
 
+# No range here needs more characters than this; a longer value is out of range before it is
+# turned into a number (Python refuses to read an int of more than 4,300 digits).
+MAX_CHARS = 24
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def shown(text: str) -> str:
+    """A value as the one line quotes it: whole, or its start and its length."""
+    return repr(text) if len(text) <= MAX_CHARS else f"{text[:12]!r}... ({len(text):,} characters)"
 
 
 def _out_of_range(name: str, text: str, label: str | None = None) -> LabError:
     r = RANGES[name]
     low, high = _fmt(r.low, r.whole), _fmt(r.high, r.whole)
     kind = "a whole number" if r.whole else "a number"
-    return LabError(f"{label or name}={text!r} must be {kind} from {low} to {high}: {r.why}")
+    return LabError(f"{label or name}={shown(text)} must be {kind} from {low} to {high}: {r.why}")
 
 
 def number(name: str, text: object, label: str | None = None) -> int | float:
@@ -94,7 +102,7 @@ def number(name: str, text: object, label: str | None = None) -> int | float:
     raw = str(text).strip()
     r = RANGES[name]
     pattern = _WHOLE if r.whole else _DECIMAL
-    if not raw.isascii() or not pattern.fullmatch(raw):
+    if len(raw) > MAX_CHARS or not raw.isascii() or not pattern.fullmatch(raw):
         raise _out_of_range(name, raw, label)
     value: int | float = int(raw) if r.whole else float(raw)
     if not r.low <= value <= r.high:
@@ -111,14 +119,16 @@ def port_range(name: str, text: object) -> tuple[int, int]:
     raw = str(text).strip()
     r = RANGES[name]
     parts = re.split(r"[\s-]+", raw)
-    if len(parts) != 2 or not all(p.isascii() and _WHOLE.fullmatch(p) for p in parts):
-        raise LabError(f"{name}={raw!r} must be two ports 'low high' from {_fmt(r.low, True)} to "
+    if len(raw) > 2 * MAX_CHARS or len(parts) != 2 or not all(p.isascii() and _WHOLE.fullmatch(p) for p in parts):
+        raise LabError(f"{name}={shown(raw)} must be two ports 'low high' from {_fmt(r.low, True)} to "
                        f"{_fmt(r.high, True)}: {r.why}")
     low, high = (int(p) for p in parts)
     if not r.low <= low <= high <= r.high:
-        raise LabError(f"{name}={raw!r} must be two ports 'low high' from {_fmt(r.low, True)} to "
+        raise LabError(f"{name}={shown(raw)} must be two ports 'low high' from {_fmt(r.low, True)} to "
                        f"{_fmt(r.high, True)}, low <= high: {r.why}")
     return low, high
+
+
 def seconds(name: str, text: object) -> int:
     """A duration in whole seconds, written 10 or 10s, checked against its range."""
     raw = str(text).strip()

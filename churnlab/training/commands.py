@@ -6,6 +6,7 @@ import sys
 import typer
 from rich.markup import escape
 
+from churnlab.core import bounds
 from churnlab.core.console import console
 from churnlab.core.errors import ExitStatus, LabError
 from churnlab.training import exercises, session, workspace
@@ -27,8 +28,8 @@ def _seed(text: str) -> int | None:
     raw = text.strip()
     if not raw:
         return None
-    if not raw.isascii() or not raw.isdigit() or int(raw) > 999999:
-        raise LabError(f"SEED={text!r} must be a whole number from 0 to 999,999")
+    if len(raw) > 6 or not raw.isascii() or not raw.isdigit():
+        raise LabError(f"SEED={bounds.shown(text)} must be a whole number from 0 to 999,999")
     return int(raw)
 
 

@@ -213,7 +213,7 @@ def _sysctl(key: str, value) -> str:
     where = f"sysctls.{key}"
     if key == PORT_RANGE:
         parts = text.split()
-        if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts) \
+        if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in parts) \
                 or not 1024 <= int(parts[0]) < int(parts[1]) <= 65535:
             raise _field(where, f"{text!r} must be two ports 'low high', 1024 <= low < high <= 65535")
         return f"{int(parts[0])} {int(parts[1])}"

@@ -44,6 +44,12 @@ BAD = [
     ("matrix", {"VUS_LEVELS": "5x"}, "VUS_LEVELS='5x' must be a whole number from 1 to 5000"),
     ("matrix", {"VUS_LEVELS": "0"}, "VUS_LEVELS='0'"),
     ("demo", {"VUS": "-5"}, "VUS='-5'"),
+    # numbers longer than Python reads as an int (4,300 digits): one line, the value's start and length
+    ("load", {"VUS": "1" + "0" * 5000}, "VUS='100000000000'... (5,001 characters) must be a whole number"),
+    ("load", {"LOADGEN_PORT_RANGE": "1" + "0" * 5000 + " 2"}, "(5,003 characters) must be two ports"),
+    ("load", {"FAULT": "db-restart", "FAULT_AT": "9" * 5000 + "s"}, "FAULT_AT='999999999999'... (5,001 characters)"),
+    ("up", {"APP_PORT": "9" * 5000}, "APP_PORT='999999999999'... (5,000 characters)"),
+    ("load", {"SAMPLE_INTERVAL": "1." + "0" * 5000}, "SAMPLE_INTERVAL='1.0000000000'..."),
 ]
 
 
@@ -133,3 +139,12 @@ def test_the_makefile_exports_every_steering_variable_and_no_other():
     exported = {name for line in text.splitlines() if line.startswith("export ")
                 for name in line.split("#")[0].split()[1:]}
     assert exported == set(bounds.STEERING) - set(bounds.ENVIRONMENT)
+
+
+def test_overlong_seed_and_tail_are_one_short_line(cli, started):
+    out = cli("exercise", "start", EX="incident", SEED="9" * 5000)
+    assert out.code == 2 and len(out.stderr.splitlines()) == 1 and "(5,000 characters)" in out.stderr
+    assert len(out.stderr) < 300 and "Traceback" not in out.stderr
+    out = cli("logs", "--tail", "9" * 5000)
+    assert out.code == 2 and "(5,000 characters) must be a whole number from 1 to 100,000" in out.stderr
+    assert started == []
