@@ -41,6 +41,7 @@ class Facts:
     loadgen_cpus: str = ""
     fault: dict | None = None  # run_record.Fault as a dict, when the run had FAULT=...
     p95_ms: float | None = None  # k6's p(95) of the run
+    unjudged: list[str] = field(default_factory=list)  # what the verdict cannot judge, and why
     latency_crossed: list[str] = field(default_factory=list)  # k6's latency thresholds crossed ("p(95)<2000")
 
 
@@ -99,6 +100,10 @@ def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Fac
         errors=record.app_errors,
         fault=asdict(record.fault) if record.fault else None,
     )
+    if record.summary is None:
+        why = [g["summary_problem"] for g in record.load.per_loadgen if g.get("summary_problem")]
+        facts.unjudged.append("the requests' outcome (how many, how many failed, how fast): k6's figures are "
+                              "missing" + (f" ({'; '.join(why)})" if why else f" (the run {record.status})"))
     facts_from_evidence(evidence, facts)
     loadgen_facts(facts, record.load)
     if facts.max_connections is None:

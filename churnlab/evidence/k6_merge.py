@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from churnlab.evidence.k6_summary import LoadSummary, parse
+from churnlab.evidence.k6_summary import LoadSummary, Unreadable, parse
 
 SUMMARY = "k6-summary.json"
 METRICS = "k6-metrics.csv.gz"
@@ -171,6 +171,7 @@ class Generator:
     cpu_cores: float | None = None
     cpu_busy: float | None = None
     cpu_throttled: float | None = None  # with a CPU limit: the share of the kernel's periods it hit it in
+    summary_problem: str = ""  # why its k6-summary.json gave no figures ("" when it did)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -234,7 +235,12 @@ def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
         for i, folder in enumerate(folders):
             name = folder.name.removeprefix(PART_PREFIX) if several else "1"
             samples = read_samples(folder / METRICS, writer, header_written=i > 0)
-            summary = parse(folder / SUMMARY) if (folder / SUMMARY).exists() else None
+            summary, problem = None, f"{SUMMARY} was not written"
+            if (folder / SUMMARY).exists():
+                try:
+                    summary, problem = parse(folder / SUMMARY), ""
+                except Unreadable as exc:
+                    problem = str(exc)
             gen = Generator(name=name, segment=(segments_by_name or {}).get(name, ""),
                             requests=summary.requests if summary else samples.requests,
                             errors=samples.requests - samples.status_counts.get(OK_STATUS, 0),
@@ -242,7 +248,7 @@ def summarize(run_dir: Path, exit_codes: dict[str, int | None] | None = None,
                             dropped_iterations=samples.dropped_iterations,
                             rps=load_rate(folder, summary) if summary else None,
                             first_request=samples.first_ts,
-                            exit_code=(exit_codes or {}).get(name),
+                            exit_code=(exit_codes or {}).get(name), summary_problem=problem,
                             **((cpu or {}).get(name) or read_time(folder / TIME)))
             per.append((gen, samples, summary))
     finally:

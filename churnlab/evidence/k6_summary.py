@@ -37,8 +37,21 @@ def _values(metrics: dict, name: str) -> dict:
     return metrics.get(name, {}).get("values", {})
 
 
+class Unreadable(ValueError):
+    """k6's summary file is there, but it says nothing readable: empty, cut short, or not k6's."""
+
+
 def parse(path: Path) -> LoadSummary:
-    data = json.loads(path.read_text())
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        raise Unreadable(f"{path.name} is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Unreadable(f"{path.name} is cut short or damaged ({exc.msg} at character {exc.pos:,} of "
+                         f"{len(text):,})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise Unreadable(f"{path.name} has no metrics: not a k6 summary")
     lab = data.get("lab", {})
     scenario = lab.get("scenario", "ab")
     metrics = data["metrics"]

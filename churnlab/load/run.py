@@ -148,6 +148,10 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
         result.cpu_s, result.cpu_wall_s = meter.by_service(), round(meter.wall_seconds, 1)
         if status != run_record.FINISHED:
             console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
+    if status == run_record.FINISHED and result.record.status == run_record.FAILED:  # no figures to show
+        missing = [g["summary_problem"] for g in result.record.load.per_loadgen if g.get("summary_problem")]
+        raise LabError(f"k6 ran to its end, but its summary gave no figures ({'; '.join(missing)}); "
+                       f"the run is recorded as failed in {run_dir / 'run.json'}")
     if status == run_record.FAILED:
         logs = ", ".join(str(g.folder / k6_merge.LOG) for g in generators)
         raise LabError(f"k6 failed; see {logs} and {run_dir / 'run.json'}:\n"

@@ -70,6 +70,10 @@ def assemble(raw: Raw) -> Assembled:
     """The run's record (with its verdict when it finished) and its evidence in time order."""
     evidence = sorted(raw.samples + app_errors.per_second(raw.app_log), key=lambda r: float(r["ts"]))
     summary, per_loadgen = k6_merge.summarize(raw.folder, raw.exit_codes, raw.segments, raw.cpu)
+    problems = list(raw.problems)
+    if raw.status == run_record.FINISHED:  # k6 ran to its end: say which summary gave no figures, and why
+        who = (lambda g: f"k6 on loadgen {g['name']}") if len(per_loadgen) > 1 else (lambda g: "k6")
+        problems += [f"{who(g)}: {g['summary_problem']}" for g in per_loadgen if g.get("summary_problem")]
     fault = raw.fault(raw.folder) if raw.fault else None
     status = run_record.FAILED if raw.status == run_record.FINISHED and summary is None else raw.status
     load = replace(raw.load, per_loadgen=per_loadgen)
@@ -82,7 +86,7 @@ def assemble(raw: Raw) -> Assembled:
         selection=raw.selection, app_settings=raw.app_settings, load=load,
         summary=summary.as_dict() if summary else None,
         app_errors=app_errors.as_records(app_errors.count(raw.app_log)), db=db, evidence=ev,
-        versions=raw.versions, problems=raw.problems, overhead=raw.overhead, fault=fault)
+        versions=raw.versions, problems=problems, overhead=raw.overhead, fault=fault)
     verdict = None
     if status == run_record.FINISHED:
         verdict = diagnosis.diagnose(diagnosis.facts_from_record(record, evidence))

@@ -1,6 +1,8 @@
 """churnlab.hosts.run builds the run record of an Ansible load run from the raw files load.yml fetched."""
 import json
 
+import pytest
+
 from churnlab import diagnosis
 from churnlab.core import run_record
 from churnlab.evidence import sockets
@@ -126,3 +128,24 @@ def test_a_load_through_the_hosts_front_records_the_front_and_its_target(tmp_pat
     assert record.load.target == "https://192.168.240.13:443"
     plain = hostrun.build(fetched(tmp_path / "plain" if (tmp_path / "plain").mkdir() is None else tmp_path)).record
     assert plain.selection.front == "none" and plain.load.target == ""
+
+
+@pytest.mark.parametrize("summary_text, why", [
+    ("", "k6-summary.json is empty"),
+    ('{"metrics": {"http_reqs{scenario:ab}": {"values": {"cou', "k6-summary.json is cut short or damaged"),
+    ('{"not": "k6"}', "k6-summary.json has no metrics"),
+])
+def test_an_unreadable_k6_summary_still_gives_a_run_json_that_says_why(tmp_path, summary_text, why):
+    """k6 ran to its end (exit 99) but its summary is empty, cut short or not k6's: run.json is written,
+    the run is failed and names the part that is missing, and the diagnosis says it cannot judge it."""
+    fetch = fetched(tmp_path)
+    (fetch / "k6-summary.json").write_text(summary_text)
+    (fetch / "app.log").write_text("")
+    assert hostrun.main([str(fetch)]) == 0
+    run_dir = tmp_path / "20251124T213705Z-direct-repro-ab-c500"
+    record = run_record.read(run_dir)
+    assert record.status == run_record.FAILED and record.summary is None and record.verdict is None
+    assert any(p.startswith("k6: " + why) for p in record.problems), record.problems
+    verdict = diagnosis.diagnose(diagnosis.facts_from_run(run_dir))
+    assert verdict.case == diagnosis.UNCLASSIFIED
+    assert verdict.headline.startswith("cannot judge: the requests' outcome") and why in verdict.headline

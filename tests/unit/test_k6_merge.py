@@ -90,7 +90,7 @@ def test_two_generators_merge_exactly(tmp_path):
     assert per[0] | {"first_request": None} == {
         "name": "1", "segment": "0:1/2", "requests": 600, "errors": 8, "dropped_iterations": 0, "rps": 120.0,
         "k6_errors": {k6_merge.LOADGEN_EADDRNOTAVAIL: 3}, "first_request": None, "exit_code": 99,
-        "cpu_s": None, "cpu_cores": None, "cpu_busy": None, "cpu_throttled": None}
+        "cpu_s": None, "cpu_cores": None, "cpu_busy": None, "cpu_throttled": None, "summary_problem": ""}
     assert (per[1]["cpu_s"], per[1]["cpu_cores"], per[1]["cpu_busy"]) == (3.0, 2.0, 0.15)
     assert per[1]["dropped_iterations"] == 7 and per[1]["k6_errors"] == {} and per[1]["exit_code"] == 0
     assert per[0]["first_request"] == 1_700_000_000 and per[1]["first_request"] == 1_700_000_001

@@ -156,3 +156,18 @@ def test_k6_stopped_by_ctrl_c_marks_the_run_interrupted(lab, tmp_path):
         loadrun.run(FakeStack("import sys; sys.exit(130)"), PARAMS)
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert run_record.read(run_dir).status == run_record.INTERRUPTED
+
+
+def test_a_truncated_k6_summary_is_recorded_as_failed_with_its_reason(lab, tmp_path):
+    """k6 exits 99 (ran to its end) but its summary was cut short: run.json is still written, failed,
+    naming the summary; the command says so in one line instead of a summary table."""
+    from churnlab.core.errors import LabError
+
+    cut = ("import os, sys; open(os.path.join(os.environ['RUN_DIR'], 'k6-summary.json'), 'w')"
+           ".write('{\"metrics\": {\"http_r'); sys.exit(99)")
+    with pytest.raises(LabError, match="its summary gave no figures .k6-summary.json is cut short or damaged"):
+        loadrun.run(FakeStack(cut), PARAMS)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    record = run_record.read(run_dir)
+    assert record.status == run_record.FAILED and record.summary is None and record.verdict is None
+    assert any(p.startswith("k6: k6-summary.json is cut short or damaged") for p in record.problems)
