@@ -98,6 +98,16 @@ def provision(variant: str, profile: str, *args: str, inventory: str = "inventor
     return recap(proc.stdout), proc.stdout
 
 
+def converge(timing: str, *args: str) -> tuple[dict, str]:
+    """provision direct + repro on the lab hosts: every host answered and none failed; its time as TIMINGS[timing]."""
+    started = time.monotonic()
+    result, out = provision("direct", "repro", *args)
+    TIMINGS[timing] = round(time.monotonic() - started, 1)
+    assert set(result) == set(LAB_HOSTS)
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in result.values()), result
+    return result, out
+
+
 def load(inventory: str = "inventories/lab") -> dict:
     before = set((ROOT / "results").glob("*-ab-c500")) if (ROOT / "results").exists() else set()
     started = time.monotonic()
@@ -228,11 +238,7 @@ class TestLabHosts:
     state: dict = {}
 
     def test_dry_run_on_fresh_hosts(self, hosts):
-        started = time.monotonic()
-        result, out = provision("direct", "repro", "--check", "--diff")
-        TIMINGS["check_fresh_s"] = round(time.monotonic() - started, 1)
-        assert set(result) == set(LAB_HOSTS)
-        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in result.values()), result
+        result, out = converge("check_fresh_s", "--check", "--diff")
         assert_no_secret(out, "--check --diff on fresh hosts")
         # Nothing was installed: the dry run changed nothing on the hosts.
         assert ssh("db1", "test -e /etc/postgresql").returncode == 1
@@ -244,12 +250,10 @@ class TestLabHosts:
         sampler = ssh("app1", f"rm -f {PS_CAPTURE}; systemd-run --quiet --unit=churnlab-test-ps --collect "
                               f"bash -c 'while :; do ps -eww -o args >> {PS_CAPTURE}; sleep 0.1; done'")
         assert sampler.returncode == 0, sampler.stderr
-        started = time.monotonic()
-        first, out = provision("direct", "repro")
-        TIMINGS["first_converge_s"] = round(time.monotonic() - started, 1)
-        ssh("app1", "systemctl stop churnlab-test-ps")
-        assert set(first) == set(LAB_HOSTS)
-        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in first.values()), first
+        try:
+            first, out = converge("first_converge_s")
+        finally:
+            ssh("app1", "systemctl stop churnlab-test-ps")
         assert all(r["changed"] > 0 for r in first.values()), first
         assert_no_secret(out, "first converge output")
 
@@ -261,23 +265,15 @@ class TestLabHosts:
         assert_no_secret(capture, "ps -eo args on app1 during the converge")
 
     def test_second_converge_changes_nothing(self, hosts):
-        started = time.monotonic()
-        second, out = provision("direct", "repro", "-vvv")
-        TIMINGS["second_converge_s"] = round(time.monotonic() - started, 1)
+        second, out = converge("second_converge_s", "-vvv")
         changed = {h: r["changed"] for h, r in second.items()}
-        assert set(second) == set(LAB_HOSTS)
-        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in second.values()), second
         assert changed == dict.fromkeys(LAB_HOSTS, 0), "not idempotent:\n" + "\n".join(
             line for line in out.splitlines() if line.startswith("changed:"))
         assert "<192.168.240.13> ESTABLISH SSH CONNECTION" in out, "not -vvv output"
         assert_no_secret(out, "-vvv converge output")
 
     def test_dry_run_on_converged_hosts(self, hosts):
-        started = time.monotonic()
-        result, out = provision("direct", "repro", "--check", "--diff")
-        TIMINGS["check_converged_s"] = round(time.monotonic() - started, 1)
-        assert set(result) == set(LAB_HOSTS)
-        assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in result.values()), result
+        result, out = converge("check_converged_s", "--check", "--diff")
         assert {h: r["changed"] for h, r in result.items()} == dict.fromkeys(LAB_HOSTS, 0), "\n".join(
             line for line in out.splitlines() if line.startswith("changed:"))
         assert_no_secret(out, "--check --diff on converged hosts")
