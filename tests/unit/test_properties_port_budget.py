@@ -81,3 +81,12 @@ def test_the_budget_does_not_depend_on_the_records_order_or_the_clocks_zero(dema
     assert _only(shuffled) == budget
     assert _only(moved) == port_budget.PortBudget(**{**budget.as_dict(), "t0": T0 + shift})
 
+
+
+@given(demand=demands, size=ranges)
+@example(demand=[150, 50] + [0] * 10, size=1000)  # gthread's warm-up: read "50/s at peak, 100/s mean"
+@example(demand=[1], size=1000)                    # one connection: read "0/s at peak, 1/s mean"
+def test_the_peak_rate_is_never_below_the_mean_nor_the_crossing(demand, size):
+    b = _only(simulate(demand, size))
+    assert b.peak_rate >= b.mean_rate and b.peak_rate >= (b.crossed_rate or 0), port_budget.lines([b])[0]
+    assert b.peak_rate <= max(demand)  # no window of a second or more asks for more than its busiest second
