@@ -190,7 +190,8 @@ def _classify(facts: Facts) -> Verdict:
     if pool_timeouts:
         return _pool_timeout(facts, pool_timeouts, requests)
 
-    failed_share = (facts.failed or 0) / facts.requests if facts.requests else 0.0
+    # failures out of an unknown number of requests are not within 1% of it: never healthy
+    failed_share = (facts.failed or 0) / facts.requests if facts.requests else float(bool(facts.failed))
     if total_errors == 0 and failed_share < 0.01:
         s = facts.settings
         bound = ""
