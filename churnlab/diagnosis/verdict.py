@@ -110,12 +110,13 @@ def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) 
 def diagnose(facts: Facts) -> Verdict:
     """The case, and the port budget of each destination in its evidence."""
     verdict = _loadgen_limit(facts) or _classify(facts)
+    if facts.fault:
+        verdict = with_fault(facts, verdict)
+    # after the fault's verdict, which replaces the others: what is missing is said whatever the case
     if facts.unjudged and verdict.case == HEALTHY:  # no failure found, but the figures to say so are missing
         verdict = Verdict(UNCLASSIFIED, "cannot judge: " + "; ".join(facts.unjudged), [], [])
     elif facts.unjudged:
         verdict.evidence += [f"not judged: {what}" for what in facts.unjudged]
-    if facts.fault:
-        verdict = with_fault(facts, verdict)
     verdict.evidence += port_budget.lines(facts.port_budget)
     return verdict
 
