@@ -93,7 +93,7 @@ def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Fac
         profile=record.selection.profile,
         keepalive=record.load.keepalive,
         requests=summary.get("requests"),
-        failed=sum(n for code, n in statuses.items() if code != "200"),
+        failed=sum(n for code, n in statuses.items() if code != "200") if record.summary is not None else None,
         p95_ms=summary.get("p95_ms"),
         latency_crossed=[c.removeprefix("http_req_duration ") for c in summary.get("thresholds_crossed") or []
                          if c.startswith("http_req_duration ")],

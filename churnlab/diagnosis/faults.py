@@ -71,7 +71,8 @@ def with_fault(facts: Facts, verdict: Verdict) -> Verdict:
         or "no app error logged"
     stalls = (f"; {r['slow_during']:,} requests took over 1 s (longest {r['max_ms_during'] / 1000:.1f} s)"
               if r.get("slow_during") and r.get("max_ms_during") else "")
-    headline = (f"{what}: {_n(facts.failed or 0)}{requests} requests failed; signature: {kinds}{stalls}")
+    # "?" failed where k6 left no figures (facts.failed is None)
+    headline = (f"{what}: {_n(facts.failed)}{requests} requests failed; signature: {kinds}{stalls}")
     evidence = [*lines,
                 f"not port exhaustion: no EADDRNOTAVAIL; {_n(facts.peak_ports_in_use)} of "
                 f"{_n(facts.port_range_size)} local ports in use at peak"]

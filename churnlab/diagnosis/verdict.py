@@ -110,12 +110,13 @@ def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) 
 def diagnose(facts: Facts) -> Verdict:
     """The case, and the port budget of each destination in its evidence."""
     verdict = _loadgen_limit(facts) or _classify(facts)
+    if facts.fault:
+        verdict = with_fault(facts, verdict)
+    # after the fault's verdict, which replaces the others: what is missing is said whatever the case
     if facts.unjudged and verdict.case == HEALTHY:  # no failure found, but the figures to say so are missing
         verdict = Verdict(UNCLASSIFIED, "cannot judge: " + "; ".join(facts.unjudged), [], [])
     elif facts.unjudged:
         verdict.evidence += [f"not judged: {what}" for what in facts.unjudged]
-    if facts.fault:
-        verdict = with_fault(facts, verdict)
     verdict.evidence += port_budget.lines(facts.port_budget)
     return verdict
 
@@ -190,7 +191,8 @@ def _classify(facts: Facts) -> Verdict:
     if pool_timeouts:
         return _pool_timeout(facts, pool_timeouts, requests)
 
-    failed_share = (facts.failed or 0) / facts.requests if facts.requests else 0.0
+    # failures out of an unknown number of requests are not within 1% of it: never healthy
+    failed_share = (facts.failed or 0) / facts.requests if facts.requests else float(bool(facts.failed))
     if total_errors == 0 and failed_share < 0.01:
         s = facts.settings
         bound = ""

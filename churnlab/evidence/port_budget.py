@@ -179,13 +179,19 @@ def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[fl
         return max(j, 0)
 
     # Traffic began somewhere inside the first interval that saw any: rates and
-    # fill are measured from its end, the ports needed from its start.
+    # fill are measured from its end, the ports needed from its start. The peak
+    # counts that interval too (its rate was at least what it saw over its
+    # length), so it is never below the mean: a warm-up burst is its peak.
     rates = [0.0] * n
+    peak = 0.0
     needed = 0.0
     for i in range(1, n):
         if i > first_busy:
             j = window_start(i, RATE_WINDOW, first_busy)
             rates[i] = sum(demand[j + 1:i + 1]) / (times[i] - times[j])
+        if i >= first_busy:
+            j = window_start(i, RATE_WINDOW, first_busy - 1)
+            peak = max(peak, rates[i], sum(demand[j + 1:i + 1]) / (times[i] - times[j]))
         needed = max(needed, sum(demand[window_start(i, TIME_WAIT_SECONDS, first_busy - 1) + 1:i + 1]))
     active_span = times[busy[-1]] - times[busy[0] - 1] if busy else 0.0
     ports_needed = round(needed)
@@ -193,7 +199,7 @@ def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[fl
         target=name, address=str(info.get("address", "?")), range_size=size,
         sustainable_rate=round(size / TIME_WAIT_SECONDS, 2),
         new_connections=round(sum(opens)), failed_connections=sum(failed),
-        peak_rate=round(max(rates), 1), mean_rate=round(sum(demand) / active_span, 1) if active_span else 0.0,
+        peak_rate=round(peak, 1), mean_rate=round(sum(demand) / active_span, 1) if active_span else 0.0,
         ports_needed=ports_needed, headroom=size - ports_needed)
     crossing = next((i for i in range(1, n) if rates[i] * TIME_WAIT_SECONDS > size), None)
     if crossing is not None:

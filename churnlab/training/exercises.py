@@ -109,12 +109,18 @@ class Exercise:
     def leaks(self, text: str) -> list[str]:
         """The hidden scenario's names found in text: hidden_words, the variant's name
         as a word (not pgbouncer: also the PgBouncer host's name) and the profile's
-        (not default). Empty when the text gives nothing away."""
+        (not default), and either one as a field's value, whatever it is ("variant":
+        "pgbouncer", profile: default). Empty when the text gives nothing away."""
         s = self.scenario
+
+        def field(label: str, value: str) -> bool:
+            return bool(re.search(rf"""(?i:\b{label})["']?\s*[:=]\s*["']?{re.escape(value)}(?![\w-])""", text))
+
         found = [word for word in self.hidden_words() if word in text]
-        if s.variant != "pgbouncer" and re.search(rf"(?<![\w-]){re.escape(s.variant)}(?![\w-])", text):
+        if (s.variant != "pgbouncer" and re.search(rf"(?<![\w-]){re.escape(s.variant)}(?![\w-])", text)) \
+                or field("variant", s.variant):
             found.append(s.variant)
-        if s.profile != "default" and re.search(rf"\b{re.escape(s.profile)}\b", text):
+        if (s.profile != "default" and re.search(rf"\b{re.escape(s.profile)}\b", text)) or field("profile", s.profile):
             found.append(s.profile)
         return found
 

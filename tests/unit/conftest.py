@@ -11,9 +11,16 @@ import subprocess
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import settings
 
 from churnlab import cli as cli_module
 from tests.helpers import STEERING
+
+# The property tests (test_properties_*.py): the same examples on every run (CI repeats what a
+# laptop saw, no example database), no per-example deadline (a 2-core CI machine is slow),
+# few enough examples that the whole unit suite stays in seconds.
+settings.register_profile("churnlab", derandomize=True, database=None, deadline=None, max_examples=100)
+settings.load_profile("churnlab")
 
 
 @dataclass
