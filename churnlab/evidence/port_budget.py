@@ -137,7 +137,7 @@ def _address_errors(records: list[dict], target: str, only_target: bool) -> list
 
 def compute(records: list[dict]) -> list[PortBudget]:
     """The budget of every sampled destination, from evidence records (any order)."""
-    netns = sorted((r for r in records if r.get("source") == "netns"), key=lambda r: float(r["ts"]))
+    netns = _distinct_times(sorted((r for r in records if r.get("source") == "netns"), key=lambda r: float(r["ts"])))
     if not netns:
         return []
     times = [float(r["ts"]) for r in netns]
@@ -151,6 +151,22 @@ def compute(records: list[dict]) -> list[PortBudget]:
         budget.t0 = t0
         budgets.append(budget)
     return budgets
+
+
+def _distinct_times(netns: list[dict]) -> list[dict]:
+    """One sample per instant: a sample taken at the same time as the one before it (a clock that
+    stepped) is folded into it, its new connections added, so no interval is zero seconds long."""
+    out: list[dict] = []
+    for record in netns:
+        if out and float(record["ts"]) <= float(out[-1]["ts"]):
+            before = out[-1].get("targets") or {}
+            targets = {name: {**t, "new": None if t.get("new") is None and before.get(name, {}).get("new") is None
+                              else (t.get("new") or 0) + (before.get(name, {}).get("new") or 0)}
+                       for name, t in (record.get("targets") or {}).items()}
+            out[-1] = {**record, "ts": out[-1]["ts"], "targets": targets}
+        else:
+            out.append(record)
+    return out
 
 
 def _one(name: str, netns: list[dict], times: list[float], errors: list[tuple[float, int]]) -> PortBudget:

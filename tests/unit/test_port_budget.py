@@ -220,3 +220,18 @@ def test_the_counter_read_racing_the_socket_table_adds_nothing():
     for r in netns[1:-1:2]:
         r["active_opens"] += 40
     assert only(records).new_connections == 800
+
+
+def test_two_samples_at_the_same_instant_are_one():
+    """A clock that stepped can give two netns samples the same timestamp: they count as one sample
+    (new connections added), never a zero-second interval."""
+    target = "db:5432"
+
+    def sample(ts, new, in_use):
+        return {"ts": ts, "source": "netns", "port_range_size": 1000, "local_ports_in_use": in_use,
+                "targets": {target: {"new": new, "in_use": in_use, "time_wait": in_use}}}
+
+    records = [sample(0.0, 0, 0), sample(1.0, 100, 100), sample(1.0, 50, 150), sample(2.0, 100, 250)]
+    (budget,) = port_budget.compute(records)
+    (same,) = port_budget.compute([sample(0.0, 0, 0), sample(1.0, 150, 150), sample(2.0, 100, 250)])
+    assert budget.as_dict() == same.as_dict()
