@@ -81,7 +81,7 @@ def ca_bundle() -> Path:
     if SYSTEM_CA_BUNDLE.is_file():
         return SYSTEM_CA_BUNDLE
     empty = SECRETS_DIR / "no-ca-bundle.crt"
-    SECRETS_DIR.mkdir(mode=0o700, exist_ok=True)
+    lab_secrets.private_dir(SECRETS_DIR)
     empty.touch()
     return empty
 

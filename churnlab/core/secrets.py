@@ -32,6 +32,19 @@ def env_name(name: str) -> str:
     return f"CHURNLAB_SECRET_{name.upper()}"
 
 
+def private_dir(directory: Path, top: Path = SECRETS_DIR) -> Path:
+    """directory, created if missing, with every folder from `top` down to it 0700 from the start
+    (mkdir's parents would get the umask's 0755, and keep it until something tightened them)."""
+    levels = [directory, *directory.parents]
+    chain = levels[:levels.index(top) + 1] if top in levels else [directory]
+    for folder in reversed(chain):
+        if not folder.is_dir():
+            folder.mkdir(mode=DIR_MODE)
+        if folder.stat().st_mode & 0o777 != DIR_MODE:
+            folder.chmod(DIR_MODE)  # mkdir's mode passes through the umask
+    return directory
+
+
 def tighten(directory: Path = SECRETS_DIR) -> list[str]:
     """Narrow the folder to 0700 and the files directly in it to 0600; return what changed."""
     changed = []
@@ -51,7 +64,7 @@ def tighten(directory: Path = SECRETS_DIR) -> list[str]:
 
 def ensure(directory: Path = SECRETS_DIR) -> list[str]:
     """Create any missing secret file (mode 0600); return the names created."""
-    directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    private_dir(directory)
     tighten(directory)
     created = []
     for name in NAMES:
@@ -72,7 +85,7 @@ def ensure_front_tls(directory: Path = SECRETS_DIR) -> list[str]:
 
     openssl writes the key to its file itself (only its path is in argv), in a
     private folder under the secrets folder; both files move in together."""
-    directory.mkdir(mode=DIR_MODE, exist_ok=True)
+    private_dir(directory)
     tighten(directory)
     if all((directory / name).is_file() and (directory / name).stat().st_size for name in TLS_NAMES):
         return []

@@ -109,7 +109,7 @@ def containers(running_only: bool = False) -> dict[str, str]:
 
 
 def _ensure_key() -> None:
-    HOSTS_SECRETS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lab_secrets.private_dir(HOSTS_SECRETS)
     if not KEY.exists():
         if not shutil.which("ssh-keygen"):
             raise LabError("ssh-keygen is missing: apt-get install openssh-client (or run `make bootstrap`)")

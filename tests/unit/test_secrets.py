@@ -1,5 +1,6 @@
 """The lab's secrets: generated once, 0600 in a 0700 folder (a wider mode is
 narrowed), handed to compose as environment-sourced secrets."""
+import os
 import stat
 
 from churnlab.core import secrets as lab_secrets
@@ -57,3 +58,21 @@ def test_compose_gets_the_values_by_environment_variable(tmp_path):
 
 def test_secrets_are_git_ignored():
     assert ".secrets/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_every_folder_under_the_secrets_folder_is_0700_from_the_start(tmp_path, monkeypatch):
+    """A fresh clone: the first command that needs .secrets/lab-hosts makes .secrets/ too, both 0700
+    whatever the umask (mkdir's parents would be 0755)."""
+    top = tmp_path / ".secrets"
+    above = mode(tmp_path)
+    old = os.umask(0o022)
+    try:
+        made = lab_secrets.private_dir(top / "lab-hosts" / "deeper", top)
+    finally:
+        os.umask(old)
+    assert made.is_dir()
+    assert [mode(p) for p in (top, top / "lab-hosts", made)] == [0o700, 0o700, 0o700]
+    (top / "lab-hosts").chmod(0o755)  # a wider mode found there is narrowed again
+    lab_secrets.private_dir(top / "lab-hosts", top)
+    assert mode(top / "lab-hosts") == 0o700
+    assert mode(tmp_path) == above  # nothing above the secrets folder is touched
