@@ -16,8 +16,9 @@ VENV_BIN = ROOT / ".venv" / "bin"
 # door's, all of them from churnlab.core.bounds; ANSIBLE_* are dropped as well.
 STEERING = bounds.STEERING
 # A test's own make must not inherit the make running the tests (make test):
-# its level and flags change what make prints ("make[1]: ***").
-MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+# its level and flags change what make prints ("make[1]: ***"), and its list
+# of variables named on its command line (CHURNLAB_GIVEN) would confirm for a test.
+MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "CHURNLAB_GIVEN")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 

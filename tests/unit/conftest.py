@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from churnlab import cli as cli_module
-from tests.helpers import STEERING
+from tests.helpers import MAKE_INHERITED, STEERING
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Outcome:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in STEERING:
+    for name in (*STEERING, *MAKE_INHERITED):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "250")
 
