@@ -34,7 +34,7 @@ def _shown(path: Path) -> str:
 
 
 def _refuse(path: Path, why: str) -> LabError:
-    return LabError(f"{_shown(path)}: {why}; only a static inventory is used: a hosts file (INI or YAML, "
+    return LabError(f"{_shown(path)} {why}; only a static inventory is used: a hosts file (INI or YAML, "
                     "not executable) with group_vars/ and host_vars/")
 
 

@@ -109,3 +109,50 @@ def test_nothing_here_can_reach_a_production_address():
 
     with pytest.raises(AssertionError, match="tried to connect"):
         socket.create_connection(("10.30.7.7", 22), timeout=0.01)
+
+
+def test_an_inventory_from_the_environment_needs_a_confirmation_that_names_it(fake, monkeypatch):
+    fake["hosts"] = PROD
+    monkeypatch.setenv("INVENTORY", "inventories/production")  # exported in the shell: not in CHURNLAB_GIVEN
+    result = fake["cli"]("hosts", "provision", **on_make_line(CONFIRM="yes"))
+    assert result.code == 2 and "INVENTORY=inventories/production came from the environment" in result.stderr
+    assert fake["runs"] == []
+    result = fake["cli"]("hosts", "provision", **on_make_line(CONFIRM="production"))
+    assert result.code == 0, result.stderr
+    assert len(fake["runs"]) == 1
+
+
+def test_a_confirmation_on_the_clis_own_command_line_counts(fake):
+    fake["hosts"] = PROD
+    result = fake["cli"]("hosts", "provision", "--inventory", "inventories/production", "--confirm", "yes")
+    assert result.code == 0, result.stderr
+    result = fake["cli"]("hosts", "provision", INVENTORY="inventories/production", CONFIRM="yes")  # environment
+    assert result.code == 2 and "came from the environment, which confirms nothing" in result.stderr
+
+
+@pytest.mark.parametrize("env, refused", [
+    ({"VUS": "499", "ITERATIONS": "1000"}, False),
+    ({"VUS": "500"}, True),
+    ({}, True),  # the default: the incident's ab -c 500
+    ({"CONFIRM_REPRO": "yes"}, False),
+    ({"CONFIRM_REPRO": "production", "VUS": "5000", "ITERATIONS": "5000"}, False),
+])
+def test_the_incidents_load_outside_the_lab_needs_confirm_repro(fake, env, refused):
+    fake["hosts"] = PROD
+    result = fake["cli"]("hosts", "load", **on_make_line(INVENTORY="inventories/production", CONFIRM="yes", **env))
+    if refused:
+        assert result.code == 2 and "is the incident's load (ab -c 500 and more) on app-01" in result.stderr
+        assert fake["runs"] == []
+    else:
+        assert result.code == 0, result.stderr
+        assert [name for name, _, _ in fake["runs"]] == ["load.yml"]
+
+
+def test_the_playbook_runs_against_the_copy_the_guard_read(fake, monkeypatch):
+    seen = []
+    monkeypatch.setattr(hosts, "_playbook", lambda t, name, extra_vars: seen.append(
+        (t.copy, t.copy.is_dir(), (t.copy / "hosts").read_text() == (t.inventory / "hosts").read_text())))
+    assert fake["cli"]("hosts", "provision").code == 0
+    ((copy, existed, same),) = seen
+    assert existed and same and copy.parent.name == ".lab"
+    assert not copy.exists()  # removed when the command ended
