@@ -86,3 +86,55 @@ def test_apt_and_pip_on_the_lab_hosts_use_the_proxy():
     assert f"proxy = http://lab-proxy:{port}" in dockerfile
     assert "COPY lab-proxy.conf lab-proxy.filter /etc/churnlab/" in dockerfile
     assert "tinyproxy.service" in dockerfile  # masked: a lab host never runs a proxy of its own
+
+
+# -- delegation: every host a play may reach is one the guard judged ---------------------------
+def _tasks(tasks):
+    for task in tasks or []:
+        yield task
+        for part in ("block", "rescue", "always"):
+            yield from _tasks(task.get(part))
+
+
+def test_every_delegation_goes_to_a_host_of_the_inventory_or_the_controller():
+    """The guard judges every host of the inventory; a play may delegate only to one of them (a play
+    variable over groups[...], which the inventory cannot override) or to the controller itself."""
+    import yaml
+
+    defined: dict[str, list[str]] = {}
+    tasks: list[tuple[str, dict]] = []
+    for path in sorted((ROOT / "playbooks").rglob("*.yml")):
+        if "group_vars" in path.parts:
+            continue
+        for entry in yaml.safe_load(path.read_text()) or []:
+            if "hosts" in entry:  # a play
+                for var, value in (entry.get("vars") or {}).items():
+                    defined.setdefault(var, []).append(str(value))
+                for part in ("pre_tasks", "tasks", "post_tasks"):
+                    tasks += [(path.name, t) for t in _tasks(entry.get(part))]
+            else:  # a task file (playbooks/tasks/)
+                tasks += [(path.name, t) for t in _tasks([entry])]
+    targets = []
+    for name, task in tasks:
+        target = task.get("delegate_to")
+        if target is None or target == "localhost":
+            continue
+        loop = task.get("loop") if target == "{{ item.host }}" else None
+        targets += [(name, item["host"]) for item in loop] if loop else [(name, str(target))]
+    assert len(targets) >= 10
+    for name, target in targets:
+        var = re.fullmatch(r"\{\{ (\w+) \}\}", target)
+        assert var and defined.get(var.group(1)), f"{name}: delegate_to {target!r}"
+        for value in defined[var.group(1)]:
+            assert re.fullmatch(r"\{\{ groups\[[^]]+\]\[0\] \}\}", value), f"{name}: {var.group(1)} is {value!r}"
+    roles = "\n".join(p.read_text() for p in (ROOT / "ansible" / "roles").rglob("tasks/*.yml"))
+    assert all(v == "localhost" for v in re.findall(r"delegate_to:\s*(\S+)", roles))
+
+
+def test_no_playbook_or_role_sets_how_a_host_is_reached():
+    """The guard reads the connection from the inventory: nothing of this checkout may set it elsewhere."""
+    connection_var = re.compile(r"^\s*(ansible_(?:host|ssh_\w+|connection|port|user|become_exe|python_interpreter|"
+                                r"private_key_file|password))\s*:", re.M)
+    files = [*(ROOT / "playbooks").rglob("*.yml"), *(ROOT / "ansible" / "roles").rglob("*.yml")]
+    found = {str(p.relative_to(ROOT)): connection_var.findall(p.read_text()) for p in files}
+    assert {k: v for k, v in found.items() if v} == {}
