@@ -2,8 +2,11 @@
 
 Every command validates its input and passes the guard (churnlab.hosts.guard)
 before ansible-playbook starts, so a refusal never sends a packet. The
-variant and the kernel profile come from the inventory's own group_vars
-unless the user names them: production never gets the lab's defaults.
+inventory is copied once (churnlab.hosts.snapshot); the guard reads that
+copy and ansible-playbook runs against it, so the run uses exactly what the
+guard checked. The variant and the kernel profile come from the inventory's
+own group_vars unless the user names them: production never gets the lab's
+defaults.
 """
 from __future__ import annotations
 
