@@ -6,7 +6,13 @@ SHELL := bash
 MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 VENV := .venv
-CHURNLAB := $(VENV)/bin/churnlab
+CHURNLAB_BIN := $(VENV)/bin/churnlab
+# The variables named on this make's own command line ($(origin) is "command line" only for those).
+# make passes every variable through the environment; with this list the hosts commands count
+# CONFIRM, CONFIRM_REPRO (and an INVENTORY outside the lab) only when given here, never when
+# inherited from the shell: `make provision CONFIRM=yes` confirms, `export CONFIRM=yes` does not.
+GIVEN := $(strip $(foreach v,INVENTORY CONFIRM CONFIRM_REPRO,$(if $(filter command line,$(origin $(v))),$(v))))
+CHURNLAB := CHURNLAB_GIVEN='$(GIVEN)' $(CHURNLAB_BIN)
 
 # The lab's make variables reach the churnlab CLI through the environment
 # (each option names its variable), never as shell-quoted arguments: any value
@@ -35,12 +41,12 @@ help: ## Show this help, the variants and profiles (config/presets.yml) and ever
 	@printf 'Usage: make <target> [VARIABLE=value ...]\n\nTargets:\n'
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 	@printf '\n'
-	@if [ -x $(CHURNLAB) ]; then $(CHURNLAB) variants; \
+	@if [ -x $(CHURNLAB_BIN) ]; then $(CHURNLAB) variants; \
 	 else echo "Variants, profiles and ranges: run 'make venv' (or any target), then 'make help' again."; fi
 	@printf 'Other variables: SCENARIO (ab ramp) KEEPALIVE (0 1) ENDPOINT RUN (a run id) SERVICE (app db pgbouncer front) PG_MAJOR (14 15)\n'
 	@printf '  FRONT (none https) OBSERVE (0 1)\n'
 	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); rank: RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO\n'
-	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS\n'
+	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS (CONFIRM*: only on the command line)\n'
 	@printf '  faults: FAULT (db-restart db-pause pgbouncer-kill db-network-cut) FAULT_AT FAULT_FOR FAULT_TAIL; CONN_HEALTH_CHECKS (0 1)\n'
 
 .PHONY: bootstrap

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -16,8 +17,9 @@ VENV_BIN = ROOT / ".venv" / "bin"
 # door's, all of them from churnlab.core.bounds; ANSIBLE_* are dropped as well.
 STEERING = bounds.STEERING
 # A test's own make must not inherit the make running the tests (make test):
-# its level and flags change what make prints ("make[1]: ***").
-MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+# its level and flags change what make prints ("make[1]: ***"), and its list
+# of variables named on its command line (CHURNLAB_GIVEN) would confirm for a test.
+MAKE_INHERITED = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "CHURNLAB_GIVEN")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -49,6 +51,26 @@ def offline(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
     user = [] if os.geteuid() == 0 else ["--map-root-user"]
     netns = ["unshare", *user, "--net", "--", "bash", "-c", 'ip link set lo up && exec "$@"', "offline"]
     return subprocess.run([*netns, *argv], capture_output=True, text=True, **kwargs)
+
+
+def make_offline(*make_args: str, env: dict[str, str] | None = None,
+                 timeout: float = 180) -> subprocess.CompletedProcess:
+    """make, in a network namespace with only loopback (offline), then the namespace's interfaces on
+    stderr ("interfaces: lo "), so a test can show nothing else was there to send through."""
+    script = (f"make -s {' '.join(shlex.quote(a) for a in make_args)}; rc=$?; "
+              "echo \"interfaces: $(ip -o link show | awk -F': ' '{print $2}' | tr '\\n' ' ')\" >&2; exit $rc")
+    return offline(["bash", "-c", script], cwd=ROOT, env=env if env is not None else clean_env(), timeout=timeout)
+
+
+def assert_refused_offline(proc: subprocess.CompletedProcess, message: str) -> None:
+    """make_offline's outcome was a refusal before any connection: exit 2, one line naming `message`,
+    no traceback, ansible-playbook never started, and nothing but loopback in the namespace."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "PLAY [" not in proc.stdout  # ansible-playbook never started
+    assert "interfaces: lo \n" in proc.stderr  # the namespace had nothing but loopback
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

@@ -44,6 +44,16 @@ def hosts_status() -> None:
                   or "no lab hosts: `make hosts-up` starts them")
 
 
+def consent(v: Values):
+    """CONFIRM and CONFIRM_REPRO as given, each with whether this command line named it (an exported value
+    confirms nothing), and whether INVENTORY was named there too (or not at all: the lab's)."""
+    from churnlab.hosts import guard
+
+    words = {name: guard.Word(name, v.get(name, ""), name in v.given) for name in ("CONFIRM", "CONFIRM_REPRO")}
+    return guard.Consent(words["CONFIRM"], words["CONFIRM_REPRO"],
+                         inventory_here="INVENTORY" in v.given or not v["INVENTORY"].strip())
+
+
 HOSTS_VARIANT = {"VARIANT": ("", "default: the inventory's own churnlab_variant"),
                  "PROFILE": ("", "default: the inventory's own sysctl_profile")}
 
@@ -55,20 +65,20 @@ def hosts_provision(v: Values) -> None:
     from churnlab.hosts import inventory as hosts
 
     hosts.provision(or_default(v["INVENTORY"], LAB_INVENTORY), v["VARIANT"].strip() or None,
-                    v["PROFILE"].strip() or None, check=flag("CHECK", v["CHECK"]),
-                    confirm=flag("CONFIRM", v["CONFIRM"]), confirm_repro=flag("CONFIRM_REPRO", v["CONFIRM_REPRO"]),
+                    v["PROFILE"].strip() or None, check=flag("CHECK", v["CHECK"]), consent=consent(v),
                     ansible_args=v["ANSIBLE_ARGS"])
 
 
 @app.command("load")
-@takes("INVENTORY", "SCENARIO", "VUS", "ITERATIONS", "KEEPALIVE", "CONFIRM", "ANSIBLE_ARGS", *FAULT_VARIABLES)
+@takes("INVENTORY", "SCENARIO", "VUS", "ITERATIONS", "KEEPALIVE", "CONFIRM", "CONFIRM_REPRO", "ANSIBLE_ARGS",
+       *FAULT_VARIABLES)
 def hosts_load(v: Values) -> None:
     """k6 from the load generator host against the app host; results/<run-id>/ as the compose lab writes."""
     from churnlab.hosts import inventory as hosts
 
     chosen, params = fault_and_load(v)  # both checked before anything connects
     hosts.load(or_default(v["INVENTORY"], LAB_INVENTORY), params.scenario, params.vus, params.iterations,
-               params.keepalive, confirm=flag("CONFIRM", v["CONFIRM"]), ansible_args=v["ANSIBLE_ARGS"], fault=chosen)
+               params.keepalive, consent=consent(v), ansible_args=v["ANSIBLE_ARGS"], fault=chosen)
 
 
 @app.command("diagnose")
@@ -78,5 +88,5 @@ def hosts_diagnose(v: Values) -> None:
     from churnlab.hosts import inventory as hosts
 
     seconds = bounds.whole("DIAG_SECONDS", or_default(v["DIAG_SECONDS"], "5"))
-    hosts.diagnose(or_default(v["INVENTORY"], LAB_INVENTORY), seconds, confirm=flag("CONFIRM", v["CONFIRM"]),
+    hosts.diagnose(or_default(v["INVENTORY"], LAB_INVENTORY), seconds, consent=consent(v),
                    ansible_args=v["ANSIBLE_ARGS"])

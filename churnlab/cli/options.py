@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 from collections.abc import Callable
 
@@ -75,8 +76,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "RANK_REPRO": ("1", "1: also run each fix on the repro profile (holds under repro?)"),
     "INVENTORY": ("", "inventory folder (default inventories/lab)"),
     "CHECK": ("", "1: dry run (--check --diff), nothing changes"),
-    "CONFIRM": ("", "yes: go ahead on hosts outside the lab network"),
-    "CONFIRM_REPRO": ("", "yes: apply the incident's settings to hosts outside the lab"),
+    "CONFIRM": ("", "yes (or the inventory's name): go ahead on hosts outside the lab network; "
+                    "counts only on this command's own command line"),
+    "CONFIRM_REPRO": ("", "yes (or the inventory's name): the incident's settings or load on hosts outside "
+                          "the lab; counts only on this command's own command line"),
     "ANSIBLE_ARGS": ("", "extra ansible-playbook options (an allowlist)"),
 }
 
@@ -88,7 +91,30 @@ def option(name: str, default: str | None = None, text: str | None = None):
 
 
 class Values(dict):
-    """The make variables a command reads, by name: values["VUS"]."""
+    """The make variables a command reads, by name: values["VUS"]; `given`: the names given on this
+    command's own command line (see given_here)."""
+
+    given: frozenset[str] = frozenset()
+
+
+# make lists the variables named on its own command line in CHURNLAB_GIVEN (the Makefile's GIVEN:
+# $(origin) is "command line" only for those). make passes every variable through the environment,
+# so this is how the CLI tells `make provision CONFIRM=yes` from a CONFIRM exported in the shell.
+MAKE_GIVEN = "CHURNLAB_GIVEN"
+
+
+def given_here(name: str, source: str) -> bool:
+    """Whether variable `name` was given on this command's own command line: the CLI's (--confirm yes),
+    or make's (listed in CHURNLAB_GIVEN, trusted only under make). Inherited from the environment: no.
+    `source` is where click took the value from (ParameterSource's name)."""
+    if source == "COMMANDLINE":
+        return True
+    if source == "ENVIRONMENT" and os.environ.get("MAKELEVEL"):
+        return name in os.environ.get(MAKE_GIVEN, "").split()
+    return False
+
+
+_CTX = "churnlab_context"  # the typer.Context @takes asks for, to tell where each value came from
 
 
 def takes(*names: str, **changed: tuple[str, str]) -> Callable:
@@ -99,13 +125,19 @@ def takes(*names: str, **changed: tuple[str, str]) -> Callable:
         own = list(inspect.signature(command).parameters.values())[1:]
         made = [inspect.Parameter(name.lower(), inspect.Parameter.KEYWORD_ONLY, annotation=str,
                                   default=option(name, *changed.get(name, (None, None)))) for name in names]
+        context = inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
 
         @functools.wraps(command)
         def run(**kwargs):
-            return command(Values({name: kwargs.pop(name.lower()) for name in names}), **kwargs)
+            ctx = kwargs.pop(_CTX)
+            values = Values({name: kwargs.pop(name.lower()) for name in names})
+            values.given = frozenset(name for name in names
+                                     if given_here(name, getattr(ctx.get_parameter_source(name.lower()), "name", "")))
+            return command(values, **kwargs)
 
-        run.__signature__ = inspect.Signature([*made, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])
-        run.__annotations__ = {p.name: str for p in made} | {p.name: p.annotation for p in own}
+        run.__signature__ = inspect.Signature([context, *made, *(p.replace(kind=p.KEYWORD_ONLY) for p in own)])
+        run.__annotations__ = {_CTX: typer.Context} | {p.name: str for p in made} | \
+            {p.name: p.annotation for p in own}
         return run
     return wrap
 

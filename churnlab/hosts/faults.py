@@ -15,7 +15,7 @@ FAULT_AT); it undoes after FAULT_FOR, at once when the load fails, and the
 play's always section undoes again (idempotent) and checks that nothing is
 left broken. If the play is stopped (Ctrl-C) or fails, `undo_again` runs
 playbooks/fault-undo.yml (its always section may not have run). Only on hosts that all lie in the lab network:
-hosts_guard.refuse_fault_outside_lab, before anything connects, and the play
+the guard (churnlab.hosts.guard.check), before anything connects, and the play
 asserts the same addresses again.
 """
 from __future__ import annotations

@@ -2,13 +2,18 @@
 
 Every command validates its input and passes the guard (churnlab.hosts.guard)
 before ansible-playbook starts, so a refusal never sends a packet. The
-variant and the kernel profile come from the inventory's own group_vars
-unless the user names them: production never gets the lab's defaults.
+inventory is copied once (churnlab.hosts.snapshot); the guard reads that
+copy and ansible-playbook runs against it, so the run uses exactly what the
+guard checked. The variant and the kernel profile come from the inventory's
+own group_vars unless the user names them: production never gets the lab's
+defaults.
 """
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from churnlab.core.paths import ROOT
 from churnlab.hosts import faults as hostfault
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import lab as lab_hosts
+from churnlab.hosts import snapshot
 
 PLAYBOOKS = ROOT / "playbooks"
 
@@ -35,9 +41,11 @@ class AnsibleFailed(LabError):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked inventory and the extra Ansible arguments that go with it."""
+    """A checked inventory: as named (`inventory`), its private copy the guard read and the playbook runs
+    against (`copy`), the extra Ansible arguments that go with it, and the guard's decision."""
 
     inventory: Path
+    copy: Path
     extra: list[str]
     decision: hosts_guard.Decision
 
@@ -55,15 +63,22 @@ def _dry(extra: list[str]) -> bool:
     return bool(hosts_guard.select(extra, hosts_guard.CHECK_OPTIONS))
 
 
-def target(inventory: str, ansible_args: str, *, confirm: bool, confirm_repro: bool = False,
-           check: bool = False, variant: str | None = None, profile: str | None = None) -> Target:
+@contextmanager
+def target(inventory: str, ansible_args: str, *, consent: hosts_guard.Consent = hosts_guard.NO_CONSENT,
+           check: bool = False, variant: str | None = None, profile: str | None = None,
+           fault: str | None = None, load_vus: int | None = None) -> Iterator[Target]:
+    """The inventory copied once and checked (one line and exit 2 when refused); the copy is removed after."""
     extra = hosts_guard.parse_extra_args(ansible_args)
     if check:
         extra = [a for a in extra if a not in ("--check", "-C", "--diff", "-D")] + ["--check", "--diff"]
     path = hosts_guard.inventory_dir(inventory)
-    decision = hosts_guard.check(path, extra, confirm=confirm, confirm_repro=confirm_repro or _dry(extra),
-                                 named_variant=variant, named_profile=profile)
-    return Target(path, extra, decision)
+    copy = snapshot.take(path)
+    try:
+        decision = hosts_guard.check(path, copy, extra, consent=consent, named_variant=variant,
+                                     named_profile=profile, dry=_dry(extra), fault=fault, load_vus=load_vus)
+        yield Target(path, copy, extra, decision)
+    finally:
+        snapshot.remove(copy)
 
 
 def _own_setting(t: Target, key: str, what: str) -> str:
@@ -86,12 +101,12 @@ def _describe(t: Target) -> str:
 
 
 def _playbook(t: Target, name: str, extra_vars: dict) -> None:
-    argv = [str(hosts_guard.VENV_BIN / "ansible-playbook"), "-i", str(t.inventory), str(PLAYBOOKS / name)]
+    argv = [str(hosts_guard.VENV_BIN / "ansible-playbook"), "-i", str(t.copy), str(PLAYBOOKS / name)]
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
     argv += t.extra
     try:
-        proc = subprocess.run(argv, cwd=ROOT, env=hosts_guard.ansible_env())
+        proc = subprocess.run(argv, cwd=ROOT, env=hosts_guard.ansible_env(lab=t.decision.lab))
     finally:
         if t.decision.lab:
             lab_secrets.tighten(lab_hosts.HOSTS_SECRETS)
@@ -99,54 +114,53 @@ def _playbook(t: Target, name: str, extra_vars: dict) -> None:
         raise AnsibleFailed(name, proc.returncode)
 
 
-def provision(inventory: str, variant: str | None, profile: str | None, *, check: bool, confirm: bool,
-              confirm_repro: bool, ansible_args: str) -> None:
+def provision(inventory: str, variant: str | None, profile: str | None, *, check: bool,
+              consent: hosts_guard.Consent = hosts_guard.NO_CONSENT, ansible_args: str = "") -> None:
     variant = catalog.check_variant(variant) if variant else None
     profile = catalog.check_profile(profile) if profile else None
-    t = target(inventory, ansible_args, confirm=confirm, confirm_repro=confirm_repro, check=check,
-               variant=variant, profile=profile)
-    chosen_variant = variant or catalog.check_variant(_own_setting(t, "churnlab_variant", "VARIANT"))
-    chosen_profile = profile or catalog.check_profile(_own_setting(t, "sysctl_profile", "PROFILE"))
-    origin = lambda named: "named" if named else "the inventory's own"  # noqa: E731
-    console.print(f"{'dry run (--check --diff) of' if t.dry else 'provisioning'} {_describe(t)}: "
-                  f"VARIANT={chosen_variant} ({origin(variant)}), PROFILE={chosen_profile} ({origin(profile)})")
-    incident = chosen_variant in catalog.incident("variant") or chosen_profile in catalog.incident("profile")
-    if t.decision.outside and not t.dry and incident:
-        console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(chosen_variant, chosen_profile))
-    extra_vars = {}
-    if variant:
-        extra_vars["churnlab_variant"] = variant
-    if profile:
-        extra_vars["sysctl_profile"] = profile
-    _playbook(t, "site.yml", extra_vars)
+    with target(inventory, ansible_args, consent=consent, check=check, variant=variant, profile=profile) as t:
+        chosen_variant = variant or catalog.check_variant(_own_setting(t, "churnlab_variant", "VARIANT"))
+        chosen_profile = profile or catalog.check_profile(_own_setting(t, "sysctl_profile", "PROFILE"))
+        origin = lambda named: "named" if named else "the inventory's own"  # noqa: E731
+        console.print(f"{'dry run (--check --diff) of' if t.dry else 'provisioning'} {_describe(t)}: "
+                      f"VARIANT={chosen_variant} ({origin(variant)}), PROFILE={chosen_profile} ({origin(profile)})")
+        incident = chosen_variant in catalog.incident("variant") or chosen_profile in catalog.incident("profile")
+        if t.decision.outside and not t.dry and incident:
+            console.print("[yellow]warning:[/] " + hosts_guard.incident_effect(chosen_variant, chosen_profile))
+        extra_vars = {}
+        if variant:
+            extra_vars["churnlab_variant"] = variant
+        if profile:
+            extra_vars["sysctl_profile"] = profile
+        _playbook(t, "site.yml", extra_vars)
 
 
-def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *, confirm: bool,
-         ansible_args: str, fault: faults.Plan | None = None) -> None:
-    if fault:  # faults mid-load: lab hosts only, refused before anything connects
-        hosts_guard.refuse_fault_outside_lab(hosts_guard.inventory_dir(inventory),
-                                             hosts_guard.parse_extra_args(ansible_args), fault.kind)
-    t = target(inventory, ansible_args, confirm=confirm)
-    fault_vars = hostfault.prepare(t, fault) if fault else {}  # checked (one line) before the play starts
-    console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
-                  + (f" x {'up to ' if fault else ''}{iterations} requests" if scenario == "ab" else "")
-                  + (", keep-alive" if keepalive else ", no keep-alive")
-                  + (f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s, then {fault.tail} s"
-                     if fault else ""))
-    try:
-        _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
-                                  "load_keepalive": keepalive, **fault_vars})
-    except (KeyboardInterrupt, AnsibleFailed):
-        if fault_vars:  # stopped or failed: its always section may not have run (an unreachable loadgen, Ctrl-C)
-            hostfault.undo_again(lambda: _playbook(t, hostfault.UNDO_PLAYBOOK, fault_vars))
-        raise
+def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bool, *,
+         consent: hosts_guard.Consent = hosts_guard.NO_CONSENT, ansible_args: str = "",
+         fault: faults.Plan | None = None) -> None:
+    # a fault is refused outside the lab, and load_target / load_fetch_dir checked, before anything connects
+    with target(inventory, ansible_args, consent=consent, fault=fault.kind if fault else None, load_vus=vus) as t:
+        fault_vars = hostfault.prepare(t, fault) if fault else {}  # checked (one line) before the play starts
+        console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
+                      + (f" x {'up to ' if fault else ''}{iterations} requests" if scenario == "ab" else "")
+                      + (", keep-alive" if keepalive else ", no keep-alive")
+                      + (f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s, then {fault.tail} s"
+                         if fault else ""))
+        try:
+            _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,
+                                      "load_keepalive": keepalive, **fault_vars})
+        except (KeyboardInterrupt, AnsibleFailed):
+            if fault_vars:  # stopped or failed: its always section may not have run (an unreachable loadgen, Ctrl-C)
+                hostfault.undo_again(lambda: _playbook(t, hostfault.UNDO_PLAYBOOK, fault_vars))
+            raise
 
 
-def diagnose(inventory: str, seconds: int, *, confirm: bool, ansible_args: str) -> None:
+def diagnose(inventory: str, seconds: int, *, consent: hosts_guard.Consent = hosts_guard.NO_CONSENT,
+             ansible_args: str = "") -> None:
     """`seconds` is checked by the caller (churnlab.core.bounds' DIAG_SECONDS)."""
-    t = target(inventory, ansible_args, confirm=confirm)
-    console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
-    _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})
+    with target(inventory, ansible_args, consent=consent) as t:
+        console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
+        _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})
 
 
 def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:
@@ -157,11 +171,11 @@ def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:
 
     lab_hosts.up()
     try:
-        provision(inventory, None, None, check=False, confirm=False, confirm_repro=False, ansible_args="")
-        load(inventory, "ab", 500, 10000, False, confirm=False, ansible_args="")
+        provision(inventory, None, None, check=False)
+        load(inventory, "ab", 500, 10000, False)
         with console.status(f"waiting {settle_s} s for the direct run's TIME_WAIT ports to come back"):
             time.sleep(settle_s)
-        provision(inventory, "gthread", None, check=False, confirm=False, confirm_repro=False, ansible_args="")
-        load(inventory, "ab", 500, 10000, False, confirm=False, ansible_args="")
+        provision(inventory, "gthread", None, check=False)
+        load(inventory, "ab", 500, 10000, False)
     finally:
         lab_hosts.down()

@@ -10,6 +10,12 @@ The hosts' addresses have one source, inventories/lab/hosts: the compose
 file takes them as LAB_HOST_<NAME> and LAB_HOSTS_SUBNET from `compose_env()`,
 the tests through `addresses()`. They must lie in the lab network, the one
 range the guard (churnlab.hosts.guard) lets Ansible reach without CONFIRM.
+
+That network has no route out (compose `internal`): the lab hosts reach the
+package mirrors through lab-proxy only (PROXY, the network's last address;
+ansible/lab-hosts/lab-proxy.conf), which refuses every other name and every
+address. lab-proxy is not a lab host: `containers()` leaves it out unless
+asked, and no inventory host may take its address.
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ from churnlab.core.paths import BASE_IMAGE_SCRIPT, LAB_INVENTORY, ROOT, SECRETS_
 
 PROJECT = "churnlab-hosts"
 LAB_NETWORK = ipaddress.IPv4Network("192.168.240.0/24")
+PROXY = str(LAB_NETWORK.broadcast_address - 1)  # lab-proxy's address on the lab network
+HOST_LABEL = "churnlab.lab-host"  # compose.yml's label of a lab host
+NETWORKS = (PROJECT, f"{PROJECT}-egress")  # the lab network (internal), lab-proxy's way out
 COMPOSE_FILE = ROOT / "ansible" / "lab-hosts" / "compose.yml"
 HOSTS_SECRETS = SECRETS_DIR / "lab-hosts"
 KEY = HOSTS_SECRETS / "id_ed25519"
@@ -64,10 +73,13 @@ def addresses(inventory: Path = LAB_INVENTORY) -> dict[str, str]:
 
 def subnet(inventory: Path = LAB_INVENTORY) -> str:
     """The lab network, once every lab host is checked to be in it."""
-    outside = [f"{name} {ip}" for name, ip in addresses(inventory).items()
-               if ipaddress.IPv4Address(ip) not in LAB_NETWORK]
+    found = addresses(inventory)
+    outside = [f"{name} {ip}" for name, ip in found.items() if ipaddress.IPv4Address(ip) not in LAB_NETWORK]
     if outside:
         raise LabError(f"lab hosts must be in the lab network {LAB_NETWORK}: {', '.join(outside)}")
+    taken = [name for name, ip in found.items() if ip == PROXY]
+    if taken:
+        raise LabError(f"lab host {taken[0]} has {PROXY}, lab-proxy's address: choose another")
     return str(LAB_NETWORK)
 
 
@@ -75,6 +87,7 @@ def compose_env(inventory: Path = LAB_INVENTORY) -> dict[str, str]:
     """The variables ansible/lab-hosts/compose.yml interpolates."""
     env = {f"LAB_HOST_{name.upper()}": ip for name, ip in addresses(inventory).items()}
     env["LAB_HOSTS_SUBNET"] = subnet(inventory)
+    env["LAB_HOSTS_PROXY"] = PROXY
     return env
 
 
@@ -88,17 +101,21 @@ def _run(*args: str, title: str, pubkey: Path | str = AUTHORIZED_KEYS) -> None:
     run_logged(argv, title, STATE_DIR / "hosts.log", env=env)
 
 
-def containers(running_only: bool = False) -> dict[str, str]:
-    """Container name -> lab address of the lab hosts (none where Docker is missing)."""
+def containers(running_only: bool = False, hosts_only: bool = True) -> dict[str, str]:
+    """Container name -> lab address of the lab hosts, or of every container of the project with
+    hosts_only=False (lab-proxy too); none where Docker is missing."""
     if not shutil.which("docker"):
         return {}
+    label = f"label={HOST_LABEL}" if hosts_only else f"label=com.docker.compose.project={PROJECT}"
     proc = subprocess.run(["docker", "ps", "-q", *([] if running_only else ["-a"]), "--filter",
-                           f"label=com.docker.compose.project={PROJECT}"], capture_output=True, text=True)
+                           f"label=com.docker.compose.project={PROJECT}", "--filter", label],
+                          capture_output=True, text=True)
     ids = proc.stdout.split()
     if not ids:
         return {}
     inspect = subprocess.run(["docker", "inspect", "--format",
-                              "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", *ids],
+                              "{{.Name}} {{with index .NetworkSettings.Networks \"" + PROJECT + "\"}}"
+                              "{{.IPAddress}}{{end}}", *ids],
                              capture_output=True, text=True)
     out = {}
     for line in inspect.stdout.splitlines():
@@ -142,8 +159,9 @@ def _pin_host_keys(hosts: dict[str, str]) -> None:
 
 
 def ssh_argv(address: str, command: str, connect_timeout: int = 3) -> list[str]:
-    """ssh to a lab host as the lab's user, host key checked against the pinned file."""
-    return ["ssh", "-q", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+    """ssh to a lab host as the lab's user, host key checked against the pinned file; no ssh_config is read
+    (-F /dev/null: the operator's ~/.ssh/config could send a lab address elsewhere)."""
+    return ["ssh", "-q", "-F", "/dev/null", "-i", str(KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", f"UserKnownHostsFile={KNOWN_HOSTS}", "-o", "IdentitiesOnly=yes",
             "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR", f"ansible@{address}", command]
 
@@ -186,12 +204,12 @@ def down() -> None:
     # down reads no key: the mount source is only needed to create containers.
     _run("down", "--remove-orphans", "--volumes", "--timeout", "20", title="removing the lab hosts",
          pubkey="/dev/null")
-    left = containers()
+    left = containers(hosts_only=False)
     if left:
         raise LabError(f"lab hosts left behind: {', '.join(left)}")
-    net = subprocess.run(["docker", "network", "inspect", PROJECT], capture_output=True)
-    if net.returncode == 0:
-        raise LabError(f"network {PROJECT} left behind")
+    for network in NETWORKS:
+        if subprocess.run(["docker", "network", "inspect", network], capture_output=True).returncode == 0:
+            raise LabError(f"network {network} left behind")
     KNOWN_HOSTS.unlink(missing_ok=True)
     console.print("[green]✓[/] lab hosts down: no container or network left")
 

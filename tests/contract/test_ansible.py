@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 import yaml
 
-from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, offline
+from tests.helpers import ROOT, VENV_BIN, offline
 from tests.helpers import clean_env as env
 
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml",
@@ -137,7 +138,7 @@ def test_variants_and_profiles_come_from_the_data_file():
     assert defaults["sysctl_profiles"] == {}
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (["provision", "VARIANT=bogus"], "unknown variant 'bogus'; valid variants: direct, persistent, gthread"),
     (["provision", "PROFILE=nope"], "unknown profile 'nope'; valid profiles: default, repro, tuned"),
     (["provision", "INVENTORY=inventories/missing"], "inventory 'inventories/missing' not found"),
@@ -145,14 +146,45 @@ def test_variants_and_profiles_come_from_the_data_file():
     (["provision-load", "VUS=0"], "VUS='0' must be a whole number from 1 to 5000"),
     (["provision-load", "VUS=600", "ITERATIONS=100"], "must be >= VUS"),
     (["provision-diagnose", "DIAG_SECONDS=301"], "DIAG_SECONDS='301' must be a whole number from 1 to 300"),
-])
-def test_bad_input_is_refused_and_starts_nothing(args, message):
-    before = lab_host_containers()
-    proc = make(*args, timeout=120)
+]
+
+
+@pytest.fixture()
+def spies(tmp_path):
+    """docker, ssh and ansible-inventory that only record being called: whether anything started is
+    seen with Docker or without it (comparing the lab hosts' containers was the same [] before and
+    after on a machine without Docker)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    for tool in ("docker", "ssh"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\nexit 1\n')
+        (bin_dir / tool).chmod(0o755)
+    environ = env()
+    environ["PATH"] = f"{bin_dir}:{environ['PATH']}"
+    return environ, log
+
+
+def spied_make(spies, *args: str):
+    environ, log = spies
+    proc = offline(["make", "-s", *args], cwd=ROOT, env=environ, timeout=120, stdin=subprocess.DEVNULL)
+    return proc, (log.read_text().splitlines() if log.exists() else [])
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_is_refused_and_starts_nothing(spies, args, message):
+    proc, calls = spied_make(spies, *args)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and "PLAY [" not in proc.stdout
-    assert lab_host_containers() == before
+    assert calls == []  # not even a look at the lab hosts through Docker, no ssh
+
+
+def test_the_spies_see_what_a_good_input_starts(spies):
+    """The check above can fail without Docker: a good provision looks at the lab hosts through Docker
+    before anything else (here the spy answers that none run, so it stops there, without ssh)."""
+    proc, calls = spied_make(spies, "provision")
+    assert proc.returncode == 2 and "the lab hosts are not up" in proc.stderr, proc.stderr
+    assert calls and all(call.startswith("docker ps") for call in calls), calls
 
 
 @pytest.mark.parametrize("name, address", [("lab-single", "192.168.240.11"), ("production-single", "10.30.7.7")])

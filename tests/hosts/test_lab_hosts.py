@@ -27,7 +27,7 @@ import pytest
 from churnlab.evidence import app_errors
 from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, recap
 from tests.helpers import clean_env as env
-from tests.hosts.conftest import LAB_HOSTS, ssh
+from tests.hosts.conftest import LAB_HOSTS, quote, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
 
@@ -256,6 +256,22 @@ class TestLabHosts:
             ssh("app1", "systemctl stop churnlab-test-ps")
         assert all(r["changed"] > 0 for r in first.values()), first
         assert_no_secret(out, "first converge output")
+
+    def test_the_lab_hosts_have_no_route_out(self, hosts):
+        """Their network is compose `internal`: a connection to TEST-NET-1 goes nowhere, and lab-proxy, their
+        one way to the package mirrors (the converge above went through it), refuses any address before it
+        connects (403). No packet is ever sent to 10.30.x: only the proxy is asked, and it refuses."""
+        probe = ("import socket\n"
+                 "s = socket.socket(); s.settimeout(3)\n"
+                 "try:\n    s.connect(('192.0.2.1', 80)); print('reached 192.0.2.1')\n"
+                 "except OSError:\n    print('no route to 192.0.2.1')\n"
+                 "for ip in ('192.0.2.1', '10.30.7.7'):\n"
+                 "    p = socket.create_connection(('lab-proxy', 8888), timeout=5)\n"
+                 "    p.sendall(f'CONNECT {ip}:443 HTTP/1.1\\r\\nHost: {ip}:443\\r\\n\\r\\n'.encode())\n"
+                 "    print(ip, p.recv(200).split(b'\\r\\n')[0].decode())\n")
+        out = ssh("app1", f"python3 -c {quote(probe)}")
+        assert out.stdout.splitlines() == ["no route to 192.0.2.1", "192.0.2.1 HTTP/1.1 403 Filtered",
+                                           "10.30.7.7 HTTP/1.1 403 Filtered"], out.stdout + out.stderr
 
     def test_no_secret_in_ps_during_the_migrations(self, hosts):
         capture = ssh("app1", f"cat {PS_CAPTURE}; rm -f {PS_CAPTURE}", timeout=120).stdout

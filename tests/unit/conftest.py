@@ -14,7 +14,7 @@ import pytest
 from hypothesis import settings
 
 from churnlab import cli as cli_module
-from tests.helpers import STEERING
+from tests.helpers import MAKE_INHERITED, STEERING
 
 # The property tests (test_properties_*.py): the same examples on every run (CI repeats what a
 # laptop saw, no example database), no per-example deadline (a 2-core CI machine is slow),
@@ -32,7 +32,7 @@ class Outcome:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in STEERING:
+    for name in (*STEERING, *MAKE_INHERITED):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "250")
 

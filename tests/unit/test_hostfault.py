@@ -33,7 +33,7 @@ def fact(variant: str, db_host: str = DB, port: str = "5432") -> dict:
 def fake(monkeypatch, cli):
     """The hosts (all in the lab), the app host's fact, and every playbook run: (name, extra vars)."""
     state = {"fact": fact("gthread"), "runs": [], "interrupt": False}
-    monkeypatch.setattr(hosts_guard, "resolve_hosts", lambda inventory, extra: LAB)
+    monkeypatch.setattr(hosts_guard, "resolve_hosts", lambda copy, extra, label="": LAB)
     monkeypatch.setattr(hosts_guard, "running_lab_hosts", lambda: {h.address: h.name for h in LAB})
     monkeypatch.setattr(hostfault, "read_app_fact", lambda address: state["fact"] if address == APP else {})
 

@@ -13,11 +13,17 @@ PROD = [hosts_guard.Host("app-01", "10.30.8.11", ("app",), {"churnlab_variant": 
         hosts_guard.Host("db-01", "10.30.7.7", ("db",), {})]
 
 
+def on_make_line(**env: str) -> dict[str, str]:
+    """make's variables as `make <target> NAME=value ...` hands them over: in the environment, with the
+    names given on make's own command line in CHURNLAB_GIVEN (the Makefile's GIVEN), under make."""
+    return {**env, "MAKELEVEL": "1", "CHURNLAB_GIVEN": " ".join(env)}
+
+
 @pytest.fixture()
 def fake(monkeypatch, cli):
     """Which hosts the inventory resolves to, which lab hosts run, and what ansible-playbook got."""
     state = {"hosts": LAB, "running": {h.address: h.name for h in LAB}, "runs": []}
-    monkeypatch.setattr(hosts_guard, "resolve_hosts", lambda inventory, extra: state["hosts"])
+    monkeypatch.setattr(hosts_guard, "resolve_hosts", lambda copy, extra, label="": state["hosts"])
     monkeypatch.setattr(hosts_guard, "running_lab_hosts", lambda: state["running"])
     monkeypatch.setattr(hosts, "_playbook",
                         lambda t, name, extra_vars: state["runs"].append((name, extra_vars, t.extra)))
@@ -27,7 +33,7 @@ def fake(monkeypatch, cli):
 
 def test_unnamed_settings_come_from_the_inventory(fake):
     fake["hosts"] = PROD
-    result = fake["cli"]("hosts", "provision", INVENTORY="inventories/production", CONFIRM="yes")
+    result = fake["cli"]("hosts", "provision", **on_make_line(INVENTORY="inventories/production", CONFIRM="yes"))
     assert result.code == 0, result.stderr
     assert fake["runs"] == [("site.yml", {}, [])]  # no -e: the inventory's own gthread + tuned
     assert "VARIANT=gthread (the inventory's own), PROFILE=tuned (the inventory's own)" in result.stderr
@@ -61,18 +67,19 @@ def test_outside_the_lab_needs_confirm_then_confirm_repro(fake):
     for env, message in [({}, "Rerun with CONFIRM=yes"),
                          ({"CONFIRM": "yes", "PROFILE": "repro"}, "PROFILE=repro reproduces the incident on app-01"),
                          ({"CONFIRM": "yes", "VARIANT": "persistent"}, "VARIANT=persistent reproduces")]:
-        result = fake["cli"]("hosts", "provision", **env)
+        result = fake["cli"]("hosts", "provision", **on_make_line(**env))
         assert result.code == 2 and message in result.stderr, (env, result.stderr)
     assert fake["runs"] == []
     # Both confirmations: it goes ahead, and says what it does to those hosts.
-    result = fake["cli"]("hosts", "provision", CONFIRM="yes", CONFIRM_REPRO="yes", PROFILE="repro", VARIANT="")
+    result = fake["cli"]("hosts", "provision", **on_make_line(CONFIRM="yes", CONFIRM_REPRO="yes", PROFILE="repro",
+                                                              VARIANT=""))
     assert result.code == 0 and fake["runs"][-1][1] == {"sysctl_profile": "repro"}
     assert "1,000 ephemeral ports" in result.stderr
 
 
 def test_dry_run_of_the_incident_profile_needs_only_confirm(fake):
     fake["hosts"] = PROD
-    result = fake["cli"]("hosts", "provision", CONFIRM="yes", PROFILE="repro", CHECK="1")
+    result = fake["cli"]("hosts", "provision", **on_make_line(CONFIRM="yes", PROFILE="repro", CHECK="1"))
     assert result.code == 0, result.stderr
     assert fake["runs"][-1][2] == ["--check", "--diff"]
 
@@ -102,3 +109,50 @@ def test_nothing_here_can_reach_a_production_address():
 
     with pytest.raises(AssertionError, match="tried to connect"):
         socket.create_connection(("10.30.7.7", 22), timeout=0.01)
+
+
+def test_an_inventory_from_the_environment_needs_a_confirmation_that_names_it(fake, monkeypatch):
+    fake["hosts"] = PROD
+    monkeypatch.setenv("INVENTORY", "inventories/production")  # exported in the shell: not in CHURNLAB_GIVEN
+    result = fake["cli"]("hosts", "provision", **on_make_line(CONFIRM="yes"))
+    assert result.code == 2 and "INVENTORY=inventories/production came from the environment" in result.stderr
+    assert fake["runs"] == []
+    result = fake["cli"]("hosts", "provision", **on_make_line(CONFIRM="production"))
+    assert result.code == 0, result.stderr
+    assert len(fake["runs"]) == 1
+
+
+def test_a_confirmation_on_the_clis_own_command_line_counts(fake):
+    fake["hosts"] = PROD
+    result = fake["cli"]("hosts", "provision", "--inventory", "inventories/production", "--confirm", "yes")
+    assert result.code == 0, result.stderr
+    result = fake["cli"]("hosts", "provision", INVENTORY="inventories/production", CONFIRM="yes")  # environment
+    assert result.code == 2 and "came from the environment, which confirms nothing" in result.stderr
+
+
+@pytest.mark.parametrize("env, refused", [
+    ({"VUS": "499", "ITERATIONS": "1000"}, False),
+    ({"VUS": "500"}, True),
+    ({}, True),  # the default: the incident's ab -c 500
+    ({"CONFIRM_REPRO": "yes"}, False),
+    ({"CONFIRM_REPRO": "production", "VUS": "5000", "ITERATIONS": "5000"}, False),
+])
+def test_the_incidents_load_outside_the_lab_needs_confirm_repro(fake, env, refused):
+    fake["hosts"] = PROD
+    result = fake["cli"]("hosts", "load", **on_make_line(INVENTORY="inventories/production", CONFIRM="yes", **env))
+    if refused:
+        assert result.code == 2 and "is the incident's load (ab -c 500 and more) on app-01" in result.stderr
+        assert fake["runs"] == []
+    else:
+        assert result.code == 0, result.stderr
+        assert [name for name, _, _ in fake["runs"]] == ["load.yml"]
+
+
+def test_the_playbook_runs_against_the_copy_the_guard_read(fake, monkeypatch):
+    seen = []
+    monkeypatch.setattr(hosts, "_playbook", lambda t, name, extra_vars: seen.append(
+        (t.copy, t.copy.is_dir(), (t.copy / "hosts").read_text() == (t.inventory / "hosts").read_text())))
+    assert fake["cli"]("hosts", "provision").code == 0
+    ((copy, existed, same),) = seen
+    assert existed and same and copy.parent.name == ".lab"
+    assert not copy.exists()  # removed when the command ended

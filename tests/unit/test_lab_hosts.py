@@ -30,7 +30,14 @@ def test_a_changed_inventory_changes_them(tmp_path):
                                     "[app]\napp1 ansible_host=192.168.240.56\n")
     assert lab_hosts.addresses(tmp_path) == {"db1": "192.168.240.55", "app1": "192.168.240.56"}
     assert lab_hosts.compose_env(tmp_path) == {"LAB_HOST_DB1": "192.168.240.55", "LAB_HOST_APP1": "192.168.240.56",
-                                               "LAB_HOSTS_SUBNET": "192.168.240.0/24"}
+                                               "LAB_HOSTS_SUBNET": "192.168.240.0/24",
+                                               "LAB_HOSTS_PROXY": "192.168.240.254"}
+
+
+def test_no_lab_host_may_take_the_proxys_address(tmp_path):
+    (tmp_path / "hosts").write_text("[db]\ndb1 ansible_host=192.168.240.254\n")
+    with pytest.raises(LabError, match=r"lab host db1 has 192.168.240.254, lab-proxy's address"):
+        lab_hosts.compose_env(tmp_path)
 
 
 def test_lab_hosts_outside_the_lab_network_are_refused(tmp_path):
