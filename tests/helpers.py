@@ -94,3 +94,24 @@ def lab_host_containers() -> list[str]:
     proc = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}", "--filter",
                            "label=com.docker.compose.project=churnlab-hosts"], capture_output=True, text=True)
     return proc.stdout.split()
+
+
+def table(text: str) -> list[tuple[list[str], str]]:
+    """Test cases written one per line, `ARGUMENTS -> what the outcome says`. The arguments are
+    split as a shell splits them (quotes keep spaces): a make target and NAME=value pairs, or pairs alone.
+    A long case goes on the next line: a line that starts with `->` is the outcome of the one before."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    joined = [f"{line} {lines[i + 1]}" if i + 1 < len(lines) and lines[i + 1].startswith("-> ") else line
+              for i, line in enumerate(lines) if not line.startswith("-> ")]
+    rows = []
+    for line in joined:
+        args, sep, message = line.partition(" -> ")
+        if not sep:
+            raise ValueError(f"a case needs ' -> ': {line!r}")
+        rows.append((shlex.split(args), message.strip()))
+    return rows
+
+
+def env_table(text: str) -> list[tuple[dict[str, str], str]]:
+    """table() of NAME=value pairs alone, each row's pairs as a mapping."""
+    return [(dict(arg.split("=", 1) for arg in args), message) for args, message in table(text)]

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.helpers import ROOT, VENV_BIN, offline
+from tests.helpers import ROOT, VENV_BIN, offline, table
 from tests.helpers import clean_env as env
 
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml",
@@ -138,15 +138,15 @@ def test_variants_and_profiles_come_from_the_data_file():
     assert defaults["sysctl_profiles"] == {}
 
 
-BAD_INPUT = [
-    (["provision", "VARIANT=bogus"], "unknown variant 'bogus'; valid variants: direct, persistent, gthread"),
-    (["provision", "PROFILE=nope"], "unknown profile 'nope'; valid profiles: default, repro, tuned"),
-    (["provision", "INVENTORY=inventories/missing"], "inventory 'inventories/missing' not found"),
-    (["provision-load", "SCENARIO=soak"], "unknown SCENARIO 'soak'"),
-    (["provision-load", "VUS=0"], "VUS='0' must be a whole number from 1 to 5000"),
-    (["provision-load", "VUS=600", "ITERATIONS=100"], "must be >= VUS"),
-    (["provision-diagnose", "DIAG_SECONDS=301"], "DIAG_SECONDS='301' must be a whole number from 1 to 300"),
-]
+BAD_INPUT = table("""
+    provision VARIANT=bogus -> unknown variant 'bogus'; valid variants: direct, persistent, gthread
+    provision PROFILE=nope -> unknown profile 'nope'; valid profiles: default, repro, tuned
+    provision INVENTORY=inventories/missing -> inventory 'inventories/missing' not found
+    provision-load SCENARIO=soak -> unknown SCENARIO 'soak'
+    provision-load VUS=0 -> VUS='0' must be a whole number from 1 to 5000
+    provision-load VUS=600 ITERATIONS=100 -> must be >= VUS
+    provision-diagnose DIAG_SECONDS=301 -> DIAG_SECONDS='301' must be a whole number from 1 to 300
+""")
 
 
 @pytest.fixture()

@@ -5,28 +5,28 @@ import subprocess
 import pytest
 
 from churnlab.core.paths import ROOT
-from tests.helpers import clean_env
+from tests.helpers import clean_env, table
 
-CASES = [
-    (["lab-up", "APP_PORT=70000"], "APP_PORT='70000' must be a whole number from 1024 to 65535"),
-    (["lab-up", "APP_PORT=0"], "APP_PORT='0'"),
-    (["lab-up", "WORKERS=²"], "WORKERS='²'"),
-    (["lab-up", "THREADS=-1"], "THREADS='-1'"),
-    (["lab-up", "VARIANT=dir'ect"], "unknown variant \"dir'ect\"; valid variants: direct"),
-    (["lab-up", "PROFILE=warp"], "unknown profile 'warp'; valid profiles: default, repro, tuned"),
-    (["load", "VUS=10000000"], "VUS='10000000'"),
-    (["diagnose", "RUN=/tmp"], "RUN='/tmp' must be a run id"),
-    (["diagnose", "RUN=../x"], "RUN='../x' must be a run id"),
-    (["diagnose", "RUN=no-such-run"], "no run 'no-such-run' under results/"),
-    (["lab-logs", "SERVICE=app; x"], "unknown service 'app; x'"),
-    (["matrix", "VARIANTS=direct warp"], "unknown variant 'warp'"),
-    (["matrix", "VUS_LEVELS=5x"], "VUS_LEVELS='5x'"),
-    (["demo", "ITERATIONS=0"], "ITERATIONS='0'"),
-    (["lab-up", "PG_MAJOR=13"], "PG_MAJOR='13' must be one of: 14 15"),
-    (["images", "PG_MAJOR=15.4"], "PG_MAJOR='15.4' must be one of: 14 15"),
-    (["matrix", "PG_MAJOR=16"], "PG_MAJOR='16'"),
-    (["demo", "PG_MAJOR=x"], "PG_MAJOR='x'"),
-]
+CASES = table("""
+    lab-up APP_PORT=70000 -> APP_PORT='70000' must be a whole number from 1024 to 65535
+    lab-up APP_PORT=0 -> APP_PORT='0'
+    lab-up WORKERS=² -> WORKERS='²'
+    lab-up THREADS=-1 -> THREADS='-1'
+    lab-up "VARIANT=dir'ect" -> unknown variant "dir'ect"; valid variants: direct
+    lab-up PROFILE=warp -> unknown profile 'warp'; valid profiles: default, repro, tuned
+    load VUS=10000000 -> VUS='10000000'
+    diagnose RUN=/tmp -> RUN='/tmp' must be a run id
+    diagnose RUN=../x -> RUN='../x' must be a run id
+    diagnose RUN=no-such-run -> no run 'no-such-run' under results/
+    lab-logs 'SERVICE=app; x' -> unknown service 'app; x'
+    matrix 'VARIANTS=direct warp' -> unknown variant 'warp'
+    matrix VUS_LEVELS=5x -> VUS_LEVELS='5x'
+    demo ITERATIONS=0 -> ITERATIONS='0'
+    lab-up PG_MAJOR=13 -> PG_MAJOR='13' must be one of: 14 15
+    images PG_MAJOR=15.4 -> PG_MAJOR='15.4' must be one of: 14 15
+    matrix PG_MAJOR=16 -> PG_MAJOR='16'
+    demo PG_MAJOR=x -> PG_MAJOR='x'
+""")
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ from churnlab.compose.stack import FRONT_OVERLAYS
 from churnlab.core import catalog
 from churnlab.core.errors import LabError
 from churnlab.core.paths import COMPOSE_DIR, PRESETS_FILE
+from tests.helpers import env_table
 
 ISSUE_VARIANTS = {"direct", "persistent", "gthread", "pgbouncer", "pgbouncer-local"}
 # today's stack (tests/unit/test_today_stack.py)
@@ -43,16 +44,16 @@ def test_unknown_names_are_refused_with_the_valid_values(variant, profile, word)
                               f"valid {word}s: {', '.join(valid)}"
 
 
-@pytest.mark.parametrize("knobs,fragment", [
-    ({"WORKERS": "0"}, "WORKERS='0' must be a whole number from 1 to 64"),
-    ({"WORKERS": "²"}, "WORKERS='²' must be a whole number"),
-    ({"THREADS": "many"}, "THREADS='many'"),
-    ({"THREADS": "-1"}, "THREADS='-1' must be a whole number from 1 to 256"),
-    ({"CONN_MAX_AGE": "-1"}, "CONN_MAX_AGE='-1'"),
-    ({"CONN_MAX_AGE": "86401"}, "CONN_MAX_AGE='86401' must be a whole number from 0 to 86400"),
-    ({"WORKER_CLASS": "tornado-x"}, "WORKER_CLASS='tornado-x' is not one of"),
-    ({"BOGUS": "1"}, "unknown knob 'BOGUS'"),
-])
+@pytest.mark.parametrize("knobs,fragment", env_table("""
+    WORKERS=0 -> WORKERS='0' must be a whole number from 1 to 64
+    WORKERS=² -> WORKERS='²' must be a whole number
+    THREADS=many -> THREADS='many'
+    THREADS=-1 -> THREADS='-1' must be a whole number from 1 to 256
+    CONN_MAX_AGE=-1 -> CONN_MAX_AGE='-1'
+    CONN_MAX_AGE=86401 -> CONN_MAX_AGE='86401' must be a whole number from 0 to 86400
+    WORKER_CLASS=tornado-x -> WORKER_CLASS='tornado-x' is not one of
+    BOGUS=1 -> unknown knob 'BOGUS'
+"""))
 def test_bad_knobs_are_refused(knobs, fragment):
     with pytest.raises(LabError) as info:
         catalog.Selection.of("direct", "repro", knobs)

@@ -15,6 +15,7 @@ from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR, ROOT, STATE_DIR
 from churnlab.hosts import connection, snapshot
 from churnlab.hosts import guard as hosts_guard
+from tests.helpers import env_table
 
 LAB_VARS = {  # what inventories/lab gives every host (ansible-inventory --list, unrendered)
     "ansible_host": "192.168.240.11", "ansible_user": "ansible",
@@ -38,37 +39,30 @@ def test_the_labs_own_connection_is_a_lab_connection():
                ansible_connection="ssh") == ()
 
 
-@pytest.mark.parametrize("changed, reason", [
-    ({"ansible_ssh_host": "10.30.7.7"}, "ansible_ssh_host 10.30.7.7 differs from ansible_host 192.168.240.11"),
-    ({"ansible_connection": "local"}, "ansible_connection='local' is not a lab connection"),
-    ({"ansible_connection": "paramiko"}, "ansible_connection='paramiko' is not a lab connection"),
-    ({"ansible_ssh_executable": "/x/ssh"}, "ansible_ssh_executable is set"),
-    ({"ansible_password": "secret"}, "ansible_password is set"),
-    ({"ansible_become_exe": "ssh 10.30.7.7"}, "ansible_become_exe is set"),
-    ({"ansible_port": "22; x"}, "ansible_port='22; x' is not a lab connection"),
-    ({"ansible_port": True}, "ansible_port='True' is not a lab connection"),
-    ({"ansible_user": "{{ x }}"}, "ansible_user='{{ x }}' is not a lab connection"),
-    ({"ansible_python_interpreter": "ssh 10.30.7.7 python3"}, "ansible_python_interpreter is not a lab connection"),
-    ({"ansible_ssh_private_key_file": "{{ lookup('pipe', 'x') }}"},
-     "ansible_ssh_private_key_file is not a lab connection"),
-    ({"ansible_ssh_extra_args": "-o HostName=192.0.2.7"},
-     "ansible_ssh_extra_args: -o 'HostName=192.0.2.7' is not allowed"),
-    ({"ansible_ssh_extra_args": "-o 'hostname 192.0.2.7'"},
-     "ansible_ssh_extra_args: -o 'hostname 192.0.2.7' is not allowed"),
-    ({"ansible_ssh_common_args": "-o ProxyCommand='nc 10.30.7.7 22'"},
-     "ansible_ssh_common_args: -o 'ProxyCommand=nc 10.30.7.7 22' is not allowed"),
-    ({"ansible_ssh_common_args": "-oProxyJump=192.0.2.7"},
-     "ansible_ssh_common_args: -o 'ProxyJump=192.0.2.7' is not allowed"),
-    ({"ansible_ssh_common_args": "-J 10.30.7.7"}, "ansible_ssh_common_args: '-J' is not allowed"),
-    ({"ansible_ssh_common_args": "-F /tmp/config"}, "ansible_ssh_common_args: '-F' is not allowed"),
-    ({"ansible_ssh_common_args": "-o StrictHostKeyChecking=no"},
-     "ansible_ssh_common_args: -o 'StrictHostKeyChecking=no' is not allowed"),
-    ({"ansible_ssh_common_args": "-o ConnectTimeout=5s"},
-     "ansible_ssh_common_args: -o 'ConnectTimeout=5s' is not allowed"),
-    ({"ansible_ssh_common_args": "{{ evil }}"}, "ansible_ssh_common_args is not a lab connection"),
-    ({"ansible_ssh_common_args": "-o 'unterminated"},
-     "ansible_ssh_common_args: cannot be read (No closing quotation)"),
-])
+@pytest.mark.parametrize("changed, reason", env_table("""
+    ansible_ssh_host=10.30.7.7 -> ansible_ssh_host 10.30.7.7 differs from ansible_host 192.168.240.11
+    ansible_connection=local -> ansible_connection='local' is not a lab connection
+    ansible_connection=paramiko -> ansible_connection='paramiko' is not a lab connection
+    ansible_ssh_executable=/x/ssh -> ansible_ssh_executable is set
+    ansible_password=secret -> ansible_password is set
+    'ansible_become_exe=ssh 10.30.7.7' -> ansible_become_exe is set
+    'ansible_port=22; x' -> ansible_port='22; x' is not a lab connection
+    'ansible_user={{ x }}' -> ansible_user='{{ x }}' is not a lab connection
+    'ansible_python_interpreter=ssh 10.30.7.7 python3' -> ansible_python_interpreter is not a lab connection
+    "ansible_ssh_private_key_file={{ lookup('pipe', 'x') }}" -> ansible_ssh_private_key_file is not a lab connection
+    'ansible_ssh_extra_args=-o HostName=192.0.2.7' -> ansible_ssh_extra_args: -o 'HostName=192.0.2.7' is not allowed
+    "ansible_ssh_extra_args=-o 'hostname 192.0.2.7'" -> ansible_ssh_extra_args: -o 'hostname 192.0.2.7' is not allowed
+    "ansible_ssh_common_args=-o ProxyCommand='nc 10.30.7.7 22'"
+        -> ansible_ssh_common_args: -o 'ProxyCommand=nc 10.30.7.7 22' is not allowed
+    ansible_ssh_common_args=-oProxyJump=192.0.2.7 -> ansible_ssh_common_args: -o 'ProxyJump=192.0.2.7' is not allowed
+    'ansible_ssh_common_args=-J 10.30.7.7' -> ansible_ssh_common_args: '-J' is not allowed
+    'ansible_ssh_common_args=-F /tmp/config' -> ansible_ssh_common_args: '-F' is not allowed
+    'ansible_ssh_common_args=-o StrictHostKeyChecking=no'
+        -> ansible_ssh_common_args: -o 'StrictHostKeyChecking=no' is not allowed
+    'ansible_ssh_common_args=-o ConnectTimeout=5s' -> ansible_ssh_common_args: -o 'ConnectTimeout=5s' is not allowed
+    'ansible_ssh_common_args={{ evil }}' -> ansible_ssh_common_args is not a lab connection
+    "ansible_ssh_common_args=-o 'unterminated" -> ansible_ssh_common_args: cannot be read (No closing quotation)
+""") + [({'ansible_port': True}, "ansible_port='True' is not a lab connection")])
 def test_any_other_way_of_reaching_it_makes_the_host_outside(changed, reason):
     assert reason in why(**changed)
     host = connection.effective("db1", {**LAB_VARS, **changed}, HERE)

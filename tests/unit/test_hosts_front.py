@@ -6,6 +6,7 @@ import pytest
 
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import inventory as hosts
+from tests.helpers import env_table
 
 LAB = [hosts_guard.Host("app1", "192.168.240.13", ("app",), {"churnlab_variant": "direct", "sysctl_profile": "repro"}),
        hosts_guard.Host("db1", "192.168.240.11", ("db",), {})]
@@ -46,14 +47,14 @@ def test_named_settings_are_passed_and_checked(fake):
                              ["--check", "--diff"])]
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"VARIANT": "bogus"}, "unknown variant 'bogus'; valid variants: direct, persistent, gthread"),
-    ({"PROFILE": "x"}, "unknown profile 'x'; valid profiles: default, repro, tuned"),
-    ({"ANSIBLE_ARGS": "-i inventories/production"}, "'-i' is not allowed"),
-    ({"ANSIBLE_ARGS": "--limit"}, "--limit needs a value"),
-    ({"ANSIBLE_ARGS": "--check=1"}, "--check takes no value"),
-    ({"ANSIBLE_ARGS": "--tags 'unterminated"}, "cannot be parsed"),
-])
+@pytest.mark.parametrize("env, message", env_table("""
+    VARIANT=bogus -> unknown variant 'bogus'; valid variants: direct, persistent, gthread
+    PROFILE=x -> unknown profile 'x'; valid profiles: default, repro, tuned
+    'ANSIBLE_ARGS=-i inventories/production' -> '-i' is not allowed
+    ANSIBLE_ARGS=--limit -> --limit needs a value
+    ANSIBLE_ARGS=--check=1 -> --check takes no value
+    "ANSIBLE_ARGS=--tags 'unterminated" -> cannot be parsed
+"""))
 def test_bad_input_starts_nothing(fake, env, message):
     result = fake["cli"]("hosts", "provision", **env)
     assert result.code == 2

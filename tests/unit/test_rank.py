@@ -10,6 +10,7 @@ from churnlab.core import catalog
 from churnlab.core.errors import LabError
 from churnlab.diagnosis import ranking
 from churnlab.reports import rank
+from tests.helpers import env_table
 
 
 def fig(rps, error_rate=0.0, peak_db=10, peak_ports=100, k6=None, cpu=None):
@@ -124,14 +125,14 @@ def test_the_rank_list_is_data_and_knobs_are_checked(tmp_path, monkeypatch):
         rank.candidates([])
 
 
-@pytest.mark.parametrize("env,message", [
-    ({"RANK_VARIANTS": "warp"}, "unknown variant 'warp'"),
-    ({"RANK_VARIANTS": "persistent"}, "not in the rank list"),
-    ({"RANK_VARIANTS": "gthread+fast"}, "unknown profile 'fast'"),
-    ({"RANK_LEVELS": "500,x"}, "RANK_LEVELS='x'"),
-    ({"RANK_ITERATIONS": "0"}, "RANK_ITERATIONS='0'"),
-    ({"RANK_REPRO": "maybe"}, "RANK_REPRO='maybe'"),
-])
+@pytest.mark.parametrize("env,message", env_table("""
+    RANK_VARIANTS=warp -> unknown variant 'warp'
+    RANK_VARIANTS=persistent -> not in the rank list
+    RANK_VARIANTS=gthread+fast -> unknown profile 'fast'
+    RANK_LEVELS=500,x -> RANK_LEVELS='x'
+    RANK_ITERATIONS=0 -> RANK_ITERATIONS='0'
+    RANK_REPRO=maybe -> RANK_REPRO='maybe'
+"""))
 def test_bad_rank_input_is_one_line_exit_2_nothing_started(cli, started, env, message):
     out = cli("rank", **env)
     assert out.code == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1
