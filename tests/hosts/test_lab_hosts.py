@@ -701,8 +701,9 @@ class TestLabHosts:
         said = " ".join(out.split()).replace("''", "'")  # YAML output: folded, quotes doubled
         pending = f"(max_prepared_transactions={conf})"
         assert f"PostgreSQL not restarted: the host's own settings wait for a restart {pending}" in said, out[-3000:]
-        # The owner takes the setting back: nothing waits for a restart any more.
-        ssh("db1", f"sed -i '/# the owner$/d' {conf} && systemctl reload 'postgresql@15-main'")
+        # The owner takes the setting back and restarts PostgreSQL (a postmaster setting taken out of
+        # the file waits for a restart too): nothing of the owner's waits for one any more.
+        ssh("db1", f"sed -i '/# the owner$/d' {conf} && systemctl restart 'postgresql@15-main'")
 
     def test_an_owners_tls_only_policy_or_an_oversized_shared_buffers_stops_before_writing(self, hosts, tmp_path):
         """Each refusal is one line, before the role writes anything: PostgreSQL's files and start time stay."""
