@@ -9,7 +9,11 @@ incident with the ab scenario from loadgen1 against app1; re-provision with
 gthread and show the same load gives zero errors; faults mid-load on the
 hosts (FAULT=db-restart, FAULT=db-network-cut): recorded, named, recovered,
 nothing left broken; the HTTPS front (the front role) converges, serves TLS,
-carries a load and goes away; reload vs restart of PostgreSQL; then the
+carries a load and goes away; reload vs restart of PostgreSQL; the owner's
+host (an owner's PgBouncer unit, [databases] entry and auth-file user, nginx
+site, listening port, pending setting, TLS-only pg_hba entry, and a
+shared_buffers too large for the host's memory): kept, or refused with one
+line before anything is written, PostgreSQL's start time unchanged; then the
 single-host topology (inventories/lab-single: app and PostgreSQL on db1, as in
 the incident) reproduces the incident and the fix; hosts down.
 """
@@ -61,6 +65,23 @@ def playbook(inventory: str, name: str, *args: str, timeout: float = 600) -> tup
                           cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{name} {args} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     return recap(proc.stdout), proc.stdout
+
+
+def playbook_refused(inventory: str, name: str, *args: str, timeout: float = 300) -> str:
+    """ansible-playbook expected to stop on a refusal: its output as one line (YAML folds long lines and
+    doubles quotes)."""
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", inventory, f"playbooks/{name}", *args],
+                          stdin=subprocess.DEVNULL,
+                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode != 0, f"{name} {args} was not refused:\n{proc.stdout[-6000:]}"
+    return " ".join(proc.stdout.split()).replace("''", "'")
+
+
+def db1_files() -> str:
+    """What the postgresql role may write on db1: checksums of its files."""
+    out = ssh("db1", "cd /etc/postgresql/15/main && md5sum postgresql.conf pg_hba.conf conf.d/*")
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def postmaster_started() -> str:
@@ -389,6 +410,33 @@ class TestLabHosts:
         assert any(line.startswith("default_pool_size|20") for line in lines)
         assert any(line.startswith("admin_users|pgbouncer_admin") for line in lines)
 
+    def test_pgbouncer_keeps_the_owners_database_and_user(self, hosts):
+        """The owner's [databases] entry and auth-file user on pgbouncer1 stay through a change of the lab's
+        own settings (its file, included at the end of pgbouncer.ini, wins for what it sets); the files the
+        role changed keep a backup beside them."""
+        seeded = ssh("pgbouncer1", "sed -i '/^\\[databases\\]/a ownerdb = host=127.0.0.1 port=5432 dbname=ownerdb' "
+                                   "/etc/pgbouncer/pgbouncer.ini && "
+                                   "echo '\"owner\" \"owner-password-0123456789\"' >> /etc/pgbouncer/userlist.txt && "
+                                   "systemctl reload pgbouncer")
+        assert seeded.returncode == 0, seeded.stderr
+        result, _ = playbook("inventories/lab", "pgbouncer.yml", "-e", "pgbouncer_default_pool_size=21")
+        assert result["pgbouncer1"]["changed"] > 0 and result["pgbouncer1"]["failed"] == 0, result
+        files = ssh("pgbouncer1", "cd /etc/pgbouncer && grep -c '^ownerdb = ' pgbouncer.ini; "
+                                  "grep -c '^\"owner\" ' userlist.txt; ls").stdout.split()
+        assert files[:2] == ["1", "1"], files
+        assert any(f.startswith("pgbouncer.ini.") and f.endswith("~") for f in files), files
+        assert any(f.startswith("churnlab.ini.") and f.endswith("~") for f in files), files
+        admin = (ROOT / ".secrets" / "lab-hosts" / "pgbouncer_admin_password").read_text().strip()
+        out = ssh("pgbouncer1", "read -r PGPASSWORD; export PGPASSWORD; "
+                                "psql -XAtq -h 127.0.0.1 -p 6432 -U pgbouncer_admin -d pgbouncer "
+                                "-c 'SHOW DATABASES' -c 'SHOW CONFIG' | cut -d'|' -f1,2", stdin=admin + "\n")
+        assert out.returncode == 0, out.stderr
+        rows = out.stdout.split()
+        assert {"ownerdb|127.0.0.1", f"lab|{LAB_HOSTS['db1']}", "default_pool_size|21"} <= set(rows), rows
+        # The Unix socket: PgBouncer's user and group only.
+        socket = ssh("pgbouncer1", "stat -c '%a %U' /var/run/postgresql/.s.PGSQL.6432").stdout.split()
+        assert socket == ["770", "postgres"], socket
+
     def test_k6_on_loadgen(self, hosts):
         assert ssh("loadgen1", "k6 version").stdout.startswith("k6 v1.1.0")
 
@@ -591,6 +639,12 @@ class TestLabHosts:
         TLS from loadgen1 to app1 through nginx, the key root-only, a load through the front
         (load.yml reads its local fact), then churnlab_front=none takes the front away."""
         started = time.monotonic()
+        # The owner's own PgBouncer unit on app1 (a stand-in): the app plays below (gthread,
+        # no PgBouncer beside the app) leave it running, as the lab did not install it.
+        seeded = ssh("app1", "printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\n"
+                             "WantedBy=multi-user.target\\n' >/lib/systemd/system/pgbouncer.service && "
+                             "systemctl daemon-reload && systemctl enable --now pgbouncer")
+        assert seeded.returncode == 0, seeded.stderr
         dry, _ = app_play("-e", "churnlab_front=https", "--check", "--diff")
         assert dry["app1"]["failed"] == 0
         assert status("loadgen1", HTTPS_URL) == "000"  # nothing listens on 443 yet: the dry run changed nothing
@@ -600,6 +654,27 @@ class TestLabHosts:
         second, out = app_play("-e", "churnlab_front=https")
         assert second["app1"]["changed"] == 0, out[-4000:]
         assert status("loadgen1", HTTPS_URL) == "200"
+        # The lab installed nginx: the local fact says so, and only then was Debian's default site removed.
+        assert "nginx=lab" in ssh("app1", "cat /etc/ansible/facts.d/churnlab_installed.fact").stdout
+        assert ssh("app1", "test -e /etc/nginx/sites-enabled/default").returncode == 1
+        # An nginx of the owner's (the fact no longer names it) keeps its own port-80 site.
+        owner = ssh("app1", "sed -i '/^nginx=/d' /etc/ansible/facts.d/churnlab_installed.fact && "
+                            "ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default && "
+                            "systemctl reload nginx")
+        assert owner.returncode == 0, owner.stderr
+        # The same play with PROFILE=tuned (ports 1024-65535): the host's own listening ports are reserved,
+        # a service of the owner's (8765) as well as the lab's.
+        listener = ssh("app1", "systemd-run --quiet --unit=churnlab-test-owner-listener --collect "
+                               "python3 -m http.server --bind 127.0.0.1 8765")
+        assert listener.returncode == 0, listener.stderr
+        kept, out = app_play("-e", "churnlab_front=https", "-e", "sysctl_profile=tuned")
+        ssh("app1", "systemctl stop churnlab-test-owner-listener")
+        assert kept["app1"]["failed"] == 0, out[-4000:]
+        assert ssh("app1", "test -L /etc/nginx/sites-enabled/default").returncode == 0
+        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}/") == "200"
+        reserved = ssh("app1", "sysctl -n net.ipv4.ip_local_reserved_ports").stdout.strip().split(",")
+        assert {"8000", "8765"} <= set(reserved), reserved  # gunicorn, the owner's listener
+        assert "net.ipv4.ip_local_reserved_ports = " in ssh("app1", "cat /etc/sysctl.d/60-churnlab.conf").stdout
         modes = ssh("app1", "stat -c '%a %U' /etc/churnlab/front /etc/churnlab/front/front.key").stdout.split()
         assert modes == ["700", "root", "600", "root"], modes
         # gunicorn behind it still answers on its own port (the front is an addition).
@@ -619,18 +694,56 @@ class TestLabHosts:
         assert off["app1"]["changed"] > 0
         assert status("loadgen1", HTTPS_URL) == "000"
         assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1  # loads: gunicorn
+        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}/") == "200"  # the owner's site stays
+        assert ssh("app1", "systemctl is-active pgbouncer").stdout.strip() == "active", "the owner's PgBouncer stopped"
+        ssh("app1", "systemctl disable --now pgbouncer; rm -f /lib/systemd/system/pgbouncer.service; "
+                    "systemctl daemon-reload")
         TIMINGS["https_front_s"] = round(time.monotonic() - started, 1)
 
     def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
+        """The owner's pg_hba entry stays; the owner's own setting waiting for a restart is named and
+        PostgreSQL is not restarted for it (nor for the lab's reloadable change)."""
         foreign = "hostssl  replication  replicator  10.99.0.0/24  scram-sha-256"
-        ssh("db1", f"echo '{foreign}' >> /etc/postgresql/15/main/pg_hba.conf")
+        conf = "/etc/postgresql/15/main/postgresql.conf"
+        ssh("db1", f"echo '{foreign}' >> /etc/postgresql/15/main/pg_hba.conf; "
+                   f"echo 'max_prepared_transactions = 7  # the owner' >> {conf}")
         before = postmaster_started()
-        result, _ = playbook("inventories/lab", "db.yml", "-e",
-                             json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
+        result, out = playbook("inventories/lab", "db.yml", "-e",
+                               json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
         assert result["db1"]["changed"] > 0 and result["db1"]["failed"] == 0
         assert foreign in ssh("db1", "cat /etc/postgresql/15/main/pg_hba.conf").stdout
         assert ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW work_mem'").stdout.strip() == "2MB"
         assert postmaster_started() == before, "a reloadable setting restarted PostgreSQL"
+        said = " ".join(out.split()).replace("''", "'")  # YAML output: folded, quotes doubled
+        pending = f"(max_prepared_transactions={conf})"
+        assert f"PostgreSQL not restarted: the host's own settings wait for a restart {pending}" in said, out[-3000:]
+        # The owner takes the setting back and restarts PostgreSQL (a postmaster setting taken out of
+        # the file waits for a restart too): nothing of the owner's waits for one any more.
+        ssh("db1", f"sed -i '/# the owner$/d' {conf} && systemctl restart 'postgresql@15-main'")
+
+    def test_an_owners_tls_only_policy_or_an_oversized_shared_buffers_stops_before_writing(self, hosts, tmp_path):
+        """Each refusal is one line, before the role writes anything: PostgreSQL's files and start time stay."""
+        files, started = db1_files(), postmaster_started()
+        tls_only = "hostssl all all 192.168.240.0/24 scram-sha-256"
+        ssh("db1", f"echo '{tls_only}' >> /etc/postgresql/15/main/pg_hba.conf")
+        try:
+            with_tls = db1_files()
+            out = playbook_refused("inventories/lab", "db.yml")
+            assert f"({tls_only}) requires TLS of the lab's client {LAB_HOSTS['app1']}: the owner's policy wins" \
+                in out, out[-3000:]
+            assert db1_files() == with_tls
+        finally:
+            ssh("db1", "sed -i '/^hostssl all all 192.168.240.0\\/24 /d' /etc/postgresql/15/main/pg_hba.conf")
+        # shared_buffers twice the host's memory, from a sizing file of its own.
+        mem_kb = int(ssh("db1", "awk '/^MemTotal:/ {print $2}' /proc/meminfo").stdout)
+        settings = ROOT / "config" / "postgresql"
+        (tmp_path / "postgresql.conf").write_text((settings / "postgresql.conf").read_text())
+        (tmp_path / "small-host.conf").write_text(f"shared_buffers = {2 * mem_kb}kB\n")
+        out = playbook_refused("inventories/lab", "db.yml", "-e", f"postgresql_settings_dir={tmp_path}")
+        assert f"shared_buffers = {2 * mem_kb}kB does not fit this host's memory ({mem_kb // 1024} MB" in out, \
+            out[-3000:]
+        assert "nothing was written" in out
+        assert db1_files() == files and postmaster_started() == started
 
     def test_a_postmaster_setting_restarts_postgres(self, hosts):
         before = postmaster_started()
