@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from churnlab.core import run_record
-from churnlab.evidence import app_errors, port_budget
+from churnlab.evidence import app_errors, k6_summary, port_budget
 
 __all__ = ["Facts", "facts_from_evidence", "facts_from_record", "facts_from_run", "facts_from_log", "loadgen_facts"]
 
@@ -95,8 +95,7 @@ def facts_from_record(record: run_record.RunRecord, evidence: list[dict]) -> Fac
         requests=summary.get("requests"),
         failed=sum(n for code, n in statuses.items() if code != "200") if record.summary is not None else None,
         p95_ms=summary.get("p95_ms"),
-        latency_crossed=[c.removeprefix("http_req_duration ") for c in summary.get("thresholds_crossed") or []
-                         if c.startswith("http_req_duration ")],
+        latency_crossed=k6_summary.latency_crossed(summary.get("thresholds_crossed") or []),
         errors=record.app_errors,
         fault=asdict(record.fault) if record.fault else None,
     )

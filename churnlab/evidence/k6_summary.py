@@ -33,6 +33,14 @@ class LoadSummary:
         return asdict(self)
 
 
+LATENCY = "http_req_duration "  # how a crossed latency threshold is named in thresholds_crossed
+
+
+def latency_crossed(crossed: list[str]) -> list[str]:
+    """The latency thresholds among those crossed, as k6 writes them ("p(95)<2000")."""
+    return [c.removeprefix(LATENCY) for c in crossed if c.startswith(LATENCY)]
+
+
 def _values(metrics: dict, name: str) -> dict:
     return metrics.get(name, {}).get("values", {})
 

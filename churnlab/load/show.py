@@ -7,6 +7,7 @@ from rich.table import Table
 
 from churnlab.core import fmt
 from churnlab.core.console import console
+from churnlab.evidence import k6_summary
 from churnlab.live.terminal import verdict
 
 if TYPE_CHECKING:
@@ -61,8 +62,9 @@ def thresholds(s) -> str:
     so a run that only crossed its latency threshold is marked slow, not failed."""
     if s.thresholds_passed:
         return "[green]passed[/]"
-    crossed = list(getattr(s, "thresholds_crossed", None) or [])
-    if crossed and all(c.startswith("http_req_duration ") for c in crossed):
-        return (f"[yellow]latency crossed[/] ({', '.join(c.removeprefix('http_req_duration ') for c in crossed)}; "
+    crossed = s.thresholds_crossed
+    latency = k6_summary.latency_crossed(crossed)
+    if crossed and len(latency) == len(crossed):
+        return (f"[yellow]latency crossed[/] ({', '.join(latency)}; "
                 f"p95 {fmt.number(s.p95_ms, unit=' ms')}): slow answers, none of them failed for it")
     return "[red]crossed[/]" + (f" ({', '.join(crossed)})" if crossed else "")

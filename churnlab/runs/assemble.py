@@ -72,8 +72,9 @@ def assemble(raw: Raw) -> Assembled:
     summary, per_loadgen = k6_merge.summarize(raw.folder, raw.exit_codes, raw.segments, raw.cpu)
     problems = list(raw.problems)
     if raw.status == run_record.FINISHED:  # k6 ran to its end: say which summary gave no figures, and why
-        who = (lambda g: f"k6 on loadgen {g['name']}") if len(per_loadgen) > 1 else (lambda g: "k6")
-        problems += [f"{who(g)}: {g['summary_problem']}" for g in per_loadgen if g.get("summary_problem")]
+        several = len(per_loadgen) > 1
+        problems += [("k6 on loadgen " + g["name"] if several else "k6") + f": {g['summary_problem']}"
+                     for g in per_loadgen if g.get("summary_problem")]
     fault = raw.fault(raw.folder) if raw.fault else None
     status = run_record.FAILED if raw.status == run_record.FINISHED and summary is None else raw.status
     load = replace(raw.load, per_loadgen=per_loadgen)
