@@ -121,6 +121,14 @@ def started(monkeypatch):
 
 
 @pytest.fixture()
+def no_processes(started):
+    """`started`, and the test fails at its end if anything tried to start a process
+    (for tests that hand the production inventory to the guard: ansible or ssh would be the way out)."""
+    yield
+    assert started == [], f"a process was started: {started}"
+
+
+@pytest.fixture()
 def cli(monkeypatch, capsys, started):
     def run(*args: str, **env: str) -> Outcome:
         for key, value in env.items():

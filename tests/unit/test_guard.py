@@ -17,6 +17,10 @@ from churnlab.hosts import connection, snapshot
 from churnlab.hosts import guard as hosts_guard
 from tests.helpers import env_table
 
+# The production inventory reaches the guard here: no process may start, and no socket may
+# leave loopback (conftest's no_route_but_loopback).
+pytestmark = pytest.mark.usefixtures("no_processes")
+
 LAB_VARS = {  # what inventories/lab gives every host (ansible-inventory --list, unrendered)
     "ansible_host": "192.168.240.11", "ansible_user": "ansible",
     "ansible_ssh_private_key_file": "{{ inventory_dir }}/../../.secrets/lab-hosts/id_ed25519",

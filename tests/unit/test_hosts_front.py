@@ -8,6 +8,10 @@ from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import inventory as hosts
 from tests.helpers import env_table
 
+# The production inventory reaches the guard here: no process may start, and no socket may
+# leave loopback (conftest's no_route_but_loopback).
+pytestmark = pytest.mark.usefixtures("no_processes")
+
 LAB = [hosts_guard.Host("app1", "192.168.240.13", ("app",), {"churnlab_variant": "direct", "sysctl_profile": "repro"}),
        hosts_guard.Host("db1", "192.168.240.11", ("db",), {})]
 PROD = [hosts_guard.Host("app-01", "10.30.8.11", ("app",), {"churnlab_variant": "gthread", "sysctl_profile": "tuned"}),
