@@ -433,9 +433,10 @@ class TestLabHosts:
         assert out.returncode == 0, out.stderr
         rows = out.stdout.split()
         assert {"ownerdb|127.0.0.1", f"lab|{LAB_HOSTS['db1']}", "default_pool_size|21"} <= set(rows), rows
-        # The Unix socket: PgBouncer's user and group only.
-        socket = ssh("pgbouncer1", "stat -c '%a %U' /var/run/postgresql/.s.PGSQL.6432").stdout.split()
-        assert socket == ["770", "postgres"], socket
+        # The Unix socket: PgBouncer's user and the socket's own group only, in a setgid directory of its own.
+        socket = ssh("pgbouncer1", "stat -c '%a %U %G' /run/churnlab-pgbouncer /run/churnlab-pgbouncer/.s.PGSQL.6432"
+                     ).stdout.split()
+        assert socket == ["2750", "postgres", "churnlab-pgbouncer", "770", "postgres", "churnlab-pgbouncer"], socket
 
     def test_k6_on_loadgen(self, hosts):
         assert ssh("loadgen1", "k6 version").stdout.startswith("k6 v1.1.0")
@@ -721,7 +722,7 @@ class TestLabHosts:
         # the file waits for a restart too): nothing of the owner's waits for one any more.
         ssh("db1", f"sed -i '/# the owner$/d' {conf} && systemctl restart 'postgresql@15-main'")
 
-    def test_an_owners_tls_only_policy_or_an_oversized_shared_buffers_stops_before_writing(self, hosts, tmp_path):
+    def test_an_owners_tls_only_policy_or_oversized_memory_settings_stop_before_writing(self, hosts, tmp_path):
         """Each refusal is one line, before the role writes anything: PostgreSQL's files and start time stay."""
         files, started = db1_files(), postmaster_started()
         tls_only = "hostssl all all 192.168.240.0/24 scram-sha-256"
@@ -734,15 +735,17 @@ class TestLabHosts:
             assert db1_files() == with_tls
         finally:
             ssh("db1", "sed -i '/^hostssl all all 192.168.240.0\\/24 /d' /etc/postgresql/15/main/pg_hba.conf")
-        # shared_buffers twice the host's memory, from a sizing file of its own.
+        # shared_buffers and effective_cache_size twice the host's memory, from a sizing file of its own:
+        # both named in the one line.
         mem_kb = int(ssh("db1", "awk '/^MemTotal:/ {print $2}' /proc/meminfo").stdout)
         settings = ROOT / "config" / "postgresql"
         (tmp_path / "postgresql.conf").write_text((settings / "postgresql.conf").read_text())
-        (tmp_path / "small-host.conf").write_text(f"shared_buffers = {2 * mem_kb}kB\n")
+        (tmp_path / "small-host.conf").write_text(f"shared_buffers = {2 * mem_kb}kB\n"
+                                                  f"effective_cache_size = {2 * mem_kb}kB\n")
         out = playbook_refused("inventories/lab", "db.yml", "-e", f"postgresql_settings_dir={tmp_path}")
-        assert f"shared_buffers = {2 * mem_kb}kB does not fit this host's memory ({mem_kb // 1024} MB" in out, \
-            out[-3000:]
-        assert "nothing was written" in out
+        assert f"shared_buffers = {2 * mem_kb}kB (at most 40%, " in out, out[-3000:]
+        assert f"; effective_cache_size = {2 * mem_kb}kB (at most 100%, " in out, out[-3000:]
+        assert f"too large for this host's memory ({mem_kb // 1024} MB" in out and "nothing was written" in out
         assert db1_files() == files and postmaster_started() == started
 
     def test_a_postmaster_setting_restarts_postgres(self, hosts):
