@@ -658,24 +658,6 @@ class TestLabHosts:
         # The lab installed nginx: the local fact says so, and only then was Debian's default site removed.
         assert "nginx=lab" in ssh("app1", "cat /etc/ansible/facts.d/churnlab_installed.fact").stdout
         assert ssh("app1", "test -e /etc/nginx/sites-enabled/default").returncode == 1
-        # An nginx of the owner's (the fact no longer names it) keeps its own port-80 site.
-        owner = ssh("app1", "sed -i '/^nginx=/d' /etc/ansible/facts.d/churnlab_installed.fact && "
-                            "ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default && "
-                            "systemctl reload nginx")
-        assert owner.returncode == 0, owner.stderr
-        # The same play with PROFILE=tuned (ports 1024-65535): the host's own listening ports are reserved,
-        # a service of the owner's (8765) as well as the lab's.
-        listener = ssh("app1", "systemd-run --quiet --unit=churnlab-test-owner-listener --collect "
-                               "python3 -m http.server --bind 127.0.0.1 8765")
-        assert listener.returncode == 0, listener.stderr
-        kept, out = app_play("-e", "churnlab_front=https", "-e", "sysctl_profile=tuned")
-        ssh("app1", "systemctl stop churnlab-test-owner-listener")
-        assert kept["app1"]["failed"] == 0, out[-4000:]
-        assert ssh("app1", "test -L /etc/nginx/sites-enabled/default").returncode == 0
-        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}/") == "200"
-        reserved = ssh("app1", "sysctl -n net.ipv4.ip_local_reserved_ports").stdout.strip().split(",")
-        assert {"8000", "8765"} <= set(reserved), reserved  # gunicorn, the owner's listener
-        assert "net.ipv4.ip_local_reserved_ports = " in ssh("app1", "cat /etc/sysctl.d/60-churnlab.conf").stdout
         modes = ssh("app1", "stat -c '%a %U' /etc/churnlab/front /etc/churnlab/front/front.key").stdout.split()
         assert modes == ["700", "root", "600", "root"], modes
         # gunicorn behind it still answers on its own port (the front is an addition).
@@ -691,11 +673,26 @@ class TestLabHosts:
         assert run["load"]["target"] == f"https://{LAB_HOSTS['app1']}:443"
         assert run["summary"]["requests"] == 500 and run["summary"]["error_rate"] == 0, run["summary"]
 
-        off, _ = app_play("-e", "churnlab_front=none")
-        assert off["app1"]["changed"] > 0
+        # The owner's things on app1, then the play that takes the front away, with PROFILE=tuned (ports
+        # 1024-65535): an nginx of the owner's (the fact no longer names it) keeps its own port-80 site, and
+        # the host's own listening ports are reserved, a service of the owner's (8765) as well as the lab's.
+        owner = ssh("app1", "sed -i '/^nginx=/d' /etc/ansible/facts.d/churnlab_installed.fact && "
+                            "ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default && "
+                            "systemctl reload nginx")
+        assert owner.returncode == 0, owner.stderr
+        listener = ssh("app1", "systemd-run --quiet --unit=churnlab-test-owner-listener --collect "
+                               "python3 -m http.server --bind 127.0.0.1 8765")
+        assert listener.returncode == 0, listener.stderr
+        off, out = app_play("-e", "churnlab_front=none", "-e", "sysctl_profile=tuned")
+        ssh("app1", "systemctl stop churnlab-test-owner-listener")
+        assert off["app1"]["changed"] > 0 and off["app1"]["failed"] == 0, out[-4000:]
         assert status("loadgen1", HTTPS_URL) == "000"
         assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1  # loads: gunicorn
+        assert ssh("app1", "test -L /etc/nginx/sites-enabled/default").returncode == 0
         assert status("loadgen1", f"http://{LAB_HOSTS['app1']}/") == "200"  # the owner's site stays
+        reserved = ssh("app1", "sysctl -n net.ipv4.ip_local_reserved_ports").stdout.strip().split(",")
+        assert {"8000", "8765"} <= set(reserved), reserved  # gunicorn, the owner's listener
+        assert "net.ipv4.ip_local_reserved_ports = " in ssh("app1", "cat /etc/sysctl.d/60-churnlab.conf").stdout
         assert ssh("app1", "systemctl is-active pgbouncer").stdout.strip() == "active", "the owner's PgBouncer stopped"
         ssh("app1", "systemctl disable --now pgbouncer; rm -f /lib/systemd/system/pgbouncer.service; "
                     "systemctl daemon-reload")
