@@ -27,6 +27,7 @@ import ipaddress
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,8 @@ KEPT_ANSIBLE_ENV = ("ANSIBLE_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_IDENTITY_LIST"
 # ssh to the lab hosts reads no ssh_config (-F /dev/null): the operator's ~/.ssh/config could send a
 # lab address somewhere else. Ansible's own defaults otherwise.
 LAB_SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s -F /dev/null"
+# ssh from the system's own directories: a PATH of the caller's could put another `ssh` first.
+SYSTEM_SSH = shutil.which("ssh", path="/usr/bin:/bin")
 # The incident's load: ab -c 500 (make provision-load's default). As much or more on app hosts outside
 # the lab needs CONFIRM_REPRO, as the incident's settings do.
 INCIDENT_LOAD_VUS = 500
@@ -76,6 +79,8 @@ def ansible_env(lab: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") or k in KEPT_ANSIBLE_ENV}
     env.update({"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
                 "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
+    if SYSTEM_SSH:  # the system's ssh, not the first one on the caller's PATH
+        env["ANSIBLE_SSH_EXECUTABLE"] = SYSTEM_SSH
     if lab:
         env["ANSIBLE_SSH_ARGS"] = LAB_SSH_ARGS
     else:
@@ -239,8 +244,12 @@ def _list(argv: list[str]) -> dict:
     # stdin only where a vault password is asked for; otherwise none, so a
     # non-blocking stdin shared with another program cannot stop Ansible.
     asks = any(a in ASK_VAULT_OPTIONS for a in argv)
+    # Listed with this checkout's own ansible.cfg, whatever CHURNLAB_ROOT names: another tree's could enable
+    # an inventory or vars plugin that runs while listing, before the guard can refuse that tree.
+    own = OWN_CHECKOUT or ROOT
+    env = {**ansible_env(), "ANSIBLE_CONFIG": str(own / "ansible.cfg")}
     try:
-        proc = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=120,
+        proc = subprocess.run(argv, cwd=own, env=env, capture_output=True, text=True, timeout=120,
                               stdin=None if asks else subprocess.DEVNULL)
     except OSError as exc:
         raise LabError(f"ansible-inventory cannot run ({exc.strerror}: {argv[0]}): run `make venv`") from None

@@ -227,3 +227,12 @@ def test_the_lab_reads_no_ssh_config_and_production_no_other_presets(monkeypatch
     lab, outside = hosts_guard.ansible_env(lab=True), hosts_guard.ansible_env()
     assert lab["ANSIBLE_SSH_ARGS"].endswith("-F /dev/null") and lab["CHURNLAB_PRESETS"] == "/tmp/other.yml"
     assert "ANSIBLE_SSH_ARGS" not in outside and "CHURNLAB_PRESETS" not in outside
+
+
+def test_ansible_runs_the_systems_ssh_whatever_path_puts_first(monkeypatch, tmp_path):
+    (tmp_path / "ssh").write_text("#!/bin/sh\n")
+    (tmp_path / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("ANSIBLE_SSH_EXECUTABLE", str(tmp_path / "ssh"))
+    for env in (hosts_guard.ansible_env(lab=True), hosts_guard.ansible_env()):
+        assert env["ANSIBLE_SSH_EXECUTABLE"] == hosts_guard.SYSTEM_SSH == "/usr/bin/ssh"
