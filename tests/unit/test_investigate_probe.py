@@ -170,3 +170,12 @@ def test_redaction_on_the_fake_host_keeps_the_evidence(fake, tmp_path):
     app = snap.app
     assert app.environ == {"DATABASE_URL": "postgres://app:<redacted>@db:5432/x", "WORKER_CLASS": "gevent"}
     assert app.cmdline[-2:] == ["--password", "<redacted>"]
+
+
+def test_a_server_whose_files_could_not_be_read_gets_no_guessed_default():
+    server = procs.AppServer("gunicorn", 100, blind=True)
+    procs.decide(server)
+    assert server.worker_class == "" and server.worker_class_from.startswith("unknown: its environment")
+    seen = procs.AppServer("gunicorn", 100, blind=True, sources={"command line": "gevent"})
+    procs.decide(seen)
+    assert seen.worker_class == "gevent"
