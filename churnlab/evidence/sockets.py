@@ -26,6 +26,7 @@ exhaustion is per destination (a local port is reused toward another ip:port).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -40,10 +41,14 @@ STATES = {
 }
 
 
+# A namespace's sockets share few addresses (its own, the DB's): each is decoded once, not per row,
+# which is most of a sample's CPU when the range is full of TIME_WAIT.
+@functools.lru_cache(maxsize=4096)
 def _ipv4(hex_addr: str) -> str:
     return socket.inet_ntop(socket.AF_INET, bytes.fromhex(hex_addr)[::-1])
 
 
+@functools.lru_cache(maxsize=4096)
 def _ipv6(hex_addr: str) -> str:
     raw = bytes.fromhex(hex_addr)
     words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
@@ -56,13 +61,13 @@ def parse_proc_net_tcp(text: str, ipv6: bool = False) -> list[tuple[str, int, st
     decode = _ipv6 if ipv6 else _ipv4
     rows = []
     for line in text.splitlines()[1:]:
-        fields = line.split()
+        fields = line.split(None, 4)  # only the first four: a full range is 28,232 lines a second
         if len(fields) < 4:
             continue
         local, remote, state = fields[1], fields[2], fields[3]
-        lip, lport = local.split(":")
-        rip, rport = remote.split(":")
-        rows.append((decode(lip), int(lport, 16), decode(rip), int(rport, 16), STATES.get(state, state)))
+        # the kernel writes ADDR:PORT with the port as 4 hex digits ("%08X:%04X")
+        rows.append((decode(local[:-5]), int(local[-4:], 16), decode(remote[:-5]), int(remote[-4:], 16),
+                     STATES.get(state, state)))
     return rows
 
 
@@ -104,19 +109,50 @@ def read_sysctls(proc_root: str = "/proc") -> dict:
 
     low, high = (int(x) for x in (read("ip_local_port_range") or "32768 60999").split())
     reuse = read("tcp_tw_reuse")
-    return {"port_range": [low, high], "port_range_size": high - low + 1,
-            "tcp_tw_reuse": int(reuse) if reuse.isdigit() else None}
+    # connect() never takes a reserved port: they are not part of the range that runs out
+    reserved = reserved_in_range(read("ip_local_reserved_ports"), low, high)
+    return {"port_range": [low, high], "port_range_size": high - low + 1 - reserved,
+            "tcp_tw_reuse": int(reuse) if reuse.isdigit() else None, "reserved_ports": reserved}
+
+
+def reserved_in_range(text: str, low: int, high: int) -> int:
+    """How many ports of ip_local_reserved_ports ("8000-8010,9000") fall within low..high."""
+    count = 0
+    for part in text.replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            a, b = int(first), int(last or first)
+            count += max(0, min(b, high) - max(a, low) + 1)
+    return count
+
+
+def _proc_net_tcp(proc_root: str):
+    """(text, is_ipv6) of /proc/net/tcp and tcp6, those that can be read."""
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            with open(os.path.join(proc_root, "net", name)) as f:
+                yield f.read(), v6
+        except OSError:
+            pass
 
 
 def read_sockets(proc_root: str = "/proc") -> list[tuple[str, int, str, int, str]]:
     rows = []
-    for name, v6 in (("tcp", False), ("tcp6", True)):
-        try:
-            with open(os.path.join(proc_root, "net", name)) as f:
-                rows += parse_proc_net_tcp(f.read(), ipv6=v6)
-        except OSError:
-            pass
+    for text, v6 in _proc_net_tcp(proc_root):
+        rows += parse_proc_net_tcp(text, ipv6=v6)
     return rows
+
+
+def listen_queues(proc_root: str = "/proc") -> dict[int, int]:
+    """Per listening port: the connections waiting in its accept queue now (a LISTEN row's rx_queue)."""
+    out: dict[int, int] = {}
+    for text, _v6 in _proc_net_tcp(proc_root):
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 4 and fields[3] == "0A":
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                out[port] = out.get(port, 0) + int(fields[4].split(":")[1], 16)
+    return out
 
 
 def holds_range_port(lport: int, rport: int, state: str, low: int, high: int) -> bool:
