@@ -41,6 +41,7 @@ from churnlab.diagnosis.ranking import (
     follow_ranking,
     measured_order,
 )
+from churnlab.diagnosis.workers import ASGI_CLASSES, THREAD_CLASSES
 from churnlab.evidence import app_errors, k6_merge, port_budget
 
 __all__ = ["diagnose", "connection_bound"]
@@ -54,6 +55,9 @@ def _cause(facts: Facts, toward_pgbouncer: bool) -> str:
                 "pooling protects Postgres but not the app host's ephemeral ports")
     if age == "0":
         return f"a new DB connection per request (CONN_MAX_AGE=0) with {s.get('WORKER_CLASS', '?')} workers"
+    if s.get("WORKER_CLASS") in ASGI_CLASSES:
+        return (f"a new DB connection per request under ASGI: Django does not keep CONN_MAX_AGE={age} connections "
+                "across requests there (Django ticket #33497)")
     if s.get("WORKER_CLASS") in ("eventlet", "gevent"):
         ka = "with no HTTP keep-alive" if not facts.keepalive else "with keep-alive"
         return (f"greenlet-local connections under {s['WORKER_CLASS']} {ka}: each request is a new greenlet "
@@ -138,7 +142,7 @@ def connection_bound(settings: dict[str, str], db_path: str = "",
             return workers * int(settings["DB_POOL_MAX"]), "(workers x pool max_size)"
         if db_path.startswith("pgbouncer") and pool_size:
             return pool_size, "(PgBouncer pool_size)"
-        if settings.get("WORKER_CLASS") == "gthread" and settings.get("THREADS"):
+        if settings.get("WORKER_CLASS") in THREAD_CLASSES and settings.get("THREADS"):
             return workers * int(settings["THREADS"]), "(workers x threads)"
     except ValueError:
         pass

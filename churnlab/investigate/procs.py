@@ -8,6 +8,8 @@ workers run (the worker class), from what gunicorn itself reads, in its order:
 then what the running process shows: its "Using worker:" log line (churnlab.investigate.logs),
 and the greenlet/gevent/eventlet modules mapped in /proc/PID/maps.
 gunicorn's default is sync, and sync with threads > 1 runs as gthread.
+uwsgi, uvicorn, daphne and granian are read by churnlab.investigate.servers, each
+as it reads its own settings (its command line, environment and config file).
 
 Files of another user's process (environ, maps, cwd, root) need root or that
 user; what could not be read is said, never guessed.
@@ -19,13 +21,15 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from churnlab.investigate import pyconfig, redact
+from churnlab.investigate import pyconfig, redact, servers
 
 SERVERS = ("gunicorn", "uwsgi", "uvicorn", "daphne", "granian")
 GREEN = re.compile(r"/(greenlet|gevent|eventlet)[/_.-][^ ]*")
 # gunicorn's worker classes by their module (-k gunicorn.workers.ggevent.GeventWorker)
 CLASS_MODULES = {"ggevent": "gevent", "geventlet": "eventlet", "gthread": "gthread", "sync": "sync",
-                 "gtornado": "tornado"}
+                 "gtornado": "tornado",
+                 "uvicorn": servers.ASGI, "uvicorn_worker": servers.ASGI}  # -k uvicorn.workers.UvicornWorker
+HELPERS = re.compile(r"multiprocessing\.(resource_tracker|forkserver)")  # a child that serves no request
 
 
 @dataclass
@@ -45,6 +49,8 @@ class AppServer:
     worker_class: str = ""
     worker_class_from: str = ""
     threads: int | None = None
+    cores: int | None = None             # uwsgi's async cores (greenlets) per process
+    interface: str = ""                  # wsgi, asgi or rsgi, where the server says
     configured_workers: int | None = None
     modules: list[str] = field(default_factory=list)   # greenlet/gevent/eventlet files mapped
     bind: list[str] = field(default_factory=list)
@@ -82,30 +88,19 @@ def server_of(cmdline: list[str]) -> str | None:
     for word in words:
         base = os.path.basename(word).rstrip(":")
         for server in SERVERS:
-            if base == server or base.startswith(server + "-") or base.startswith(server + ":"):
+            if base == server or base.startswith((server + "-", server + ":", server + "_")):
                 return server
     return None
 
 
+GUNICORN = {"-k": "worker_class", "--worker-class": "worker_class", "-w": "workers", "--workers": "workers",
+            "--threads": "threads", "-b": "bind", "--bind": "bind", "-c": "config", "--config": "config",
+            "--error-logfile": "errorlog", "--log-file": "errorlog"}
+
+
 def options(args: list[str]) -> dict[str, str]:
     """gunicorn's options of interest from a command line: -k X, --worker-class=X, -kX."""
-    names = {"-k": "worker_class", "--worker-class": "worker_class", "-w": "workers", "--workers": "workers",
-             "--threads": "threads", "-b": "bind", "--bind": "bind", "-c": "config", "--config": "config",
-             "--error-logfile": "errorlog", "--log-file": "errorlog"}
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=")
-        if name in names and eq:
-            out[names[name]] = value
-        elif arg in names and i + 1 < len(args):
-            out[names[arg]] = args[i + 1]
-            i += 1
-        elif arg[:2] in ("-k", "-w", "-b", "-c") and len(arg) > 2 and not arg.startswith("--"):
-            out[names[arg[:2]]] = arg[2:]
-        i += 1
-    return out
+    return dict(servers.pairs(args, GUNICORN))
 
 
 def normalise(worker_class: str) -> str:
@@ -230,6 +225,26 @@ def _gunicorn(server: AppServer, proc: str, cmdline: list[str], environ: dict | 
     server.error_log = str(log) if log and str(log) != "-" else ""
 
 
+def _reader(proc: str, server: AppServer, unreadable: list[str]) -> servers.Read:
+    """A file as the server's process sees it (its root, its working directory); None if not there."""
+    def read(path: str) -> str | None:
+        where = _in_process(proc, server.master, path)
+        if not _exists(where, server):
+            return None
+        return _read(where, unreadable, f"{server.server} config {path}", server=server)
+    return read
+
+
+def _apply(server: AppServer, reading: servers.Reading, unreadable: list[str]) -> None:
+    if reading.worker_class:
+        server.sources[reading.source or server.server] = reading.worker_class
+    server.configured_workers, server.threads, server.cores = reading.workers, reading.threads, reading.cores
+    server.interface, server.bind, server.error_log = reading.interface, reading.bind, reading.error_log
+    server.config_file = ", ".join(reading.config_files)
+    server.config = redact.mapping(reading.config)
+    unreadable += reading.notes
+
+
 def decide(server: AppServer, using_worker: str = "") -> None:
     """The worker class and where it comes from: gunicorn's own order, then what runs."""
     if using_worker:
@@ -242,16 +257,16 @@ def decide(server: AppServer, using_worker: str = "") -> None:
             server.worker_class, server.worker_class_from = server.sources[source], source
             break
     else:
-        if server.server == "gunicorn" and server.blind and not server.sources.get("maps"):
+        maps = server.sources.get("maps", "")
+        if server.server in servers.DEFAULTS and server.blind and not maps:
             server.worker_class_from = "unknown: its environment, config or maps could not be read (run as root)"
-        elif server.server == "gunicorn":
-            maps = server.sources.get("maps", "")
+        elif server.server in servers.DEFAULTS:
             # eventlet is pure Python: only greenlet's .so shows for it; gevent maps its own
             green = "gevent" if "gevent" in maps else ("eventlet" if "eventlet" in maps else
                                                        ("greenlet" if maps else ""))
             server.worker_class, server.worker_class_from = (green, "maps") if green else \
-                ("sync", "gunicorn's default")
-    if server.worker_class == "sync" and (server.threads or 1) > 1:
+                servers.DEFAULTS[server.server]
+    if server.server == "gunicorn" and server.worker_class == "sync" and (server.threads or 1) > 1:
         server.worker_class = "gthread"  # gunicorn runs sync with threads > 1 as gthread
         server.worker_class_from += " (sync with threads > 1 runs as gthread)"
 
@@ -266,8 +281,8 @@ def find(proc: str = "/proc", unreadable: list[str] | None = None) -> list[AppSe
         kind = server_of(cmdline)
         if kind is None or server_of(procs.get(ppid, (0, []))[1]) == kind:
             continue  # not a server, or a worker under its master
-        server = AppServer(kind, pid, sorted(p for p, (pp, _) in procs.items() if pp == pid),
-                           cmdline=redact.argv(cmdline))
+        children = sorted(p for p, (pp, argv) in procs.items() if pp == pid and not HELPERS.search(" ".join(argv)))
+        server = AppServer(kind, pid, children, cmdline=redact.argv(cmdline))
         ns = _netns(proc, pid)
         server.same_netns = None if ns is None or own_ns is None else ns == own_ns
         environ = _environ(proc, server, unreadable)
@@ -276,6 +291,8 @@ def find(proc: str = "/proc", unreadable: list[str] | None = None) -> list[AppSe
         server.unit = _unit(proc, pid)
         if kind == "gunicorn":
             _gunicorn(server, proc, cmdline, environ, unreadable)
+        else:
+            _apply(server, servers.READERS[kind](cmdline, environ, _reader(proc, server, unreadable)), unreadable)
         for p in [pid, *server.workers[:1]]:
             maps = _read(f"{proc}/{p}/maps", unreadable, f"memory maps of pid {p}", server=server) or ""
             server.modules += sorted({m.group(0) for m in GREEN.finditer(maps)} - set(server.modules))

@@ -71,6 +71,8 @@ def found(snap: Snapshot) -> list[str]:
                      + (f", worker class {app.worker_class} (from {app.worker_class_from})" if app.worker_class
                         else f", worker class {app.worker_class_from}" if app.worker_class_from else "")
                      + (f", threads {app.threads}" if app.threads else "")
+                     + (f", {app.cores} async cores each" if app.cores else "")
+                     + (f", interface {app.interface}" if app.interface else "")
                      + (f", config {app.config_file}" if app.config_file else "")
                      + (f", unit {app.unit}" if app.unit else ""))
         seen = "; ".join(f"{source}: {value}" for source, value in app.sources.items())
