@@ -112,6 +112,12 @@ def ini_section(text: str, section: str, environ: dict | None, seen: dict) -> li
     return out
 
 
+def _bare(before: list[str]) -> bool:
+    """Whether the argument after `before` is a bare one (uwsgi loads a bare FILE.ini), not an option's value."""
+    last = before[-1] if before else ""
+    return not last.startswith("-") or "=" in last or last in UWSGI_FLAGS
+
+
 def _uwsgi_settings(cmdline: list[str], environ: dict | None, read: Read, reading: Reading):
     """[(source, option, value)] in the order uwsgi applies them."""
     seen: dict = {}
@@ -121,7 +127,8 @@ def _uwsgi_settings(cmdline: list[str], environ: dict | None, read: Read, readin
             key = name[6:].lower().replace("_", "-")
             if key in UWSGI_KEYS:
                 out.append((name, key, value))
-    args = [f"--ini={a}" if a.endswith(".ini") and not a.startswith("-") else a for a in cmdline[1:]]
+    args = cmdline[1:]
+    args = [f"--ini={a}" if a.endswith(".ini") and _bare(args[:i]) else a for i, a in enumerate(args)]
     todo = [("command line", k, v) for k, v in pairs(args, UWSGI, UWSGI_FLAGS)]
     todo = [t for t in out if t[1] == "ini"] + todo  # UWSGI_INI loads its file first
     out = [t for t in out if t[1] != "ini"]

@@ -55,3 +55,10 @@ class FakeProc:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
         return d
+
+    def server(self, argv: list[str], environ: dict[str, str] | None = None, files: dict[str, str] | None = None,
+               maps: str = "", workers: int = 2, master: int = 100) -> None:
+        """An app server: its master (pid `master`, its files) and `workers` children with the same argv."""
+        self.process(master, 1, argv, environ if environ is not None else {}, files, maps)
+        for i in range(workers):
+            self.process(master + 1 + i, master, argv, environ if environ is not None else {}, maps=maps)

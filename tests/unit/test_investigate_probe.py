@@ -26,9 +26,7 @@ def fake(tmp_path, monkeypatch):
 
 
 def _server(fake, argv, environ=None, files=None, maps="", workers=2):
-    fake.process(100, 1, argv, environ if environ is not None else {}, files, maps)
-    for i in range(workers):
-        fake.process(101 + i, 100, argv, environ if environ is not None else {}, maps=maps)
+    fake.server(argv, environ, files, maps, workers)
     found = procs.find(str(fake.root))
     assert [s.master for s in found] == [100]
     return found[0]
