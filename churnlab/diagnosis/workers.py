@@ -35,4 +35,4 @@ def worker_class_lines(settings: dict) -> list[str]:
     if cls:
         return [f"worker class {cls}: not one the lab measured; check whether each request opens its own "
                 "DB connection (new connections per second toward the database, above)"]
-    return ["worker class: not found (no gunicorn process seen, or its settings could not be read)"]
+    return ["worker class: not found (no app server seen, or its settings could not be read)"]

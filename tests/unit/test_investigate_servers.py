@@ -95,6 +95,10 @@ def test_uwsgi_unread_is_said_and_gevent_seen_in_maps_counts(fake):
     assert (green.worker_class, green.worker_class_from) == ("gevent", "maps")
 
 
+def test_debians_uwsgi_binary_is_uwsgi():
+    assert procs.server_of(["/usr/bin/uwsgi_python3", "--ini", "/etc/uwsgi/app.ini"]) == "uwsgi"
+
+
 @pytest.mark.parametrize("argv,environ,expected", [
     (UVICORN + ["--workers", "4", "--port", "9000"], {}, (4, ["127.0.0.1:9000"])),
     (UVICORN, {"UVICORN_WORKERS": "3", "UVICORN_HOST": "0.0.0.0"}, (3, ["0.0.0.0:8000"])),
