@@ -30,6 +30,7 @@ export LOADGENS LOADGEN_PORT_RANGE LOADGEN_CPUS
 export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
 export FAULT FAULT_AT FAULT_FOR FAULT_TAIL CONN_HEALTH_CHECKS  # faults mid-load (churnlab/faults/plan.py)
 export EX SEED CAUSE
+export SNAPSHOT  # make diagnose SNAPSHOT=FILE: a probe's snapshot (churnlab/investigate/), offline
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -69,8 +70,12 @@ load: $(VENV)/.installed ## Put k6 load on the running lab: make load SCENARIO=a
 	$(CHURNLAB) load
 
 .PHONY: diagnose
-diagnose: $(VENV)/.installed ## Verdict in plain words: on the running lab, or on a finished run with RUN=<run-id>
+diagnose: $(VENV)/.installed ## Verdict in plain words: on the running lab, a finished run with RUN=<run-id>, or a probe's SNAPSHOT=FILE
 	$(CHURNLAB) diagnose
+
+.PHONY: probe
+probe: ## The read-only probe as one file for a host's system python3: .lab/probe/churnlab-investigate.pyz
+	python3 -m churnlab.investigate.pyz .lab/probe/churnlab-investigate.pyz
 
 .PHONY: matrix
 matrix: $(VENV)/.installed ## VARIANTS x PROFILES x VUS_LEVELS, to results/matrix-<id>/report.html + summary.md

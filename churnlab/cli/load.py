@@ -30,13 +30,20 @@ def load(v: Values) -> None:
 
 
 @app.command()
-@takes("RUN", "DIAG_SECONDS")
+@takes("RUN", "DIAG_SECONDS", "SNAPSHOT")
 def diagnose(v: Values) -> None:
     """A verdict in plain words, with the numbers behind it."""
     from churnlab import diagnosis
     from churnlab.live import terminal
 
     hooks.diagnose_starting.fire()  # e.g. off during an exercise that does not allow it
+    if v["RUN"].strip() and v["SNAPSHOT"].strip():
+        raise LabError("give RUN or SNAPSHOT, not both: the verdict is of a run or of a host's snapshot")
+    if v["SNAPSHOT"].strip():
+        from churnlab.investigate import snapshot, verdict
+
+        print(verdict.report(snapshot.read(v["SNAPSHOT"].strip())))  # the probe's own words, offline
+        return
     if v["RUN"].strip():
         from churnlab.core.paths import RESULTS_DIR
 

@@ -66,6 +66,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "FAULT_TAIL": ("", "seconds of load after the fault, to see the recovery (default 15)"),
     "RUN": ("", "a finished run's id (folder under results/); empty = the running lab, sampled now"),
     "DIAG_SECONDS": ("", "seconds the running lab or the hosts are sampled (1-300); default 5"),
+    "SNAPSHOT": ("", "a snapshot written by `churnlab investigate --snapshot FILE`: its verdict, offline"),
     "VARIANTS": ("", "variants, comma- or space-separated; empty = all"),
     "PROFILES": ("repro,tuned", "kernel profiles, comma- or space-separated"),
     "VUS_LEVELS": ("500", "concurrency levels, comma- or space-separated (each 1-5000)"),

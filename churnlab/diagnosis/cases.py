@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from churnlab.core import fmt
 
 __all__ = ["PORT_EXHAUSTION_POSTGRES", "PORT_EXHAUSTION_PGBOUNCER", "MAX_CONNECTIONS", "SOCKET_BACKLOG", "POOL_TIMEOUT",
-           "PREPARED_STATEMENTS", "HEALTHY", "UNCLASSIFIED", "LOADGEN_LIMITED", "GREENLET_CHURN", "OWN_CASES", "Fix",
-           "Verdict"]
+           "PREPARED_STATEMENTS", "PGBOUNCER_POOL", "HEALTHY", "UNCLASSIFIED", "LOADGEN_LIMITED", "GREENLET_CHURN",
+           "OWN_CASES", "Fix", "Verdict"]
 
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
@@ -15,6 +15,7 @@ MAX_CONNECTIONS = "max-connections"
 SOCKET_BACKLOG = "socket-backlog"
 POOL_TIMEOUT = "pool-timeout"
 PREPARED_STATEMENTS = "prepared-statements-pgbouncer"
+PGBOUNCER_POOL = "pgbouncer-pool-saturation"  # PgBouncer refused or timed out its clients: its pool was full
 HEALTHY = "healthy"
 UNCLASSIFIED = "unclassified"
 LOADGEN_LIMITED = "loadgen-limited"  # the load generator was the limit: the measurement is not valid
@@ -32,7 +33,7 @@ TOO_MANY = "too many clients"
 
 # The lab's own cases (not the generator's, not a fault's).
 OWN_CASES = (PORT_EXHAUSTION_POSTGRES, PORT_EXHAUSTION_PGBOUNCER, MAX_CONNECTIONS, SOCKET_BACKLOG, POOL_TIMEOUT,
-             PREPARED_STATEMENTS)
+             PREPARED_STATEMENTS, PGBOUNCER_POOL)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from churnlab.diagnosis.cases import (
     HEALTHY,
     LOADGEN_LIMITED,
     MAX_CONNECTIONS,
+    PGBOUNCER_POOL,
     POOL_TIMEOUT,
     PORT_EXHAUSTION_PGBOUNCER,
     PORT_EXHAUSTION_POSTGRES,
@@ -84,6 +85,12 @@ def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) 
         SOCKET_BACKLOG: [
             Fix("connect less often: persistent connections from a bounded thread pool", "VARIANT=gthread"),
             Fix("raise PgBouncer's listen_backlog together with net.core.somaxconn", "PROFILE=tuned"),
+        ],
+        PGBOUNCER_POOL: [
+            Fix("bound the app's connections to PgBouncer: gthread workers x threads within max_client_conn, "
+                "each connection kept (CONN_MAX_AGE > 0)", "VARIANT=gthread"),
+            Fix("size PgBouncer's pool to the work: default_pool_size (below Postgres' max_connections) and "
+                "max_client_conn above the app's connections", "VARIANT=pgbouncer PGBOUNCER_POOL_SIZE=<more>"),
         ],
         # -- today's stack (psycopg 3) --
         POOL_TIMEOUT: [
@@ -190,6 +197,13 @@ def _classify(facts: Facts) -> Verdict:
         return _prepared_statements(facts, prepared, requests)
     if pool_timeouts:
         return _pool_timeout(facts, pool_timeouts, requests)
+    bouncer_full = _count(errs, app_errors.PGBOUNCER_FULL) + _count(errs, app_errors.PGBOUNCER_WAIT)
+    if bouncer_full:
+        headline = (f"PgBouncer pool saturation: {_n(bouncer_full)}{requests} requests failed with PgBouncer's "
+                    "'no more connections allowed' (max_client_conn) or 'query_wait_timeout' (no server "
+                    f"connection free in time); PgBouncer server connections peaked at "
+                    f"{_n(facts.peak_pgbouncer_servers)}")
+        return Verdict(PGBOUNCER_POOL, headline, [ports], _fixes(PGBOUNCER_POOL, facts))
 
     # failures out of an unknown number of requests are not within 1% of it: never healthy
     failed_share = (facts.failed or 0) / facts.requests if facts.requests else float(bool(facts.failed))

@@ -267,3 +267,14 @@ def lines(budgets: list[PortBudget]) -> list[str]:
 def main_budget(budgets: list[PortBudget]) -> PortBudget | None:
     """The destination that asked for the most ports (the one a report's row shows)."""
     return max(budgets, key=lambda b: (b.ports_needed, -budgets.index(b)), default=None)
+
+
+def reuse_note(tcp_tw_reuse) -> str | None:
+    """What net.ipv4.tcp_tw_reuse changes in the budget above (which counts TIME_WAIT as held)."""
+    if str(tcp_tw_reuse) == "1":
+        return ("tcp_tw_reuse=1: a new outgoing connection may take over a port in TIME_WAIT (older than "
+                "1 s, with TCP timestamps), so the budget above is the limit without that reuse")
+    if str(tcp_tw_reuse) == "2":
+        return ("tcp_tw_reuse=2 (the kernel's default): TIME_WAIT ports are reused toward loopback only; "
+                "toward any other address the budget above holds")
+    return None

@@ -104,19 +104,50 @@ def read_sysctls(proc_root: str = "/proc") -> dict:
 
     low, high = (int(x) for x in (read("ip_local_port_range") or "32768 60999").split())
     reuse = read("tcp_tw_reuse")
-    return {"port_range": [low, high], "port_range_size": high - low + 1,
-            "tcp_tw_reuse": int(reuse) if reuse.isdigit() else None}
+    # connect() never takes a reserved port: they are not part of the range that runs out
+    reserved = reserved_in_range(read("ip_local_reserved_ports"), low, high)
+    return {"port_range": [low, high], "port_range_size": high - low + 1 - reserved,
+            "tcp_tw_reuse": int(reuse) if reuse.isdigit() else None, "reserved_ports": reserved}
+
+
+def reserved_in_range(text: str, low: int, high: int) -> int:
+    """How many ports of ip_local_reserved_ports ("8000-8010,9000") fall within low..high."""
+    count = 0
+    for part in text.replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            a, b = int(first), int(last or first)
+            count += max(0, min(b, high) - max(a, low) + 1)
+    return count
+
+
+def _proc_net_tcp(proc_root: str):
+    """(text, is_ipv6) of /proc/net/tcp and tcp6, those that can be read."""
+    for name, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            with open(os.path.join(proc_root, "net", name)) as f:
+                yield f.read(), v6
+        except OSError:
+            pass
 
 
 def read_sockets(proc_root: str = "/proc") -> list[tuple[str, int, str, int, str]]:
     rows = []
-    for name, v6 in (("tcp", False), ("tcp6", True)):
-        try:
-            with open(os.path.join(proc_root, "net", name)) as f:
-                rows += parse_proc_net_tcp(f.read(), ipv6=v6)
-        except OSError:
-            pass
+    for text, v6 in _proc_net_tcp(proc_root):
+        rows += parse_proc_net_tcp(text, ipv6=v6)
     return rows
+
+
+def listen_queues(proc_root: str = "/proc") -> dict[int, int]:
+    """Per listening port: the connections waiting in its accept queue now (a LISTEN row's rx_queue)."""
+    out: dict[int, int] = {}
+    for text, _v6 in _proc_net_tcp(proc_root):
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 4 and fields[3] == "0A":
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                out[port] = out.get(port, 0) + int(fields[4].split(":")[1], 16)
+    return out
 
 
 def holds_range_port(lport: int, rport: int, state: str, low: int, high: int) -> bool:

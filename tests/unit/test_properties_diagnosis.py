@@ -122,6 +122,8 @@ def _expected_case(facts: diagnosis.Facts) -> str | None:
         case = diagnosis.PREPARED_STATEMENTS
     elif _count(facts, app_errors.POOL_TIMEOUT):
         case = diagnosis.POOL_TIMEOUT
+    elif _count(facts, app_errors.PGBOUNCER_FULL, app_errors.PGBOUNCER_WAIT):
+        case = diagnosis.PGBOUNCER_POOL
     else:
         return None
     if facts.fault and case not in diagnosis.OWN_CASES:
