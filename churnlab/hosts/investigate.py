@@ -18,7 +18,7 @@ from pathlib import Path
 
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
-from churnlab.core.paths import RESULTS_DIR
+from churnlab.core.paths import RESULTS_DIR, ROOT
 
 PLAYBOOK = "investigate.yml"
 PREFIX = "investigate-"
@@ -27,10 +27,10 @@ _LIMIT = re.compile(r"[A-Za-z0-9_.*?\[\]:,!&~-]{1,200}")
 
 
 def probe_file() -> Path:
-    """The probe as one file (the zipapp `make probe` builds)."""
-    from churnlab.investigate import build
+    """The probe as one file, built afresh from this checkout (the zipapp `make probe` builds)."""
+    from churnlab.investigate import pyz
 
-    return build.ensure()
+    return pyz.build(ROOT / pyz.DEFAULT_OUT)
 
 
 def check_limit(value: str) -> list[str]:
@@ -59,10 +59,8 @@ def new_folder() -> Path:
 
 
 def show_verdicts(folder: Path, hosts: list[str]) -> list[str]:
-    """Each host's snapshot, owner-only, and its verdict printed; the hosts whose snapshot is missing."""
-    from churnlab.investigate import snapshot
-    from churnlab.live import terminal
-
+    """Each host's snapshot made owner-only, and the probe's report of it printed (what `make diagnose
+    SNAPSHOT=<file>` prints); the hosts whose snapshot is missing."""
     missing = []
     for host in hosts:
         path = folder / f"{host}.json"
@@ -70,9 +68,10 @@ def show_verdicts(folder: Path, hosts: list[str]) -> list[str]:
             missing.append(host)
             continue
         os.chmod(path, 0o600)
-        console.print(f"[bold]{host}[/] ({path.relative_to(RESULTS_DIR.parent)}):")
-        terminal.verdict(snapshot.verdict(snapshot.read(path)))
+        from churnlab.investigate import snapshot, verdict
+
+        print(f"== {host} ({path.relative_to(RESULTS_DIR.parent)})\n{verdict.report(snapshot.read(str(path)))}\n",
+              flush=True)
     if missing:
         console.print(f"[yellow]no snapshot from:[/] {', '.join(missing)} (see Ansible's output above)")
     return missing
-

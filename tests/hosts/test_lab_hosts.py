@@ -584,12 +584,12 @@ class TestLabHosts:
         assert budget["failed_connections"] > 1000 and budget["first_error_at"] is not None, budget
         # make investigate (the probe, read-only) on the live hosts right after the load: the same verdict.
         proc, _ = investigate("inventories/lab", "DIAG_SECONDS=2")
-        assert "verdict (port-exhaustion-postgres)" in proc.stderr and f"toward {db}:5432" in proc.stderr, \
-            proc.stderr[-3000:]
+        assert "verdict (port-exhaustion-postgres)" in proc.stdout and f"toward {db}:5432" in proc.stdout, \
+            proc.stdout[-3000:]
         assert recap(proc.stdout)["app1"]["changed"] == 0
         # The same verdict in check mode (every task of investigate.yml only reads), by its older name too.
         proc, _ = investigate("inventories/lab", "DIAG_SECONDS=1", "ANSIBLE_ARGS=--check", target="provision-diagnose")
-        assert "verdict (port-exhaustion-postgres)" in proc.stderr, proc.stderr[-3000:]
+        assert "verdict (port-exhaustion-postgres)" in proc.stdout, proc.stdout[-3000:]
 
     def test_a_host_deployed_by_hand_investigated_under_the_incidents_load(self, hosts, tmp_path_factory):
         """The incident's app installed on db1 by a plain script (tests/hosts/hand_deploy.sh: /srv/shop,
@@ -610,7 +610,7 @@ class TestLabHosts:
         proc, snapshots = investigate(inventories[0], "LIMIT=db1", "DIAG_SECONDS=3")
         assert_unchanged(before, host_state(SHOP["host"]), "db1 (files under /etc, units, sysctls, temp folders)")
         assert set(snapshots) == {"db1"}
-        said = proc.stderr
+        said = proc.stdout[proc.stdout.index("== db1 "):]
         assert "verdict (port-exhaustion-postgres)" in said and f"toward {LAB_HOSTS['db1']}:5432" in said, said
         assert "eventlet" in said, said
         assert recap(proc.stdout)["db1"]["changed"] == 0
@@ -721,7 +721,7 @@ class TestLabHosts:
             counts = shop_load(shop["inventories"][1])
             assert set(counts) <= {"200", "0"} and counts.get("0", 0) <= 10, counts
             proc, snapshots = investigate(shop["inventories"][0], "LIMIT=db1", "DIAG_SECONDS=3")
-            said = proc.stderr
+            said = proc.stdout[proc.stdout.index("== db1 "):]
             assert "verdict (healthy)" in said and "gthread" in said, said
             assert_no_seed(snapshots, shop["seeds"])
             self.state["shop"]["healthy"] = said

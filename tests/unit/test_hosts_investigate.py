@@ -5,6 +5,8 @@ may leave loopback (conftest's no_route_but_loopback). The same refusal through 
 namespace with only loopback, is tests/contract/test_production_guard.py."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from churnlab.core.errors import LabError
@@ -119,3 +121,22 @@ def test_provision_diagnose_is_the_same_investigation(fake):
     result = fake["cli"]("hosts", "diagnose", DIAG_SECONDS="1")
     assert result.code == 0, result.stderr
     assert [run[0] for run in fake["runs"]] == ["investigate.yml"]
+
+
+def test_each_fetched_snapshot_is_made_owner_only_and_its_verdict_printed(fake, monkeypatch):
+    """What fetch left (its own mode) becomes 0600; the report is the one `make diagnose SNAPSHOT=` prints."""
+    from churnlab.investigate import snapshot
+
+    def fetched(t, name, extra_vars):
+        path = f"{extra_vars['investigate_fetch_dir']}/app1.json"
+        snapshot.write(path, snapshot.Snapshot(host="app1", seconds=extra_vars["investigate_seconds"]))
+        Path(path).chmod(0o644)
+        fake["runs"].append(name)
+
+    monkeypatch.setattr(hosts, "_playbook", fetched)
+    result = fake["cli"]("hosts", "investigate")
+    assert result.code == 0, result.stderr
+    (path,) = (investigate.RESULTS_DIR).glob("investigate-*/app1.json")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert result.stdout.startswith(f"== app1 ({path.parent.parent.name}/{path.parent.name}/app1.json)\nhost app1,")
+    assert "\nverdict (" in result.stdout and "no snapshot from" not in result.stderr
