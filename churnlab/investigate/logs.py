@@ -5,6 +5,7 @@ errors per second (for the port budget) and gunicorn's "Using worker:" line.
 Lines are counted, never kept: a log holds what a snapshot must not."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from churnlab.evidence import app_errors
 
 JOURNAL_LINES = 200_000      # the journal's last lines read (a busy incident logs one line per failure)
 LOG_TAIL_BYTES = 64 * 2**20  # a log file's last 64 MiB
-USING_WORKER = re.compile(r"Using worker: (\S+)")
+USING_WORKER = re.compile(r"Using worker: ([\w.:#]+)")
 
 
 @dataclass
@@ -59,7 +60,16 @@ def read_file(path: str) -> list[str]:
         f.seek(max(0, size - LOG_TAIL_BYTES))
         data = f.read()
     lines = data.decode(errors="replace").splitlines()
-    return lines[1:] if size > LOG_TAIL_BYTES else lines  # the first line was cut
+    lines = lines[1:] if size > LOG_TAIL_BYTES else lines  # the first line was cut
+    return [_unwrapped(line) for line in lines] if lines and lines[-1].startswith('{"log":') else lines
+
+
+def _unwrapped(line: str) -> str:
+    """A line of Docker's json-file log ({"log": "...", "time": ...}) as the app wrote it."""
+    try:
+        return str(json.loads(line).get("log", line)).rstrip("\n")
+    except (ValueError, AttributeError):
+        return line
 
 
 def read_journal(unit: str, unreadable: list[str]) -> list[str] | None:

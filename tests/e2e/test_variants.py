@@ -11,7 +11,9 @@ from churnlab import diagnosis
 from churnlab.compose import lab
 from churnlab.compose.recorder import netns_snapshot
 from churnlab.load import run as loadrun
+from tests.e2e.conftest import INCIDENT_LOAD
 from tests.e2e.outcomes import assert_no_db_errors
+from tests.e2e.probe import assert_ran, probing
 
 EADDRNOTAVAIL = "Cannot assign requested address"
 # Three times the 1,000 connections that use up the repro range: enough to show
@@ -47,8 +49,10 @@ def _assert_run_files(result):
     return record
 
 
-def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(incident_run):
-    result = incident_run("direct", "repro")
+def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_path):
+    stack = fresh_lab("direct", "repro")
+    with probing(stack, tmp_path) as probe:  # the read-only probe, from outside, during the load
+        result = loadrun.run(stack, INCIDENT_LOAD)
     s = result.summary
     assert s.requests == 10000
     assert s.status_counts.get("499", 0) >= 5000, s.status_counts  # prototype: 8,910 of 10,000
@@ -68,6 +72,17 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(incident_run):
     assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
     assert budget["failed_connections"] >= 5000 and budget["first_error_at"] is not None, budget
     _sampler_agrees_with_ss(lab.current_stack())
+    _probe_names_the_exhaustion(probe)
+
+
+def _probe_names_the_exhaustion(probe: dict) -> None:
+    """The probe knows nothing of the lab: it found the eventlet workers, the destination and the mechanism."""
+    assert_ran(probe)
+    assert "worker class eventlet (from config labapp/gunicorn.conf.py)" in probe["out"], probe["out"]
+    assert "verdict (port-exhaustion-postgres): ephemeral port exhaustion toward db:5432" in probe["out"]
+    assert "worker class eventlet: churns" in probe["out"]
+    budget = next(b for b in probe["verdict"].evidence if b.startswith("port budget toward db:5432 ("))
+    assert "of 1,000: headroom" in budget and "the range recycles 16.7 new connections/s" in budget, budget
 
 
 def _budget_toward(record: dict, target: str) -> dict:
@@ -102,8 +117,10 @@ def test_persistent_repro_without_keepalive_fails_the_same_way(incident_run):
     assert result.error_count(EADDRNOTAVAIL) >= 5000
 
 
-def test_gthread_repro_holds_with_bounded_connections(incident_run):
-    result = incident_run("gthread", "repro")
+def test_gthread_repro_holds_with_bounded_connections(fresh_lab, tmp_path):
+    stack = fresh_lab("gthread", "repro")
+    with probing(stack, tmp_path) as probe:  # the read-only probe, from outside, during the load
+        result = loadrun.run(stack, INCIDENT_LOAD)
     s = result.summary
     bound = int(result.settings["WORKERS"]) * int(result.settings["THREADS"])
     assert bound == 800
@@ -115,6 +132,10 @@ def test_gthread_repro_holds_with_bounded_connections(incident_run):
     assert f"within workers x threads = {bound:,}" in result.verdict.headline
     budget = _budget_toward(record, "db:5432")  # a bounded pool: headroom left in the range
     assert budget["headroom"] > 0 and budget["ports_needed"] <= bound and budget["failed_connections"] == 0, budget
+    assert_ran(probe)
+    assert "worker class gthread (from config labapp/gunicorn.conf.py), threads 40" in probe["out"], probe["out"]
+    assert "verdict (healthy): healthy: 0 requests failed" in probe["out"]
+    assert "within workers x threads = 800" in probe["out"] and "worker class gthread: holds" in probe["out"]
 
 
 def test_pgbouncer_repro_bounds_postgres_and_moves_the_exhaustion_to_its_hop(incident_run):

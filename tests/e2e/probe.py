@@ -1,0 +1,43 @@
+"""The read-only probe, seen from outside the compose lab: the single file, run
+by the host venv's python inside the app container's network namespace
+(nsenter -t <app pid> -n), in the background while a test's own load runs. It
+sees the host's /proc (the app's gunicorn, its config through /proc/PID/root)
+and the container's sockets, and reads the app's log where Docker keeps it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from churnlab.investigate import pyz, snapshot, verdict
+
+SECONDS = 12  # within the incident load's ~20-30 s, so it adds no time to the test
+
+
+@contextmanager
+def probing(stack, tmp_path: Path, seconds: int = SECONDS):
+    """Start the probe now; on leaving, wait for it and fill in what it said (code, out, err, report)."""
+    built = pyz.build(tmp_path / "churnlab-investigate.pyz")
+    container = stack.run("ps", "-q", "app", capture=True).stdout.strip()
+    pid, log = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}} {{.LogPath}}", container],
+                              capture_output=True, text=True, check=True).stdout.split()
+    snap = tmp_path / "snapshot.json"
+    proc = subprocess.Popen(["nsenter", "-t", pid, "-n", sys.executable, str(built), "--seconds", str(seconds),
+                             "--log", log, "--snapshot", str(snap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    said: dict = {}
+    try:
+        yield said
+    finally:
+        out, err = proc.communicate(timeout=seconds + 60)
+        said.update(code=proc.returncode, out=out, err=err, snapshot=snap)
+        if proc.returncode == 0:
+            said["offline"] = verdict.report(snapshot.read(str(snap)))  # churnlab diagnose --snapshot's words
+            said["verdict"] = verdict.verdict_of(snapshot.read(str(snap)))
+
+
+def assert_ran(said: dict) -> None:
+    assert said["code"] == 0 and "Traceback" not in said["err"], said["err"]
+    # the snapshot, read back on another machine, gives the verdict the probe printed
+    assert said["out"].rstrip("\n").rsplit("\nsnapshot: ", 1)[0] == said["offline"]
