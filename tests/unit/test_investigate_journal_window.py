@@ -10,7 +10,8 @@ from churnlab.investigate.args import Args
 
 def fake_proc(tmp_path, pid: int = 42, ticks: int = 12345, btime: int = 1_764_700_000):
     (tmp_path / str(pid)).mkdir()
-    (tmp_path / str(pid) / "stat").write_text(f"{pid} (gun icorn) S 1 1 1 0 -1 0 0 0 0 0 5 3 0 0 20 0 1 0 {ticks} 1 1\n")
+    fields = f"S 1 1 1 0 -1 0 0 0 0 0 5 3 0 0 20 0 1 0 {ticks} 1 1"  # the 22nd field: start, in ticks after boot
+    (tmp_path / str(pid) / "stat").write_text(f"{pid} (gun icorn) {fields}\n")
     (tmp_path / "stat").write_text(f"cpu 1 2 3\nbtime {btime}\nprocesses 9\n")
     return str(tmp_path)
 
