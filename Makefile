@@ -77,6 +77,10 @@ diagnose: $(VENV)/.installed ## Verdict in plain words: on the running lab, a fi
 probe: ## The read-only probe as one file for a host's system python3: .lab/probe/churnlab-investigate.pyz
 	python3 -m churnlab.investigate.pyz .lab/probe/churnlab-investigate.pyz
 
+.PHONY: bench-probe
+bench-probe: $(VENV)/.installed ## The probe's own cost: CPU s per sampled second, wall time of --seconds N (results/bench-probe-<id>/)
+	$(VENV)/bin/python -m churnlab.investigate.bench
+
 .PHONY: matrix
 matrix: $(VENV)/.installed ## VARIANTS x PROFILES x VUS_LEVELS, to results/matrix-<id>/report.html + summary.md
 	$(CHURNLAB) matrix

@@ -49,6 +49,7 @@ class AppServer:
     modules: list[str] = field(default_factory=list)   # greenlet/gevent/eventlet files mapped
     bind: list[str] = field(default_factory=list)
     error_log: str = ""                  # --error-logfile / errorlog, when a file
+    blind: bool = False                  # its environment, config or maps could not be read: no default guessed
 
     @property
     def ports(self) -> list[int]:
@@ -60,12 +61,14 @@ class AppServer:
         return out
 
 
-def _read(path: str, unreadable: list[str], what: str, binary: bool = False):
+def _read(path: str, unreadable: list[str], what: str, binary: bool = False, server: AppServer | None = None):
     try:
         with open(path, "rb" if binary else "r", errors=None if binary else "replace") as f:
             return f.read()
     except PermissionError:
         unreadable.append(f"{what} ({path}): permission denied (run as root or as its user)")
+        if server is not None:
+            server.blind = True
     except OSError:
         pass  # the process ended, or the file does not exist: nothing to say
     return None
@@ -134,8 +137,9 @@ def _processes(proc: str) -> dict[int, tuple[int, list[str]]]:
     return out
 
 
-def _environ(proc: str, pid: int, unreadable: list[str]) -> dict[str, str] | None:
-    raw = _read(f"{proc}/{pid}/environ", unreadable, f"environment of pid {pid}", binary=True)
+def _environ(proc: str, server: AppServer, unreadable: list[str]) -> dict[str, str] | None:
+    pid = server.master
+    raw = _read(f"{proc}/{pid}/environ", unreadable, f"environment of pid {pid}", binary=True, server=server)
     if raw is None:
         return None
     pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
@@ -162,6 +166,18 @@ def _in_process(proc: str, pid: int, path: str) -> str:
     return f"{proc}/{pid}/cwd/{path}"
 
 
+def _exists(path: str, server: AppServer) -> bool:
+    """Whether the file is there; one behind a process's cwd or root that cannot be entered may be."""
+    try:
+        os.stat(path)
+        return True
+    except PermissionError:
+        server.blind = True
+        return False
+    except OSError:
+        return False
+
+
 def _config(server: AppServer, proc: str, opts: dict, environ: dict | None, unreadable: list[str]) -> dict:
     path = opts.get("config", "")
     if path.startswith("python:"):
@@ -170,9 +186,9 @@ def _config(server: AppServer, proc: str, opts: dict, environ: dict | None, unre
     candidates = [path] if path else ["gunicorn.conf.py"]  # gunicorn >= 20 reads ./gunicorn.conf.py
     for candidate in candidates:
         where = _in_process(proc, server.master, candidate.removeprefix("file:"))
-        if not path and not os.path.exists(where):
+        if not path and not _exists(where, server):
             return {}
-        source = _read(where, unreadable, f"gunicorn config {candidate}")
+        source = _read(where, unreadable, f"gunicorn config {candidate}", server=server)
         if source is None:
             return {}
         config = pyconfig.read(source, environ)
@@ -226,7 +242,9 @@ def decide(server: AppServer, using_worker: str = "") -> None:
             server.worker_class, server.worker_class_from = server.sources[source], source
             break
     else:
-        if server.server == "gunicorn":
+        if server.server == "gunicorn" and server.blind and not server.sources.get("maps"):
+            server.worker_class_from = "unknown: its environment, config or maps could not be read (run as root)"
+        elif server.server == "gunicorn":
             maps = server.sources.get("maps", "")
             # eventlet is pure Python: only greenlet's .so shows for it; gevent maps its own
             green = "gevent" if "gevent" in maps else ("eventlet" if "eventlet" in maps else
@@ -252,14 +270,14 @@ def find(proc: str = "/proc", unreadable: list[str] | None = None) -> list[AppSe
                            cmdline=redact.argv(cmdline))
         ns = _netns(proc, pid)
         server.same_netns = None if ns is None or own_ns is None else ns == own_ns
-        environ = _environ(proc, pid, unreadable)
+        environ = _environ(proc, server, unreadable)
         server.environ_read = environ is not None
         server.environ = redact.mapping(environ or {})
         server.unit = _unit(proc, pid)
         if kind == "gunicorn":
             _gunicorn(server, proc, cmdline, environ, unreadable)
         for p in [pid, *server.workers[:1]]:
-            maps = _read(f"{proc}/{p}/maps", unreadable, f"memory maps of pid {p}") or ""
+            maps = _read(f"{proc}/{p}/maps", unreadable, f"memory maps of pid {p}", server=server) or ""
             server.modules += sorted({m.group(0) for m in GREEN.finditer(maps)} - set(server.modules))
         found.append(server)
     return sorted(found, key=lambda s: (s.same_netns is False, -len(s.workers)))

@@ -69,7 +69,7 @@ def found(snap: Snapshot) -> list[str]:
         where = {True: "", False: " (another network namespace)", None: ""}[app.same_netns]
         lines.append(f"app server: {app.server} master {app.master}{where}, {len(app.workers)} worker processes"
                      + (f", worker class {app.worker_class} (from {app.worker_class_from})" if app.worker_class
-                        else "")
+                        else f", worker class {app.worker_class_from}" if app.worker_class_from else "")
                      + (f", threads {app.threads}" if app.threads else "")
                      + (f", config {app.config_file}" if app.config_file else "")
                      + (f", unit {app.unit}" if app.unit else ""))

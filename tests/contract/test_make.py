@@ -18,6 +18,8 @@ CASES = table("""
     diagnose RUN=/tmp -> RUN='/tmp' must be a run id
     diagnose RUN=../x -> RUN='../x' must be a run id
     diagnose RUN=no-such-run -> no run 'no-such-run' under results/
+    diagnose SNAPSHOT=/nonexistent/snap.json -> snapshot '/nonexistent/snap.json' cannot be read
+    diagnose SNAPSHOT=/etc/hostname RUN=x -> give RUN or SNAPSHOT, not both
     lab-logs 'SERVICE=app; x' -> unknown service 'app; x'
     matrix 'VARIANTS=direct warp' -> unknown variant 'warp'
     matrix VUS_LEVELS=5x -> VUS_LEVELS='5x'

@@ -166,7 +166,39 @@ def test_seeded_secrets_appear_nowhere_in_the_snapshot(fake, tmp_path):
 def test_redaction_on_the_fake_host_keeps_the_evidence(fake, tmp_path):
     _server(fake, GUNICORN + ["--password", "hunter2"], {"DATABASE_URL": "postgres://app:pw@db:5432/x",
                                                         "WORKER_CLASS": "gevent"})
-    snap = probe.run(args.check(seconds="1"), str(fake.root))
+    (tmp_path / "app.log").write_text("")  # else the probe reads its unit's journal (app.service)
+    snap = probe.run(args.check(seconds="1", log=str(tmp_path / "app.log")), str(fake.root))
     app = snap.app
     assert app.environ == {"DATABASE_URL": "postgres://app:<redacted>@db:5432/x", "WORKER_CLASS": "gevent"}
     assert app.cmdline[-2:] == ["--password", "<redacted>"]
+
+
+def test_a_server_whose_files_could_not_be_read_gets_no_guessed_default():
+    server = procs.AppServer("gunicorn", 100, blind=True)
+    procs.decide(server)
+    assert server.worker_class == "" and server.worker_class_from.startswith("unknown: its environment")
+    seen = procs.AppServer("gunicorn", 100, blind=True, sources={"command line": "gevent"})
+    procs.decide(seen)
+    assert seen.worker_class == "gevent"
+
+
+def test_the_servers_own_unit_journal_is_read_with_journalctl_read_only(fake, monkeypatch):
+    import subprocess
+
+    from churnlab.investigate import logs
+
+    calls = []
+
+    def journalctl(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "2026-12-02T19:40:55+00:00 app1 gunicorn[7]: [INFO] Using "
+                                                    "worker: eventlet\n", "")
+
+    monkeypatch.setattr(logs.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(logs.subprocess, "run", journalctl)
+    _server(fake, GUNICORN, {})
+    fake.sockets([])
+    snap = probe.run(args.check(seconds="1"), str(fake.root))
+    assert calls == [["journalctl", "-u", "app.service", "--no-pager", "--utc", "-o", "short-iso", "-n", "200000"]]
+    assert snap.errors.source == "journal unit app.service (the app server's unit)"
+    assert (snap.app.worker_class, snap.app.worker_class_from) == ("eventlet", "log: Using worker")
