@@ -14,7 +14,7 @@ from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import inventory as hosts
 from churnlab.hosts import investigate
 from tests.helpers import env_table
-from tests.unit.test_hosts_front import LAB, PROD, on_make_line
+from tests.unit.test_hosts_front import LAB, PROD, assert_refused, on_make_line
 
 pytestmark = pytest.mark.usefixtures("no_processes")
 
@@ -50,11 +50,8 @@ def fake(monkeypatch, cli, tmp_path):
 def test_production_is_refused_without_confirm_before_anything(fake):
     fake["hosts"] = PROD
     result = fake["cli"]("hosts", "investigate", **on_make_line(INVENTORY="inventories/production"))
-    assert result.code == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "reaches hosts outside the lab network" in lines[0], result.stderr
-    assert "Rerun with CONFIRM=yes (or CONFIRM=production) on the command line" in lines[0]
-    assert fake["runs"] == []
+    assert_refused(fake, result, "reaches hosts outside the lab network")
+    assert "Rerun with CONFIRM=yes (or CONFIRM=production) on the command line" in result.stderr
 
 
 def test_an_exported_confirm_confirms_nothing(fake):
@@ -110,11 +107,7 @@ def test_limit_reaches_ansible_as_its_limit(fake):
     INVENTORY=inventories/missing -> inventory 'inventories/missing' not found
 """))
 def test_bad_input_starts_nothing(fake, env, message):
-    result = fake["cli"]("hosts", "investigate", **env)
-    assert result.code == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert fake["runs"] == []
+    assert_refused(fake, fake["cli"]("hosts", "investigate", **env), message)
 
 
 def test_provision_diagnose_is_the_same_investigation(fake):
