@@ -5,8 +5,12 @@ direct + repro twice (the second run, with -vvv, must change nothing); a dry
 run on the converged hosts; no secret in any output, journal or `ps` capture;
 check the settings are in effect on each host (and that the host's own
 pg_hba entries, listen addresses and TLS are left alone); reproduce the
-incident with the ab scenario from loadgen1 against app1; re-provision with
-gthread and show the same load gives zero errors; faults mid-load on the
+incident with the ab scenario from loadgen1 against app1 (and make investigate
+names it); a host deployed by hand (the incident's app on db1 by
+tests/hosts/hand_deploy.sh, not the roles) under the same load: make
+investigate names the exhaustion and the eventlet workers, read-only and with
+no seeded secret in its snapshot, then healthy after the unit's switch to
+gthread; re-provision with gthread and show the same load gives zero errors; faults mid-load on the
 hosts (FAULT=db-restart, FAULT=db-network-cut): recorded, named, recovered,
 nothing left broken; the HTTPS front (the front role) converges, serves TLS,
 carries a load and goes away; reload vs restart of PostgreSQL; the owner's
@@ -303,6 +307,7 @@ SHOP = {"host": "db1", "port": 8100, "unit": "shop-api.service", "config": "/srv
 OWNER_HBA = f"host lab lab {LAB_HOSTS['db1']}/32 scram-sha-256  # shop, by hand"
 HBA_FILE = "/etc/postgresql/15/main/pg_hba.conf"
 PORT_SYSCTLS = "net.ipv4.ip_local_port_range net.ipv4.tcp_tw_reuse"
+HAND_DEPLOYED: dict = {}  # the hand deployment's seeds, inventories and db1's own sysctls, for its gthread test
 
 
 def shop_inventories(folder: Path) -> tuple[str, str]:
@@ -601,7 +606,7 @@ class TestLabHosts:
         seeds = {name: random_secrets.token_hex(16) for name in ("secret_key", "api_token", "config_secret")}
         inventories = shop_inventories(tmp_path_factory.mktemp("shop"))
         sysctls = ssh(SHOP["host"], f"sysctl -n {PORT_SYSCTLS}").stdout
-        self.state["shop"] = {"seeds": seeds, "inventories": inventories, "sysctls": sysctls}
+        HAND_DEPLOYED.update(seeds=seeds, inventories=inventories, sysctls=sysctls)
         deploy_by_hand(seeds)
         TIMINGS["hand_deploy_s"] = round(time.monotonic() - started, 1)
         counts = shop_load(inventories[1])
@@ -615,7 +620,7 @@ class TestLabHosts:
         assert "eventlet" in said, said
         assert recap(proc.stdout)["db1"]["changed"] == 0
         assert_no_seed(snapshots, seeds)
-        self.state["shop"]["investigated"] = said
+        HAND_DEPLOYED["investigated"] = said
         TIMINGS["hand_deployed_eventlet_s"] = round(time.monotonic() - started, 1)
 
     def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
@@ -708,7 +713,8 @@ class TestLabHosts:
     def test_the_host_deployed_by_hand_is_healthy_after_its_switch_to_gthread(self, hosts):
         """The owner switches the hand-made unit to gthread (its environment file, a restart): under the same
         load, make investigate says healthy and names the gthread workers. The hand-made app goes away after."""
-        shop = self.state["shop"]
+        shop = HAND_DEPLOYED
+        assert shop, "needs the test before it (the hand deployment and its eventlet run)"
         started = time.monotonic()
         try:
             switched = ssh(SHOP["host"], f"sed -i 's/^SHOP_WORKER=.*/SHOP_WORKER=gthread/' /etc/shop/shop.env && "
@@ -724,7 +730,7 @@ class TestLabHosts:
             said = proc.stdout[proc.stdout.index("== db1 "):]
             assert "verdict (healthy)" in said and "gthread" in said, said
             assert_no_seed(snapshots, shop["seeds"])
-            self.state["shop"]["healthy"] = said
+            HAND_DEPLOYED["healthy"] = said
         finally:
             undeploy_by_hand(shop["sysctls"])
         TIMINGS["hand_deployed_gthread_s"] = round(time.monotonic() - started, 1)
