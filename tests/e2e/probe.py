@@ -37,7 +37,11 @@ def probing(stack, tmp_path: Path, seconds: int = SECONDS):
             said["verdict"] = verdict.verdict_of(snapshot.read(str(snap)))
 
 
-def assert_ran(said: dict) -> None:
+def assert_ran(said: dict, run_dir: Path) -> None:
+    """It ran, and what it said is kept beside the run it watched (probe.txt, probe-snapshot.json)."""
+    (run_dir / "probe.txt").write_text(said["out"] + said["err"])
+    if said["snapshot"].exists():
+        (run_dir / "probe-snapshot.json").write_bytes(said["snapshot"].read_bytes())
     assert said["code"] == 0 and "Traceback" not in said["err"], said["err"]
     # the snapshot, read back on another machine, gives the verdict the probe printed
     assert said["out"].rstrip("\n").rsplit("\nsnapshot: ", 1)[0] == said["offline"]

@@ -72,12 +72,12 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_pa
     assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
     assert budget["failed_connections"] >= 5000 and budget["first_error_at"] is not None, budget
     _sampler_agrees_with_ss(lab.current_stack())
-    _probe_names_the_exhaustion(probe)
+    _probe_names_the_exhaustion(probe, result.run_dir)
 
 
-def _probe_names_the_exhaustion(probe: dict) -> None:
+def _probe_names_the_exhaustion(probe: dict, run_dir) -> None:
     """The probe knows nothing of the lab: it found the eventlet workers, the destination and the mechanism."""
-    assert_ran(probe)
+    assert_ran(probe, run_dir)
     assert "worker class eventlet (from config labapp/gunicorn.conf.py)" in probe["out"], probe["out"]
     assert "verdict (port-exhaustion-postgres): ephemeral port exhaustion toward db:5432" in probe["out"]
     assert "worker class eventlet: churns" in probe["out"]
@@ -132,7 +132,7 @@ def test_gthread_repro_holds_with_bounded_connections(fresh_lab, tmp_path):
     assert f"within workers x threads = {bound:,}" in result.verdict.headline
     budget = _budget_toward(record, "db:5432")  # a bounded pool: headroom left in the range
     assert budget["headroom"] > 0 and budget["ports_needed"] <= bound and budget["failed_connections"] == 0, budget
-    assert_ran(probe)
+    assert_ran(probe, result.run_dir)
     assert "worker class gthread (from config labapp/gunicorn.conf.py), threads 40" in probe["out"], probe["out"]
     assert "verdict (healthy): healthy: 0 requests failed" in probe["out"]
     assert "within workers x threads = 800" in probe["out"] and "worker class gthread: holds" in probe["out"]
