@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 PYTEST := $(VENV)/bin/pytest $(PYTEST_ARGS)
 export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE WORKER_CONNECTIONS GUNICORN_BACKLOG APP_PORT SCENARIO VUS ITERATIONS KEEPALIVE \
        ENDPOINT SAMPLE_INTERVAL RUN DIAG_SECONDS VARIANTS PROFILES VUS_LEVELS SERVICE PGBOUNCER_POOL_SIZE \
-       INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS PG_MAJOR \
+       INVENTORY LIMIT CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS PG_MAJOR \
        FRONT HTTPS_PORT FRONT_KEEPALIVE OBSERVE PROM_PORT
 export LOADGENS LOADGEN_PORT_RANGE LOADGEN_CPUS
 export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
@@ -47,7 +47,7 @@ help: ## Show this help, the variants and profiles (config/presets.yml) and ever
 	@printf 'Other variables: SCENARIO (ab ramp) KEEPALIVE (0 1) ENDPOINT RUN (a run id) SERVICE (app db pgbouncer front) PG_MAJOR (14 15)\n'
 	@printf '  FRONT (none https) OBSERVE (0 1)\n'
 	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); rank: RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO\n'
-	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS (CONFIRM*: only on the command line)\n'
+	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS (CONFIRM*: only on the command line); investigate: LIMIT\n'
 	@printf '  faults: FAULT (db-restart db-pause pgbouncer-kill db-network-cut) FAULT_AT FAULT_FOR FAULT_TAIL; CONN_HEALTH_CHECKS (0 1)\n'
 
 .PHONY: bootstrap
@@ -152,9 +152,13 @@ provision: $(VENV)/.installed ## Converge hosts: make provision [INVENTORY=..] [
 provision-load: $(VENV)/.installed ## Load from the loadgen host against the app host; results/ as the compose lab writes them [FAULT=db-restart FAULT_AT=10s FAULT_FOR=10s: lab hosts only]
 	$(CHURNLAB) hosts load
 
+.PHONY: investigate
+investigate: $(VENV)/.installed ## Read-only probe on any app host (one it did not build too): make investigate INVENTORY=.. [LIMIT=app1] [DIAG_SECONDS=5] [CONFIRM=yes]; snapshots in results/investigate-<id>/
+	$(CHURNLAB) hosts investigate
+
 .PHONY: provision-diagnose
-provision-diagnose: $(VENV)/.installed ## Read-only verdict on the hosts: sockets, journal, pg_stat_activity (DIAG_SECONDS=5)
-	$(CHURNLAB) hosts diagnose
+provision-diagnose: $(VENV)/.installed ## The same as make investigate (its older name)
+	$(CHURNLAB) hosts investigate
 
 .PHONY: docs
 docs: $(VENV)/.installed ## Write docs/variables.md from the ranges (churnlab/core/bounds.py), the CLI's options and this Makefile

@@ -7,7 +7,7 @@ from churnlab.cli.options import FAULT_VARIABLES, LAB_INVENTORY, Values, fault_a
 from churnlab.core import bounds
 from churnlab.core.console import console
 
-app = typer.Typer(no_args_is_help=True, help="Ansible on hosts: lab hosts up/down, provision, load, diagnose.")
+app = typer.Typer(no_args_is_help=True, help="Ansible on hosts: lab hosts up/down, provision, load, investigate.")
 
 
 @app.command("up")
@@ -81,12 +81,16 @@ def hosts_load(v: Values) -> None:
                params.keepalive, consent=consent(v), ansible_args=v["ANSIBLE_ARGS"], fault=chosen)
 
 
-@app.command("diagnose")
-@takes("INVENTORY", "DIAG_SECONDS", "CONFIRM", "ANSIBLE_ARGS")
-def hosts_diagnose(v: Values) -> None:
-    """Read-only verdict from the hosts: sockets, the app's journal, pg_stat_activity."""
+@app.command("investigate")
+@takes("INVENTORY", "LIMIT", "DIAG_SECONDS", "CONFIRM", "ANSIBLE_ARGS")
+def hosts_investigate(v: Values) -> None:
+    """Read-only: the probe on each app host, its snapshot into results/investigate-<id>/, the verdict per host."""
     from churnlab.hosts import inventory as hosts
 
     seconds = bounds.whole("DIAG_SECONDS", or_default(v["DIAG_SECONDS"], "5"))
-    hosts.diagnose(or_default(v["INVENTORY"], LAB_INVENTORY), seconds, consent=consent(v),
-                   ansible_args=v["ANSIBLE_ARGS"])
+    hosts.investigate(or_default(v["INVENTORY"], LAB_INVENTORY), seconds, v["LIMIT"], consent=consent(v),
+                      ansible_args=v["ANSIBLE_ARGS"])
+
+
+# `churnlab hosts diagnose` (make provision-diagnose) is the same investigation, by its older name.
+app.command("diagnose", hidden=True)(hosts_investigate)

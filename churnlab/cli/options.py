@@ -76,6 +76,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "RANK_ITERATIONS": ("10000", "requests per run (ab -n), at least the level"),
     "RANK_REPRO": ("1", "1: also run each fix on the repro profile (holds under repro?)"),
     "INVENTORY": ("", "inventory folder (default inventories/lab)"),
+    "LIMIT": ("", "investigate: which app hosts to probe, an Ansible pattern (app1, app1:app2); empty = all"),
     "CHECK": ("", "1: dry run (--check --diff), nothing changes"),
     "CONFIRM": ("", "yes (or the inventory's name): go ahead on hosts outside the lab network; "
                     "counts only on this command's own command line"),

@@ -1,8 +1,7 @@
 """The one Postgres sample: pg_sample.sql, run by psql wherever the lab
-samples (a persistent psql in the compose lab, psql \\watch on a db host,
-one psql -c in diagnose.yml). Each sample is one line of JSON, already an
-evidence record (source "postgres"); `parse` reads any psql output of it.
-Standard library only."""
+samples (a persistent psql in the compose lab, psql \\watch on a db host).
+Each sample is one line of JSON, already an evidence record (source
+"postgres"); `parse` reads any psql output of it. Standard library only."""
 from __future__ import annotations
 
 import json

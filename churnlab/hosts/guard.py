@@ -141,6 +141,7 @@ class Host:
     groups: tuple[str, ...]
     hostvars: dict = field(default_factory=dict, compare=False, hash=False)
     why: tuple[str, ...] = ()
+    limited: bool = field(default=True, compare=False)  # within the run's --limit (every host is judged)
 
     @property
     def in_lab(self) -> bool:
@@ -224,11 +225,11 @@ def resolve_hosts(copy: Path, extra: list[str], label: str = "") -> list[Host]:
         if group != "_meta":
             for host in body.get("hosts", []):
                 groups.setdefault(host, []).append(group)
-    hosts = []
+    hosts, within = [], _host_names(limited)
     for name in sorted(_host_names(every)):
         own = hostvars.get(name, {})
         how = connection.effective(name, own, copy)
-        hosts.append(Host(name, how.address, tuple(sorted(groups.get(name, []))), own, how.why))
+        hosts.append(Host(name, how.address, tuple(sorted(groups.get(name, []))), own, how.why, name in within))
     return hosts
 
 
@@ -277,12 +278,17 @@ def _listed(hosts: list[Host]) -> str:
 
 def check(source: Path, copy: Path, extra: list[str], *, consent: Consent = NO_CONSENT,
           named_variant: str | None = None, named_profile: str | None = None, dry: bool = False,
-          fault: str | None = None, load_vus: int | None = None) -> Decision:
+          fault: str | None = None, load_vus: int | None = None, group: str | None = None) -> Decision:
     """Refuse, with one line, anything the user did not ask for. Nothing connects before this passes.
     `source` is the inventory as named (what a confirmation names), `copy` its private copy (what is listed,
-    and what the playbook will run against); `load_vus` for a load: its targets and its level are checked."""
+    and what the playbook will run against); `load_vus` for a load: its targets and its level are checked;
+    `group`: the play runs on that group, so the limit must leave one of its hosts."""
     label = shown_path(source)
     hosts = resolve_hosts(copy, extra, label)
+    if group and not any(group in h.groups and h.limited for h in hosts):
+        limit = select(extra, LIMIT_OPTIONS)
+        raise LabError(f"{'the limit ' + repr(limit[-1]) + ' leaves' if limit else label + ' has'} no host of the "
+                       f"{group} group of {label}: the play runs on the {group} hosts")
     if load_vus is not None:
         check_load_vars(hosts, label)
     outside = [h for h in hosts if not h.in_lab]

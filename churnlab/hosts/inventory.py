@@ -1,4 +1,4 @@
-"""Ansible on hosts, through one front door: provision, load and diagnose.
+"""Ansible on hosts, through one front door: provision, load and investigate.
 
 Every command validates its input and passes the guard (churnlab.hosts.guard)
 before ansible-playbook starts, so a refusal never sends a packet. The
@@ -25,6 +25,7 @@ from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT
 from churnlab.hosts import faults as hostfault
 from churnlab.hosts import guard as hosts_guard
+from churnlab.hosts import investigate as investigation
 from churnlab.hosts import lab as lab_hosts
 from churnlab.hosts import snapshot
 
@@ -66,16 +67,18 @@ def _dry(extra: list[str]) -> bool:
 @contextmanager
 def target(inventory: str, ansible_args: str, *, consent: hosts_guard.Consent = hosts_guard.NO_CONSENT,
            check: bool = False, variant: str | None = None, profile: str | None = None,
-           fault: str | None = None, load_vus: int | None = None) -> Iterator[Target]:
+           fault: str | None = None, load_vus: int | None = None, limit: tuple[str, ...] = (),
+           group: str | None = None) -> Iterator[Target]:
     """The inventory copied once and checked (one line and exit 2 when refused); the copy is removed after."""
-    extra = hosts_guard.parse_extra_args(ansible_args)
+    extra = hosts_guard.parse_extra_args(ansible_args) + list(limit)
     if check:
         extra = [a for a in extra if a not in ("--check", "-C", "--diff", "-D")] + ["--check", "--diff"]
     path = hosts_guard.inventory_dir(inventory)
     copy = snapshot.take(path)
     try:
         decision = hosts_guard.check(path, copy, extra, consent=consent, named_variant=variant,
-                                     named_profile=profile, dry=_dry(extra), fault=fault, load_vus=load_vus)
+                                     named_profile=profile, dry=_dry(extra), fault=fault, load_vus=load_vus,
+                                     group=group)
         yield Target(path, copy, extra, decision)
     finally:
         snapshot.remove(copy)
@@ -155,12 +158,25 @@ def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bo
             raise
 
 
-def diagnose(inventory: str, seconds: int, *, consent: hosts_guard.Consent = hosts_guard.NO_CONSENT,
-             ansible_args: str = "") -> None:
-    """`seconds` is checked by the caller (churnlab.core.bounds' DIAG_SECONDS)."""
-    with target(inventory, ansible_args, consent=consent) as t:
-        console.print(f"read-only diagnosis of {_describe(t)} ({seconds} s of samples)")
-        _playbook(t, "diagnose.yml", {"diagnose_seconds": seconds})
+def investigate(inventory: str, seconds: int, limit: str = "", *,
+                consent: hosts_guard.Consent = hosts_guard.NO_CONSENT, ansible_args: str = "") -> Path:
+    """The read-only probe on each app host (within LIMIT), its snapshots in results/investigate-<id>/, and each
+    host's verdict (churnlab.hosts.investigate). `seconds` is checked by the caller (DIAG_SECONDS)."""
+    limited = investigation.check_limit(limit)
+    if limited and hosts_guard.select(hosts_guard.parse_extra_args(ansible_args), hosts_guard.LIMIT_OPTIONS):
+        raise LabError("LIMIT and a --limit in ANSIBLE_ARGS: name the hosts once, with LIMIT")
+    with target(inventory, ansible_args, consent=consent, limit=tuple(limited), group="app") as t:
+        apps = [h.name for h in t.decision.hosts if "app" in h.groups and h.limited]
+        probe = investigation.probe_file()
+        folder = investigation.new_folder()
+        console.print(f"read-only investigation of {', '.join(apps)} ({_describe(t)}; {seconds} s of samples) "
+                      f"into {hosts_guard.shown_path(folder)}/")
+        try:
+            _playbook(t, investigation.PLAYBOOK, {"investigate_probe": str(probe), "investigate_seconds": seconds,
+                                               "investigate_fetch_dir": str(folder)})
+        finally:
+            investigation.show_verdicts(folder, apps)
+        return folder
 
 
 def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:

@@ -33,7 +33,7 @@ class Errors:
         return [{"kind": k["kind"], "target": k["target"], "count": k["count"]} for k in self.kinds]
 
 
-def _iso(ts: int | None) -> str | None:
+def iso(ts: int | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -45,7 +45,7 @@ def read_lines(lines: list[str], source: str) -> Errors:
     for key, n in counts.most_common():
         times = [r["ts"] for r in seconds if key.label() in r["kinds"]]
         errors.kinds.append({"kind": key.kind, "target": key.target, "count": n,
-                             "first": _iso(min(times, default=None)), "last": _iso(max(times, default=None))})
+                             "first": iso(min(times, default=None)), "last": iso(max(times, default=None))})
     for line in reversed(lines):
         if m := USING_WORKER.search(line):
             errors.using_worker = m.group(1)
@@ -72,14 +72,16 @@ def _unwrapped(line: str) -> str:
         return line
 
 
-def read_journal(unit: str, unreadable: list[str]) -> list[str] | None:
-    """The unit's last lines, UTC stamps; None (and why) when the journal could not be read."""
+def read_journal(unit: str, unreadable: list[str], since: int | None = None) -> list[str] | None:
+    """The unit's last lines (since `since`, epoch seconds, if given), UTC stamps; None (and why) when the
+    journal could not be read."""
     if not shutil.which("journalctl"):
         unreadable.append(f"journal of {unit}: journalctl is not installed")
         return None
     try:
+        window = ["--since", f"@{since}"] if since else []
         proc = subprocess.run(["journalctl", "-u", unit, "--no-pager", "--utc", "-o", "short-iso", "-n",
-                               str(JOURNAL_LINES)], capture_output=True, text=True, errors="replace",
+                               str(JOURNAL_LINES), *window], capture_output=True, text=True, errors="replace",
                               timeout=60, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         unreadable.append(f"journal of {unit}: {exc}")

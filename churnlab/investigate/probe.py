@@ -85,10 +85,27 @@ def _log_lines(args: Args, app: procs.AppServer | None, proc: str, unreadable: l
         except OSError as exc:
             unreadable.append(f"the app server's error log {app.error_log}: {exc.strerror or exc}")
     if unit:
-        lines = logs.read_journal(unit, unreadable)
+        # The app as it runs now: its journal since its master started (errors of an earlier run, before a
+        # fix and its restart, are not this one's).
+        since = started_at(app.master, proc) if app else None
+        lines = logs.read_journal(unit, unreadable, since)
         if lines is not None:
-            return lines, f"journal unit {unit}" + ("" if args.journal_unit else " (the app server's unit)")
+            return lines, (f"journal unit {unit}" + ("" if args.journal_unit else " (the app server's unit)")
+                           + (f" since the app server started, {logs.iso(since)}" if since else ""))
     return [], ""
+
+
+def started_at(pid: int, proc: str = "/proc") -> int | None:
+    """When a process started (epoch seconds): its start in clock ticks after boot (/proc/PID/stat's 22nd field)
+    plus the boot time (/proc/stat's btime). None when either cannot be read."""
+    try:
+        with open(f"{proc}/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open(f"{proc}/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks // os.sysconf("SC_CLK_TCK")
 
 
 def _rename(snap: Snapshot, resolved: dict[str, str]) -> None:

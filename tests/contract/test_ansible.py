@@ -13,7 +13,7 @@ import yaml
 from tests.helpers import ROOT, VENV_BIN, offline, table
 from tests.helpers import clean_env as env
 
-PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "diagnose.yml",
+PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "investigate.yml",
              "monitoring.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]
 ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "front", "monitoring"]
@@ -146,6 +146,12 @@ BAD_INPUT = table("""
     provision-load VUS=0 -> VUS='0' must be a whole number from 1 to 5000
     provision-load VUS=600 ITERATIONS=100 -> must be >= VUS
     provision-diagnose DIAG_SECONDS=301 -> DIAG_SECONDS='301' must be a whole number from 1 to 300
+    investigate DIAG_SECONDS=0 -> DIAG_SECONDS='0' must be a whole number from 1 to 300
+    investigate INVENTORY=inventories/missing -> inventory 'inventories/missing' not found
+    investigate LIMIT=app9 -> the limit matches no host of inventories/lab
+    investigate LIMIT=db1 -> the limit 'db1' leaves no host of the app group of inventories/lab
+    investigate LIMIT=@/etc/hosts -> LIMIT='@/etc/hosts' must be host names or groups of the inventory
+    investigate LIMIT=app1 'ANSIBLE_ARGS=--limit app1' -> LIMIT and a --limit in ANSIBLE_ARGS
 """)
 
 

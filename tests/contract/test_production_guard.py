@@ -1,6 +1,6 @@
 """The front door refuses production before a single connection attempt.
 
-Every case runs `make provision|provision-load|provision-diagnose` inside a
+Every case runs `make provision|provision-load|investigate` inside a
 network namespace that has only loopback (`unshare --net`): even a bug in the
 guard could not send a packet to 10.30.x. Besides the exit code and the one
 line, each case proves nothing was attempted: ansible-playbook never started
@@ -34,11 +34,23 @@ def test_production_is_refused_without_a_connection_attempt(args, message):
     assert_refused_offline(in_empty_netns("provision", *args), message)
 
 
-@pytest.mark.parametrize("target", ["provision-load", "provision-diagnose"])
-def test_load_and_diagnose_on_production_need_confirm(target):
+@pytest.mark.parametrize("target", ["provision-load", "investigate", "provision-diagnose"])
+def test_load_and_investigate_on_production_need_confirm(target):
     proc = in_empty_netns(target, PRODUCTION)
     assert proc.returncode == 2
     assert "Rerun with CONFIRM=yes" in proc.stderr and "PLAY [" not in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ([PRODUCTION], "reaches hosts outside the lab network 192.168.240.0/24: app-01 (10.30.8.11)"),
+    ([PRODUCTION, "LIMIT=app-02"], "Rerun with CONFIRM=yes (or CONFIRM=production) on the command line"),
+    (["INVENTORY=inventories/production-single"], "outside the lab network 192.168.240.0/24: db-01 (10.30.7.7)"),
+    ([PRODUCTION, "CONFIRM=YES"], "CONFIRM='YES' is not a confirmation"),
+])
+def test_investigate_on_production_is_refused_before_any_connection(args, message):
+    """make investigate: read-only, but it still reaches the hosts, so it needs CONFIRM like every host command
+    (the unit tests show that with CONFIRM it asks for nothing more: tests/unit/test_hosts_investigate.py)."""
+    assert_refused_offline(in_empty_netns("investigate", *args), message)
 
 
 def test_lab_inventory_with_the_lab_hosts_down_is_refused_before_ssh(tmp_path):

@@ -5,8 +5,12 @@ direct + repro twice (the second run, with -vvv, must change nothing); a dry
 run on the converged hosts; no secret in any output, journal or `ps` capture;
 check the settings are in effect on each host (and that the host's own
 pg_hba entries, listen addresses and TLS are left alone); reproduce the
-incident with the ab scenario from loadgen1 against app1; re-provision with
-gthread and show the same load gives zero errors; faults mid-load on the
+incident with the ab scenario from loadgen1 against app1 (and make investigate
+names it); a host deployed by hand (the incident's app on db1 by
+tests/hosts/hand_deploy.sh, not the roles) under the same load: make
+investigate names the exhaustion and the eventlet workers, read-only and with
+no seeded secret in its snapshot, then healthy after the unit's switch to
+gthread; re-provision with gthread and show the same load gives zero errors; faults mid-load on the
 hosts (FAULT=db-restart, FAULT=db-network-cut): recorded, named, recovered,
 nothing left broken; the HTTPS front (the front role) converges, serves TLS,
 carries a load and goes away; reload vs restart of PostgreSQL; the owner's
@@ -21,14 +25,20 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import re
+import secrets as random_secrets
+import shutil
 import subprocess
+import tarfile
 import time
+from pathlib import Path
 
 import pytest
 
 from churnlab.evidence import app_errors
+from churnlab.hosts import lab as lab_hosts
 from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, recap
 from tests.helpers import clean_env as env
 from tests.hosts.conftest import LAB_HOSTS, quote, ssh
@@ -255,6 +265,127 @@ def app_play(*args: str) -> tuple[dict, str]:
                     *args, timeout=900)
 
 
+def investigate(inventory: str, *args: str, target: str = "investigate") -> tuple[subprocess.CompletedProcess, dict]:
+    """make investigate: its output, and the snapshots it fetched (host -> snapshot), each owner-only in a new
+    owner-only results/investigate-<id>/."""
+    before = set((ROOT / "results").glob("investigate-*"))
+    proc = make(target, f"INVENTORY={inventory}", *args, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    (folder,) = set((ROOT / "results").glob("investigate-*")) - before
+    assert folder.stat().st_mode & 0o777 == 0o700
+    snapshots = {}
+    for path in folder.glob("*.json"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+        snapshots[path.stem] = json.loads(path.read_text())
+    return proc, snapshots
+
+
+# What a read-only run must leave as it was: every file under /etc, the unit files and the units' states
+# (the SSH sessions' own units aside), the network sysctls (a counter aside), and the temp folders.
+HOST_STATE = ("find /etc -xdev -type f -print0 | sort -z | xargs -0 md5sum; "
+              "systemctl list-unit-files --no-legend --no-pager; "
+              "systemctl list-units --all --no-legend --no-pager --plain "
+              "| grep -Ev '^(session-[0-9]+\\.scope|user@|user-)' | awk '{print $1, $2, $3}'; "
+              "sysctl -a 2>/dev/null | grep -E '^net\\.' | grep -v nf_conntrack_count; "
+              "ls -a /tmp /var/tmp /root/.ansible/tmp /home/ansible/.ansible/tmp 2>&1")
+
+
+def host_state(host: str) -> list[str]:
+    out = ssh(host, HOST_STATE, timeout=120)
+    assert out.stdout.count("\n") > 100, out.stderr
+    return out.stdout.splitlines()
+
+
+def assert_unchanged(before: list[str], after: list[str], where: str) -> None:
+    gone, new = sorted(set(before) - set(after)), sorted(set(after) - set(before))
+    assert not gone and not new, f"{where} changed: gone {gone[:10]}, new {new[:10]}"
+
+
+# The incident's app deployed by hand on db1 (the incident's own topology: the app beside its database),
+# by tests/hosts/hand_deploy.sh: not the roles, another path, unit and config.
+SHOP = {"host": "db1", "port": 8100, "unit": "shop-api.service", "config": "/srv/shop/app/settings/gunicorn.conf.py"}
+OWNER_HBA = f"host lab lab {LAB_HOSTS['db1']}/32 scram-sha-256  # shop, by hand"
+HBA_FILE = "/etc/postgresql/15/main/pg_hba.conf"
+PORT_SYSCTLS = "net.ipv4.ip_local_port_range net.ipv4.tcp_tw_reuse"
+HAND_DEPLOYED: dict = {}  # the hand deployment's seeds, inventories and db1's own sysctls, for its gthread test
+
+
+def shop_inventories(folder: Path) -> tuple[str, str]:
+    """The owner's inventory (only where its app hosts are and how to reach them: db1, and app1 beside it)
+    and the lab's own with k6 pointed at the shop (load_target)."""
+    probe = folder / "shop"
+    (probe / "group_vars" / "all").mkdir(parents=True)
+    (probe / "hosts").write_text(f"[app]\ndb1 ansible_host={LAB_HOSTS['db1']}\napp1 ansible_host={LAB_HOSTS['app1']}\n")
+    shutil.copy(ROOT / "inventories" / "lab" / "group_vars" / "all" / "connection.yml", probe / "group_vars" / "all")
+    loaded = folder / "shop-load"
+    shutil.copytree(ROOT / "inventories" / "lab", loaded)
+    (loaded / "group_vars" / "loadgen" / "target.yml").write_text(
+        f"load_target: http://{LAB_HOSTS[SHOP['host']]}:{SHOP['port']}\n")
+    return str(probe), str(loaded)
+
+
+def ssh_pipe(host: str, command: str, data) -> None:
+    """A command on a lab host fed with bytes (data), or with another host's command's output ((host, command))."""
+    argv = lab_hosts.ssh_argv(LAB_HOSTS[host], f"sudo bash -c {quote(command)}", connect_timeout=5)
+    if isinstance(data, bytes):
+        out = subprocess.run(argv, input=data, capture_output=True, timeout=120)
+    else:
+        source = subprocess.Popen(lab_hosts.ssh_argv(LAB_HOSTS[data[0]], f"sudo bash -c {quote(data[1])}",
+                                                     connect_timeout=5), stdout=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL)
+        out = subprocess.run(argv, stdin=source.stdout, capture_output=True, timeout=120)
+        source.stdout.close()
+        assert source.wait(timeout=60) == 0, data
+    assert out.returncode == 0, out.stderr.decode(errors="replace")[-2000:]
+
+
+def deploy_by_hand(seeds: dict[str, str]) -> None:
+    """The owner's host: the repro port range set by hand and pg_hba admitting the host itself; then the app's
+    code, the lab app host's packages (the same pins, so no download) and hand_deploy.sh, run with the
+    settings on its stdin (never in argv)."""
+    host = SHOP["host"]
+    owner = ssh(host, f"sysctl -w net.ipv4.ip_local_port_range='50000 50999' net.ipv4.tcp_tw_reuse=0 && "
+                      f"echo '{OWNER_HBA}' >> {HBA_FILE} && systemctl reload 'postgresql@15-main'")
+    assert owner.returncode == 0, owner.stderr
+    code = io.BytesIO()
+    with tarfile.open(fileobj=code, mode="w") as tar:
+        tar.add(ROOT / "app", "app", filter=lambda t: None if "__pycache__" in t.name or t.name.endswith(".pyc") else t)
+        tar.add(ROOT / "tests" / "hosts" / "hand_deploy.sh", "hand_deploy.sh")
+    ssh_pipe(host, "install -d /srv/shop/lib && tar -C /srv/shop -xf -", code.getvalue())
+    packages = "tar -C /opt/churnlab/venv/lib/python3*/site-packages -cf - ."
+    ssh_pipe(host, "tar -C /srv/shop/lib -xf -", ("app1", packages))
+    settings = "".join(f"{k}={v}\n" for k, v in {
+        "SHOP_DB_HOST": LAB_HOSTS["db1"], "SHOP_DB_PASSWORD": secrets()[0], "SHOP_SECRET_KEY": seeds["secret_key"],
+        "SHOP_API_TOKEN": seeds["api_token"], "SHOP_CONFIG_SECRET": seeds["config_secret"]}.items())
+    out = ssh(host, "set -a; . /dev/stdin; set +a; bash /srv/shop/hand_deploy.sh", stdin=settings, timeout=180)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+
+
+def undeploy_by_hand(sysctls: str) -> None:
+    out = ssh(SHOP["host"], f"systemctl disable --now {SHOP['unit']}; rm -rf /srv/shop /etc/shop "
+                            f"/etc/systemd/system/{SHOP['unit']}; systemctl daemon-reload; userdel shop; "
+                            f"sed -i '/# shop, by hand$/d' {HBA_FILE} && systemctl reload 'postgresql@15-main' && "
+                            f"sysctl -w net.ipv4.ip_local_port_range='{sysctls.splitlines()[0]}' "
+                            f"net.ipv4.tcp_tw_reuse={sysctls.splitlines()[1]}")
+    assert out.returncode == 0, out.stderr
+
+
+def shop_load(inventory: str) -> dict:
+    """The incident's load (ab, 500 VUs, 10,000 requests, no keep-alive) from both generators at the shop; the
+    generators' own counts (the run's verdict reads app1, not the shop)."""
+    run = load(inventory)
+    assert run["load"]["target"] == f"http://{LAB_HOSTS[SHOP['host']]}:{SHOP['port']}", run["load"]
+    assert run["summary"]["requests"] == 10000, run["summary"]
+    return run["summary"]["status_counts"]
+
+
+def assert_no_seed(snapshots: dict, seeds: dict[str, str]) -> None:
+    text = json.dumps(snapshots)
+    values = [*seeds.values(), *secrets()]
+    leaked = [f"{v[:3]}...({len(v)} chars)" for v in values + [v[:8] for v in values] if v in text]
+    assert not leaked, f"the snapshot holds secret values (or their first 8 characters): {leaked}"
+
+
 class TestLabHosts:
     state: dict = {}
 
@@ -457,16 +588,41 @@ class TestLabHosts:
         budget = budget_toward(run, f"{db}:5432")  # the port budget predicted it, on hosts too
         assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
         assert budget["failed_connections"] > 1000 and budget["first_error_at"] is not None, budget
-        # diagnose.yml, read-only, on the live hosts right after the load.
-        proc = make("provision-diagnose", "INVENTORY=inventories/lab", "DIAG_SECONDS=2", timeout=300)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        assert "verdict (port-exhaustion-postgres)" in proc.stdout
-        assert f"toward {db}:5432" in proc.stdout
+        # make investigate (the probe, read-only) on the live hosts right after the load: the same verdict.
+        proc, _ = investigate("inventories/lab", "DIAG_SECONDS=2")
+        assert "verdict (port-exhaustion-postgres)" in proc.stdout and f"toward {db}:5432" in proc.stdout, \
+            proc.stdout[-3000:]
         assert recap(proc.stdout)["app1"]["changed"] == 0
-        # The same verdict in check mode (every task of diagnose.yml only reads).
-        proc = make("provision-diagnose", "INVENTORY=inventories/lab", "DIAG_SECONDS=1", "ANSIBLE_ARGS=--check",
-                    timeout=300)
-        assert proc.returncode == 0 and "verdict (port-exhaustion-postgres)" in proc.stdout, proc.stdout[-3000:]
+        # The same verdict in check mode (every task of investigate.yml only reads), by its older name too.
+        proc, _ = investigate("inventories/lab", "DIAG_SECONDS=1", "ANSIBLE_ARGS=--check", target="provision-diagnose")
+        assert "verdict (port-exhaustion-postgres)" in proc.stdout, proc.stdout[-3000:]
+
+    def test_a_host_deployed_by_hand_investigated_under_the_incidents_load(self, hosts, tmp_path_factory):
+        """The incident's app installed on db1 by a plain script (tests/hosts/hand_deploy.sh: /srv/shop,
+        shop-api.service, its own gunicorn config with worker_class from os.environ, CONN_MAX_AGE=600, the
+        repro port range set by the owner), under the incident's load: make investigate, on an inventory
+        that says nothing but where the hosts are, names the port exhaustion toward db1:5432 and the eventlet
+        workers. The probe leaves the host as it was, and no seeded secret reaches its snapshot."""
+        started = time.monotonic()
+        seeds = {name: random_secrets.token_hex(16) for name in ("secret_key", "api_token", "config_secret")}
+        inventories = shop_inventories(tmp_path_factory.mktemp("shop"))
+        sysctls = ssh(SHOP["host"], f"sysctl -n {PORT_SYSCTLS}").stdout
+        HAND_DEPLOYED.update(seeds=seeds, inventories=inventories, sysctls=sysctls)
+        deploy_by_hand(seeds)
+        TIMINGS["hand_deploy_s"] = round(time.monotonic() - started, 1)
+        counts = shop_load(inventories[1])
+        assert counts.get("499", 0) > 1000, counts  # the health check's DB errors, as in the incident
+        before = host_state(SHOP["host"])
+        proc, snapshots = investigate(inventories[0], "LIMIT=db1", "DIAG_SECONDS=3")
+        assert_unchanged(before, host_state(SHOP["host"]), "db1 (files under /etc, units, sysctls, temp folders)")
+        assert set(snapshots) == {"db1"}
+        said = proc.stdout[proc.stdout.index("== db1 "):]
+        assert "verdict (port-exhaustion-postgres)" in said and f"toward {LAB_HOSTS['db1']}:5432" in said, said
+        assert "eventlet" in said, said
+        assert recap(proc.stdout)["db1"]["changed"] == 0
+        assert_no_seed(snapshots, seeds)
+        HAND_DEPLOYED["investigated"] = said
+        TIMINGS["hand_deployed_eventlet_s"] = round(time.monotonic() - started, 1)
 
     def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
         """The monitoring role (monitoring_enabled in the lab inventory):
@@ -554,6 +710,31 @@ class TestLabHosts:
         run = json.loads(run_json.read_text())
         assert run["status"] == "failed" and re.match(r"k6( on loadgen\d)? failed \(exit 137\)", run["problems"][0]), \
             run["problems"]
+
+    def test_the_host_deployed_by_hand_is_healthy_after_its_switch_to_gthread(self, hosts):
+        """The owner switches the hand-made unit to gthread (its environment file, a restart): under the same
+        load, make investigate says healthy and names the gthread workers. The hand-made app goes away after."""
+        shop = HAND_DEPLOYED
+        assert shop, "needs the test before it (the hand deployment and its eventlet run)"
+        started = time.monotonic()
+        try:
+            switched = ssh(SHOP["host"], f"sed -i 's/^SHOP_WORKER=.*/SHOP_WORKER=gthread/' /etc/shop/shop.env && "
+                                         f"systemctl restart {SHOP['unit']} && for i in $(seq 60); do "
+                                         "python3 -c \"import urllib.request as u; "
+                                         f"u.urlopen('http://127.0.0.1:{SHOP['port']}/api/v1/ping/', timeout=2)\" "
+                                         "2>/dev/null && exit 0; sleep 0.5; done; exit 1")
+            assert switched.returncode == 0, switched.stderr
+            wait_time_wait_drained(host=SHOP["host"])
+            counts = shop_load(shop["inventories"][1])
+            assert set(counts) <= {"200", "0"} and counts.get("0", 0) <= 10, counts
+            proc, snapshots = investigate(shop["inventories"][0], "LIMIT=db1", "DIAG_SECONDS=3")
+            said = proc.stdout[proc.stdout.index("== db1 "):]
+            assert "verdict (healthy)" in said and "gthread" in said, said
+            assert_no_seed(snapshots, shop["seeds"])
+            HAND_DEPLOYED["healthy"] = said
+        finally:
+            undeploy_by_hand(shop["sysctls"])
+        TIMINGS["hand_deployed_gthread_s"] = round(time.monotonic() - started, 1)
 
     def test_gthread_fixes_it(self, hosts):
         # The direct run left app1's port range in TIME_WAIT for up to a minute: the

@@ -85,39 +85,6 @@ def test_a_failed_k6_and_missing_probes_are_recorded(tmp_path):
     assert "versions: app did not answer" in run.problems
 
 
-def test_hostdiag_gives_the_verdict_from_what_a_host_reported(monkeypatch, capsys):
-    import io
-
-    from churnlab.hosts import diagnose as hostdiag
-
-    def run(stdin: str) -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = hostdiag.main()
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    rows = [("192.168.240.13", 50000 + i, DB, 6432, "TIME_WAIT") for i in range(990)]
-    netns = sockets.summarise(rows, {"port_range": [50000, 50999], "port_range_size": 1000, "tcp_tw_reuse": 0},
-                              {f"{DB}:6432": (DB, 6432)}, ts=2.0)
-    line = (f"2026-11-24T22:01:05+0000 app1 gunicorn[7]: 2026-11-24 22:01:05,678 ERROR roles healthz-db-error "
-            f'OperationalError: connection to server at "{DB}" ({DB}), port 6432 failed: '
-            "Cannot assign requested address")
-    payload = {"host": "app1", "profile": "repro",
-               "app": {"variant": "pgbouncer", "settings": {"WORKER_CLASS": "eventlet", "CONN_MAX_AGE": "0",
-                                                            "DB_HOST": DB, "DB_PORT": "6432"}},
-               "netns": json.dumps(netns),
-               "db": {"ts": 1.0, "source": "postgres", "client_backends": 20, "by_state": {"active": 20},
-                      "max_connections": 4096}, "log": "\n".join([line] * 40)}
-    code, stdout, stderr = run(json.dumps(payload))
-    assert code == 0, stderr
-    verdict = json.loads(stdout.splitlines()[-1])
-    assert verdict["case"] == diagnosis.PORT_EXHAUSTION_PGBOUNCER
-    assert "990 of 1,000 local ports" in verdict["headline"] and "40 requests failed" in verdict["headline"]
-    assert stdout.startswith("app1: verdict (port-exhaustion-pgbouncer)")
-    code, _, stderr = run("not json")
-    assert code == 2 and "stdin is not JSON" in stderr
-
-
 def test_a_load_through_the_hosts_front_records_the_front_and_its_target(tmp_path):
     """load.yml targets the app host's HTTPS front when the front role left its fact."""
     fetch = fetched(tmp_path, front="https",

@@ -60,7 +60,11 @@ def test_named_settings_are_passed_and_checked(fake):
     "ANSIBLE_ARGS=--tags 'unterminated" -> cannot be parsed
 """))
 def test_bad_input_starts_nothing(fake, env, message):
-    result = fake["cli"]("hosts", "provision", **env)
+    assert_refused(fake, fake["cli"]("hosts", "provision", **env), message)
+
+
+def assert_refused(fake, result, message: str) -> None:
+    """One line on stderr naming `message`, exit code 2, and no playbook run."""
     assert result.code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr

@@ -29,7 +29,7 @@ def test_every_exported_variable_has_a_row():
 
 def test_the_targets_come_from_the_makefiles_recipes():
     rows = {line.split(" | ")[0]: line for line in vardoc.render().splitlines() if line.startswith("| `")}
-    assert rows["| `DIAG_SECONDS`"].endswith("| 5 | `diagnose` `provision-diagnose` |")
+    assert rows["| `DIAG_SECONDS`"].endswith("| 5 | `diagnose` `investigate` `provision-diagnose` |")
     assert "`rank-readme`" in rows["| `RUN`"] and "`rank-readme`" not in rows["| `RANK_LEVELS`"]
     assert "| `lab-up`: direct; `provision`: the inventory's own churnlab_variant |" in rows["| `VARIANT`"]
     assert "not a make variable: `pool_max_size`" in rows["| `POOL_MAX_SIZE`"]
