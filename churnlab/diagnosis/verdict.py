@@ -179,8 +179,9 @@ def _classify(facts: Facts) -> Verdict:
         evidence = [f"peak TIME_WAIT toward {target}: {_n(tw)} (all sockets: {_n(facts.peak_time_wait)})"]
         if toward_pgbouncer and facts.peak_db_backends is not None:
             evidence.append(f"Postgres itself was protected: client backends peaked at {_n(facts.peak_db_backends)}")
-        evidence.append(f"Postgres max_connections={_n(facts.max_connections)} was not the limit "
-                        f"(peak client backends {_n(facts.peak_db_backends)})")
+        if facts.max_connections is not None or facts.peak_db_backends is not None:  # a probe reads no database
+            evidence.append(f"Postgres max_connections={_n(facts.max_connections)} was not the limit "
+                            f"(peak client backends {_n(facts.peak_db_backends)})")
         return Verdict(case, headline, evidence, _fixes(case, facts))
 
     if too_many:

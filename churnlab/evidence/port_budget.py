@@ -91,8 +91,8 @@ class PortBudget:
 
     def text(self) -> str:
         if not self.new_connections and not self.failed_connections:
-            return (f"port budget toward {self.target}: no new connections; "
-                    f"the whole range of {self.range_size:,} ports is headroom")
+            return (f"port budget toward {self.target}: no new connections while sampled, so no rate to "
+                    f"forecast from; the ports it holds now are counted above")
         failed = f" (+{self.failed_connections:,} that found no port)" if self.failed_connections else ""
         line = (f"port budget toward {self.target} ({self.address}): {self.peak_rate:,.0f} new connections/s "
                 f"at peak ({self.rate_window:g} s window), {self.mean_rate:,.0f}/s mean{failed}; "

@@ -15,6 +15,10 @@ WATCHED = (("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops"), ("TcpExt", 
            ("TcpExt", "TW"), ("TcpExt", "TWRecycled"), ("Tcp", "ActiveOpens"), ("Tcp", "AttemptFails"),
            ("Tcp", "EstabResets"))
 
+# The classes that run a request per thread: gunicorn's threads setting means something only for them
+# (eventlet, gevent and the ASGI workers ignore it).
+THREADED = ("gthread", "sync", "threads")
+
 
 def settings(snap: Snapshot) -> dict[str, str]:
     """The app's settings as the diagnosis names them, from what the probe found."""
@@ -70,7 +74,7 @@ def found(snap: Snapshot) -> list[str]:
         lines.append(f"app server: {app.server} master {app.master}{where}, {len(app.workers)} worker processes"
                      + (f", worker class {app.worker_class} (from {app.worker_class_from})" if app.worker_class
                         else f", worker class {app.worker_class_from}" if app.worker_class_from else "")
-                     + (f", threads {app.threads}" if app.threads else "")
+                     + (f", threads {app.threads}" if app.threads and app.worker_class in THREADED else "")
                      + (f", {app.cores} async cores each" if app.cores else "")
                      + (f", interface {app.interface}" if app.interface else "")
                      + (f", config {app.config_file}" if app.config_file else "")
