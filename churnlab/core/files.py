@@ -5,12 +5,21 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> Path:
+def write_atomic(path: Path, text: str, mode: int | None = None) -> Path:
     """Write text to path through a temporary file in the same folder, so a reader sees
-    the old content or the new, never half of it (and two writers never mix)."""
+    the old content or the new, never half of it (and two writers never mix). With `mode`
+    (0o600), the file has that mode from its first byte; the temporary file never stays."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        if mode is None:
+            tmp.write_text(text)
+        else:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w") as f:
+                f.write(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -161,17 +161,26 @@ def holds_range_port(lport: int, rport: int, state: str, low: int, high: int) ->
 
 
 # -- new connections (the port budget) ------------------------------------
+def read_counters(proc_root: str = "/proc", files: tuple[str, ...] = ("netstat", "snmp")) -> dict[str, dict[str, int]]:
+    """The namespace's kernel counters, /proc/net/netstat and /proc/net/snmp (pairs of a header line and a
+    values line): {"TcpExt": {"ListenOverflows": 0, ...}, "Tcp": {"ActiveOpens": 3329, ...}, ...}."""
+    out: dict[str, dict[str, int]] = {}
+    for name in files:
+        try:
+            with open(os.path.join(proc_root, "net", name)) as f:
+                lines = [line.split() for line in f]
+        except OSError:
+            continue
+        for head, values in zip(lines[::2], lines[1::2], strict=False):
+            if head and values and head[0] == values[0]:
+                out[head[0].rstrip(":")] = {k: int(v) for k, v in zip(head[1:], values[1:], strict=False)
+                                            if v.lstrip("-").isdigit()}
+    return out
+
+
 def read_active_opens(proc_root: str = "/proc") -> int | None:
     """Tcp ActiveOpens of this network namespace (/proc/net/snmp), or None."""
-    try:
-        with open(os.path.join(proc_root, "net", "snmp")) as f:
-            tcp = [line.split() for line in f if line.startswith("Tcp:")]
-    except OSError:
-        return None
-    if len(tcp) < 2 or "ActiveOpens" not in tcp[0]:
-        return None
-    value = tcp[1][tcp[0].index("ActiveOpens")]
-    return int(value) if value.isdigit() else None
+    return read_counters(proc_root, ("snmp",)).get("Tcp", {}).get("ActiveOpens")
 
 
 class NewConnections:

@@ -61,6 +61,8 @@ def new_folder() -> Path:
 def show_verdicts(folder: Path, hosts: list[str]) -> list[str]:
     """Each host's snapshot made owner-only, and the probe's report of it printed (what `make diagnose
     SNAPSHOT=<file>` prints); the hosts whose snapshot is missing."""
+    from churnlab.investigate import snapshot, verdict
+
     missing = []
     for host in hosts:
         path = folder / f"{host}.json"
@@ -68,8 +70,6 @@ def show_verdicts(folder: Path, hosts: list[str]) -> list[str]:
             missing.append(host)
             continue
         os.chmod(path, 0o600)
-        from churnlab.investigate import snapshot, verdict
-
         print(f"== {host} ({path.relative_to(RESULTS_DIR.parent)})\n{verdict.report(snapshot.read(str(path)))}\n",
               flush=True)
     if missing:

@@ -26,22 +26,6 @@ EXTRA_SYSCTLS = ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog", "net/ipv4
                  "net/ipv4/ip_local_reserved_ports", "net/ipv4/tcp_max_tw_buckets")
 
 
-def counters(proc: str = "/proc") -> dict[str, dict[str, int]]:
-    """/proc/net/netstat and /proc/net/snmp: {"TcpExt": {"ListenOverflows": 0, ...}, "Tcp": {...}, ...}."""
-    out: dict[str, dict[str, int]] = {}
-    for name in ("netstat", "snmp"):
-        try:
-            with open(f"{proc}/net/{name}") as f:
-                lines = [line.split() for line in f]
-        except OSError:
-            continue
-        for head, values in zip(lines[::2], lines[1::2], strict=False):
-            if head and values and head[0] == values[0]:
-                out[head[0].rstrip(":")] = {k: int(v) for k, v in zip(head[1:], values[1:], strict=False)
-                                            if v.lstrip("-").isdigit()}
-    return out
-
-
 def _sysctls(proc: str) -> dict:
     values = sockets.read_sysctls(proc)
     for path in EXTRA_SYSCTLS:
@@ -128,7 +112,7 @@ def run(args: Args, proc: str = "/proc") -> Snapshot:
                     taken_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     snap.sysctls = _sysctls(proc)
     snap.app_servers = procs.find(proc, unreadable)
-    snap.counters["before"] = counters(proc)
+    snap.counters["before"] = sockets.read_counters(proc)
     targets = {name: (address.rpartition(":")[0], int(address.rpartition(":")[2]))
                for name, address in args.db.items()}
     tracker = sockets.NewConnections()
@@ -142,7 +126,7 @@ def run(args: Args, proc: str = "/proc") -> Snapshot:
                                             active_opens=sockets.read_active_opens(proc)))
         if i < args.seconds:
             time.sleep(max(0.0, started + i + 1 - time.monotonic()))
-    snap.counters["after"] = counters(proc)
+    snap.counters["after"] = sockets.read_counters(proc)
     snap.destinations = {name: f"{ip}:{port}" for name, (ip, port) in targets.items()}
     snap.states = _states(rows, targets)
     app = snap.app

@@ -178,25 +178,23 @@ def _config(server: AppServer, proc: str, opts: dict, environ: dict | None, unre
     if path.startswith("python:"):
         unreadable.append(f"config {path}: a Python module, not a file; not read")
         return {}
-    candidates = [path] if path else ["gunicorn.conf.py"]  # gunicorn >= 20 reads ./gunicorn.conf.py
-    for candidate in candidates:
-        where = _in_process(proc, server.master, candidate.removeprefix("file:"))
-        if not path and not _exists(where, server):
-            return {}
-        source = _read(where, unreadable, f"gunicorn config {candidate}", server=server)
-        if source is None:
-            return {}
-        config = pyconfig.read(source, environ)
-        server.config_file = candidate
-        if config.error:
-            unreadable.append(f"gunicorn config {candidate}: {config.error}")
-        server.config = redact.mapping(config.settings)
-        server.config_unresolved = redact.mapping(config.unresolved)
-        if environ is None and config.unresolved:
-            unreadable.append(f"gunicorn config {candidate}: {', '.join(config.unresolved)} not resolved "
-                              "(the process's environment could not be read)")
-        return config.settings
-    return {}
+    candidate = path or "gunicorn.conf.py"  # gunicorn >= 20 reads ./gunicorn.conf.py
+    where = _in_process(proc, server.master, candidate.removeprefix("file:"))
+    if not path and not _exists(where, server):
+        return {}
+    source = _read(where, unreadable, f"gunicorn config {candidate}", server=server)
+    if source is None:
+        return {}
+    config = pyconfig.read(source, environ)
+    server.config_file = candidate
+    if config.error:
+        unreadable.append(f"gunicorn config {candidate}: {config.error}")
+    server.config = redact.mapping(config.settings)
+    server.config_unresolved = redact.mapping(config.unresolved)
+    if environ is None and config.unresolved:
+        unreadable.append(f"gunicorn config {candidate}: {', '.join(config.unresolved)} not resolved "
+                          "(the process's environment could not be read)")
+    return config.settings
 
 
 def _gunicorn(server: AppServer, proc: str, cmdline: list[str], environ: dict | None,

@@ -5,9 +5,10 @@ the probe's verdict offline, on another machine. Standard library only."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
+from churnlab.core import files
 from churnlab.core.errors import LabError
 from churnlab.investigate.logs import Errors
 from churnlab.investigate.procs import AppServer
@@ -63,17 +64,7 @@ def from_dict(data: dict) -> Snapshot:
 
 def write(path: str, snap: Snapshot) -> str:
     """The file, 0600 from its first byte (it may hold a host's layout), whole or not at all."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(snap.as_dict(), f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    files.write_atomic(Path(path).absolute(), json.dumps(snap.as_dict(), indent=1) + "\n", mode=0o600)
     return path
 
 
