@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from churnlab.compose.images import build_all
 from churnlab.compose.stack import (
     ALL_PROFILES,
+    PROJECT,
     Stack,
     image_exists,
     port_is_free,
@@ -112,9 +113,36 @@ def _app_port_owner(port: int) -> bool:
     return bool(proc.stdout.strip())
 
 
-def up(selection: Selection, **options) -> Stack:
+# The client backends an app removed a moment ago may leave behind (a container
+# killed before its connections' FIN went out): ended, so the next app's counts
+# start from zero.
+END_OLD_BACKENDS = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+
+
+def _clear_all_but_db(stack: Stack) -> None:
+    """Remove every container of the lab but Postgres, and end the backends they held.
+
+    The next `up` makes the rest again: a new app has a new network namespace, so no
+    TIME_WAIT of an earlier run is left in it (nor in PgBouncer's), and Postgres is
+    neither stopped nor waited for again. If the db's own settings differ, compose
+    recreates it too (and a volume of another major is dropped by `up`)."""
+    proc = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                           "--format", '{{.Names}} {{.Label "com.docker.compose.service"}}'],
+                          capture_output=True, text=True)
+    others = [line.split()[0] for line in proc.stdout.splitlines() if line.split()[1:] != ["db"]]
+    if others:
+        subprocess.run(["docker", "rm", "--force", *others], capture_output=True, text=True)
+    if "db" in stack.running_services():
+        stack.exec("db", "psql", "-XAtq", "-U", "lab", "-d", "lab", "-c", END_OLD_BACKENDS)
+
+
+def up(selection: Selection, fresh: bool = False, **options) -> Stack:
     """Start (or converge) the lab on a variant + profile; options are Stack's
-    (STACK_OPTIONS: ports, the db image's PostgreSQL major, the front). Safe to run twice."""
+    (STACK_OPTIONS: ports, the db image's PostgreSQL major, the front). Safe to run twice.
+
+    Switching from another stack, or with fresh=True (a clean slate for a load: no
+    TIME_WAIT left from an earlier run), everything but Postgres is made again."""
     stack = Stack(selection, **options)  # checks PG_MAJOR and FRONT before any docker call
     require_docker()
     ports = {"APP_PORT": stack.app_port, **({"HTTPS_PORT": stack.https_port} if stack.front == "https" else {}),
@@ -135,10 +163,13 @@ def up(selection: Selection, **options) -> Stack:
     build_all(stack.pg_major)  # cached layers make this quick; a changed Dockerfile or app is picked up
     _match_volume_to_image(stack)
     previous = read_state()
-    if previous and project_containers() and {k: previous.get(k) for k in _identity(stack)} != _identity(stack):
-        console.print(f"switching from {previous['variant']} + {previous['profile']}: "
-                      "taking the previous stack down first")
-        down()
+    if project_containers():
+        if previous and {k: previous.get(k) for k in _identity(stack)} != _identity(stack):
+            console.print(f"switching from {previous['variant']} + {previous['profile']}: "
+                          "the previous stack's app side goes first (Postgres stays)")
+            _clear_all_but_db(stack)
+        elif fresh:
+            _clear_all_but_db(stack)
     what = (f"lab up: {selection.variant} + {selection.profile}"
             + (f", FRONT={stack.front}" if stack.front != "none" else "")
             + (" + Prometheus" if selection.observe else ""))

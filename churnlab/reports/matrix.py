@@ -87,8 +87,7 @@ def run_steps(steps: list[Step], on_result=None, on_failure=None) -> tuple[list[
             console.rule(f"run {i + 1}/{len(steps)}: {sel.variant} + {sel.profile}, {step.params.vus} VUs"
                          f"{step.label} ({_eta(started, i, len(steps))})")
             if step.fresh or stack is None:
-                lab.down()
-                stack = lab.up(sel)
+                stack = lab.up(sel, fresh=True)
             try:
                 result = loadrun.run(stack, step.params)
             except LabError as exc:

@@ -20,18 +20,13 @@ def built():
 
 @pytest.fixture()
 def fresh_lab(built):
-    """Start a variant from a clean slate (no TIME_WAIT left from another run)."""
-    started = []
+    """Start a variant from a clean slate (no TIME_WAIT left from another run). It stays up: the next
+    test's fresh start replaces all but Postgres, and the session's end takes it down."""
 
     def start(variant, profile, **knobs):
-        lab.down()
-        stack = lab.up(catalog.Selection.of(variant, profile, knobs))
-        started.append(stack)
-        return stack
+        return lab.up(catalog.Selection.of(variant, profile, knobs), fresh=True)
 
-    yield start
-    if started:
-        lab.down()
+    return start
 
 
 @pytest.fixture()
@@ -47,8 +42,7 @@ def incident_run(fresh_lab):
 @pytest.fixture(scope="module")
 def gthread_stack(built):
     """One healthy gthread + default stack for a module's small loads (a few thousand requests)."""
-    lab.down()
-    yield lab.up(catalog.Selection.of("gthread", "default"))
+    yield lab.up(catalog.Selection.of("gthread", "default"), fresh=True)
     lab.down()
 # Training mode (tests/e2e/test_training.py)
 @pytest.fixture()

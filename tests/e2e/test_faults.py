@@ -30,8 +30,7 @@ RESULTS: dict[str, run_record.RunRecord] = {}
 @pytest.fixture(scope="module")
 def gthread(built):
     """gthread + default (20 x 40, CONN_MAX_AGE=600, CONN_HEALTH_CHECKS=0, Django's default)."""
-    lab.down()
-    yield lab.up(catalog.Selection.of("gthread", "default"))
+    yield lab.up(catalog.Selection.of("gthread", "default"), fresh=True)
     lab.down()
 
 

@@ -1,5 +1,6 @@
 """The investigation toolkit on the real lab: a short matrix renders its
-report, and diagnose gives the right verdict live and from a run folder."""
+report, and diagnose gives the right verdict from a run folder (live, on the
+running lab: test_variants.py's direct + repro run)."""
 import json
 import re
 import subprocess
@@ -9,8 +10,6 @@ import pytest
 from churnlab import diagnosis
 from churnlab.core import run_record
 from churnlab.core.paths import ROOT
-from churnlab.live import sample as live
-from churnlab.load import run as loadrun
 from churnlab.reports import matrix
 
 pytestmark = pytest.mark.e2e
@@ -74,10 +73,3 @@ def assert_self_contained(path):
     external = re.findall(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//[^>]*>", text, re.I)
     assert external == [], external
 
-
-def test_diagnose_names_the_mechanism_on_the_running_lab(fresh_lab):
-    stack = fresh_lab("direct", "repro")
-    loadrun.run(stack, loadrun.LoadParams(vus=100, iterations=3000))
-    verdict = live.diagnose(stack, seconds=3)
-    assert verdict.case == diagnosis.PORT_EXHAUSTION_POSTGRES, verdict.headline
-    assert "toward db:5432" in verdict.headline

@@ -48,8 +48,7 @@ def new_runs(before: set) -> list:
 
 @pytest.fixture(scope="module")
 def stack(built):
-    lab.down()
-    yield lab.up(catalog.Selection.of("gthread", "default"))
+    yield lab.up(catalog.Selection.of("gthread", "default"), fresh=True)
     lab.down()
 
 

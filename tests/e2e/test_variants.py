@@ -10,6 +10,7 @@ import pytest
 from churnlab import diagnosis
 from churnlab.compose import lab
 from churnlab.compose.recorder import netns_snapshot
+from churnlab.live import sample as live
 from churnlab.load import run as loadrun
 from tests.e2e.conftest import INCIDENT_LOAD
 from tests.e2e.outcomes import assert_no_db_errors
@@ -73,6 +74,10 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_pa
     assert budget["failed_connections"] >= 5000 and budget["first_error_at"] is not None, budget
     _sampler_agrees_with_ss(lab.current_stack())
     _probe_names_the_exhaustion(probe, result.run_dir)
+    # make diagnose on the running lab, right after the load (its TIME_WAIT and the app's log): the same verdict
+    verdict = live.diagnose(stack, seconds=3)
+    assert verdict.case == diagnosis.PORT_EXHAUSTION_POSTGRES, verdict.headline
+    assert "toward db:5432" in verdict.headline
 
 
 def _probe_names_the_exhaustion(probe: dict, run_dir) -> None:

@@ -29,9 +29,14 @@ def finished_run(tmp_path, variant: str, vus: int) -> loadrun.RunResult:
 
 @pytest.fixture()
 def fake_lab(tmp_path, monkeypatch):
-    calls = {"down": 0, "runs": 0}
+    calls = {"down": 0, "runs": 0, "fresh_ups": 0}
     monkeypatch.setattr(matrix, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(matrix.lab, "up", lambda selection: selection)
+
+    def up(selection, fresh=False):
+        calls["fresh_ups"] += fresh
+        return selection
+
+    monkeypatch.setattr(matrix.lab, "up", up)
 
     def down():
         calls["down"] += 1
@@ -69,7 +74,7 @@ def test_a_failing_run_stops_the_matrix_and_the_finished_runs_are_reported(fake_
     assert meta["stopped"] == {"reason": "run-failed", "error": "LabError: k6 failed (exit 107)"}
     summary = (result.matrix_dir / "summary.md").read_text()
     assert "1 of 3 planned runs (stopped: run-failed)" in summary and "-direct-repro-ab-c50" in summary
-    assert fake_lab["down"] == 3  # before each of the two runs started, and at the end
+    assert fake_lab["fresh_ups"] == 2 and fake_lab["down"] == 1  # a fresh stack for each run, down at the end
 
 
 def test_ctrl_c_is_recorded(fake_lab, monkeypatch, tmp_path):
@@ -81,7 +86,7 @@ def test_ctrl_c_is_recorded(fake_lab, monkeypatch, tmp_path):
 
 
 def test_a_failed_lab_down_is_recorded_and_the_report_still_written(fake_lab, monkeypatch, tmp_path):
-    fake_lab["down_fails"] = 3  # down before each of the two runs, then the last one fails
+    fake_lab["down_fails"] = 1  # the one down, at the end, fails
     fake_runs(monkeypatch, tmp_path, fake_lab)
     result = matrix.run(["direct"], ["repro"], [50, 100], 500)
     meta = outputs(result)

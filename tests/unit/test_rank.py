@@ -153,7 +153,7 @@ def test_a_failed_run_is_recorded_and_the_rank_goes_on(tmp_path, monkeypatch):
     from churnlab.load import run as loadrun
 
     monkeypatch.setattr(rank.matrix, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(rank.matrix.lab, "up", lambda selection: selection)
+    monkeypatch.setattr(rank.matrix.lab, "up", lambda selection, fresh=False: selection)
     monkeypatch.setattr(rank.matrix.lab, "down", lambda: None)
     monkeypatch.setattr(rank.html_report, "render", lambda *a, **k: tmp_path / "report.html")
     rates = {("gthread", rank.PING): 1000.0, ("gthread", rank.HEALTHZ): 700.0, ("direct", rank.PING): 1500.0}
