@@ -72,7 +72,7 @@ NAMED: tuple[str, ...] = (
     "VARIANT", "PROFILE", "WORKER_CLASS", "SCENARIO", "KEEPALIVE", "ENDPOINT", "RUN", "VARIANTS", "PROFILES",
     "VUS_LEVELS", "SERVICE", "PG_MAJOR", "FRONT", "OBSERVE", "INVENTORY", "CHECK", "CONFIRM", "CONFIRM_REPRO",
     "ANSIBLE_ARGS", "RANK_VARIANTS", "RANK_LEVELS", "RANK_ITERATIONS", "RANK_REPRO", "FAULT", "EX", "SEED", "CAUSE",
-    "SNAPSHOT", "LIMIT", "RUNBOOK_BASE", "RULES_FILE",
+    "SNAPSHOT", "LIMIT", "RUNBOOK_BASE", "RULES_FILE", "REMOVE",
 )
 # Read from the caller's environment by compose and Ansible as they are, not exported by make.
 ENVIRONMENT: tuple[str, ...] = ("PG_SIZING", "CHURNLAB_PRESETS")

@@ -29,7 +29,8 @@ def test_a_60s_rendering_scales_every_window_and_links_to_the_given_base(tmp_pat
     assert set(found) == set(alert_rules.ALERTS)
     assert "[3m]" in found["EphemeralPortExhaustionPredicted"]["expr"]  # three scrapes
     assert found["EphemeralPortExhaustionPredicted"]["for"] == "0s"
-    assert found["PostgresConnectionChurnHigh"]["for"] == "5m" and "[1h]" in found["PostgresConnectionChurnHigh"]["expr"]
+    churn = found["PostgresConnectionChurnHigh"]
+    assert churn["for"] == "5m" and "[1h]" in churn["expr"]
     assert found["PostgresConnectionsNearMax"]["for"] == "10m" and found["PgBouncerClientsWaiting"]["for"] == "10m"
     for name, rule in found.items():
         assert rule["annotations"]["runbook_url"] == f"https://wiki.example.com/ops/runbooks/{name}.md"
