@@ -30,6 +30,7 @@ export LOADGENS LOADGEN_PORT_RANGE LOADGEN_CPUS
 export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
 export FAULT FAULT_AT FAULT_FOR FAULT_TAIL CONN_HEALTH_CHECKS  # faults mid-load (churnlab/faults/plan.py)
 export EX SEED CAUSE
+export SCRAPE_INTERVAL RUNBOOK_BASE RULES_FILE REMOVE  # make alert-rules (churnlab/evidence/alert_rules.py)
 export SNAPSHOT  # make diagnose SNAPSHOT=FILE: a probe's snapshot (churnlab/investigate/), offline
 
 $(VENV)/.installed: pyproject.toml
@@ -156,9 +157,17 @@ provision-load: $(VENV)/.installed ## Load from the loadgen host against the app
 investigate: $(VENV)/.installed ## Read-only probe on any app host (one it did not build too): make investigate INVENTORY=.. [LIMIT=app1] [DIAG_SECONDS=5] [CONFIRM=yes]; snapshots in results/investigate-<id>/
 	$(CHURNLAB) hosts investigate
 
+.PHONY: sampler
+sampler: $(VENV)/.installed ## The socket sampler (systemd, node_exporter's textfile) on app hosts for the alert rules: make sampler INVENTORY=.. [LIMIT=..] [REMOVE=1] [CHECK=1] [CONFIRM=yes]
+	$(CHURNLAB) hosts sampler
+
 .PHONY: provision-diagnose
 provision-diagnose: $(VENV)/.installed ## The same as make investigate (its older name)
 	$(CHURNLAB) hosts investigate
+
+.PHONY: alert-rules
+alert-rules: $(VENV)/.installed ## The alert rules for your Prometheus: make alert-rules SCRAPE_INTERVAL=15s [RUNBOOK_BASE=https://..] [RULES_FILE=..]
+	$(CHURNLAB) alert-rules
 
 .PHONY: docs
 docs: $(VENV)/.installed ## Write docs/variables.md from the ranges (churnlab/core/bounds.py), the CLI's options and this Makefile

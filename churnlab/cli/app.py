@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from churnlab.cli import hosts, investigate, lab, load, reports
+from churnlab.cli import alerts, hosts, investigate, lab, load, reports
 from churnlab.core import hooks
 from churnlab.core.console import console
 from churnlab.core.errors import ExitStatus, LabError
@@ -18,7 +18,7 @@ from churnlab.training import hooks as training_hooks
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce PostgreSQL connection churn and ephemeral-port exhaustion.")
-for group in (lab.app, load.app, reports.app, investigate.app):
+for group in (lab.app, load.app, reports.app, investigate.app, alerts.app):
     app.registered_commands += group.registered_commands
 app.add_typer(training.app, name="exercise")
 app.add_typer(hosts.app, name="hosts")

@@ -92,5 +92,16 @@ def hosts_investigate(v: Values) -> None:
                       ansible_args=v["ANSIBLE_ARGS"])
 
 
+@app.command("sampler")
+@takes("INVENTORY", "LIMIT", "REMOVE", "CHECK", "CONFIRM", "ANSIBLE_ARGS")
+def hosts_sampler(v: Values) -> None:
+    """The socket sampler as a systemd service writing node_exporter's textfile on each app host; REMOVE=1
+    removes exactly what it installed."""
+    from churnlab.hosts import inventory as hosts
+
+    hosts.sampler(or_default(v["INVENTORY"], LAB_INVENTORY), v["LIMIT"], remove=flag("REMOVE", v["REMOVE"]),
+                  check=flag("CHECK", v["CHECK"]), consent=consent(v), ansible_args=v["ANSIBLE_ARGS"])
+
+
 # `churnlab hosts diagnose` (make provision-diagnose) is the same investigation, by its older name.
 app.command("diagnose", hidden=True)(hosts_investigate)

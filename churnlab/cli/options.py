@@ -83,6 +83,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "CONFIRM_REPRO": ("", "yes (or the inventory's name): the incident's settings or load on hosts outside "
                           "the lab; counts only on this command's own command line"),
     "ANSIBLE_ARGS": ("", "extra ansible-playbook options (an allowlist)"),
+    "REMOVE": ("", "sampler: 1 removes the socket sampler (what its local fact names) instead of installing it"),
+    "SCRAPE_INTERVAL": ("", "alert-rules: the Prometheus scrape (and rule evaluation) interval the rules are "
+                            "rendered for, 1s-300s; default 15s (the lab's is 1s)"),
+    "RUNBOOK_BASE": ("", "alert-rules: absolute http(s) URL each rule's runbook_url starts with; default "
+                         "https://github.com/churnlab/churnlab/blob/main/docs/runbooks"),
+    "RULES_FILE": ("", "alert-rules: the file to write; default results/alert-rules/churnlab.rules.<N>s.yml"),
 }
 
 

@@ -59,6 +59,8 @@ RANGES: dict[str, Range] = {
                                 "(survives a DB restart); 0: Django's default"),
     "FAULT_AT": Range(1, 3600, "seconds after the load starts that the fault begins (10s or 10); within an hour"),
     "FAULT_FOR": Range(1, 600, "seconds the fault lasts before it is undone; ten minutes at most"),
+    "SCRAPE_INTERVAL": Range(1, 300, "seconds between Prometheus scrapes the alert rules are rendered for "
+                             "(10 or 10s); every for: and window is a number of scrapes"),
     "FAULT_TAIL": Range(3, 600, "seconds the load goes on after the fault ends, to see the app recover"),
 }
 
@@ -70,7 +72,7 @@ NAMED: tuple[str, ...] = (
     "VARIANT", "PROFILE", "WORKER_CLASS", "SCENARIO", "KEEPALIVE", "ENDPOINT", "RUN", "VARIANTS", "PROFILES",
     "VUS_LEVELS", "SERVICE", "PG_MAJOR", "FRONT", "OBSERVE", "INVENTORY", "CHECK", "CONFIRM", "CONFIRM_REPRO",
     "ANSIBLE_ARGS", "RANK_VARIANTS", "RANK_LEVELS", "RANK_ITERATIONS", "RANK_REPRO", "FAULT", "EX", "SEED", "CAUSE",
-    "SNAPSHOT", "LIMIT",
+    "SNAPSHOT", "LIMIT", "RUNBOOK_BASE", "RULES_FILE", "REMOVE",
 )
 # Read from the caller's environment by compose and Ansible as they are, not exported by make.
 ENVIRONMENT: tuple[str, ...] = ("PG_SIZING", "CHURNLAB_PRESETS")

@@ -179,6 +179,20 @@ def investigate(inventory: str, seconds: int, limit: str = "", *,
         return folder
 
 
+def sampler(inventory: str, limit: str = "", *, remove: bool, check: bool,
+            consent: hosts_guard.Consent = hosts_guard.NO_CONSENT, ansible_args: str = "") -> None:
+    """The socket sampler (the probe's socket reader) as a systemd service on each app host (within LIMIT),
+    writing node_exporter's textfile; `remove` takes away what its local fact names (playbooks/sampler.yml)."""
+    limited = investigation.check_limit(limit)
+    if limited and hosts_guard.select(hosts_guard.parse_extra_args(ansible_args), hosts_guard.LIMIT_OPTIONS):
+        raise LabError("LIMIT and a --limit in ANSIBLE_ARGS: name the hosts once, with LIMIT")
+    with target(inventory, ansible_args, consent=consent, check=check, limit=tuple(limited), group="app") as t:
+        apps = [h.name for h in t.decision.hosts if "app" in h.groups and h.limited]
+        doing = "removing the socket sampler from" if remove else "installing the socket sampler on"
+        console.print(f"{'dry run (--check --diff): ' if t.dry else ''}{doing} {', '.join(apps)} ({_describe(t)})")
+        _playbook(t, "sampler.yml", {"sampler_state": "absent" if remove else "present"})
+
+
 def demo(inventory: str = "inventories/lab-single", settle_s: int = 65) -> None:
     """The incident as reported, on lab hosts: app and Postgres on one host.
     Hosts up; the inventory's own direct + repro and the ab load; gthread and

@@ -14,9 +14,9 @@ from tests.helpers import ROOT, VENV_BIN, offline, table
 from tests.helpers import clean_env as env
 
 PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "investigate.yml",
-             "monitoring.yml"]
+             "monitoring.yml", "sampler.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]
-ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "front", "monitoring"]
+ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "front", "monitoring", "sampler"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
 
 

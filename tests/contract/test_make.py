@@ -28,6 +28,11 @@ CASES = table("""
     images PG_MAJOR=15.4 -> PG_MAJOR='15.4' must be one of: 14 15
     matrix PG_MAJOR=16 -> PG_MAJOR='16'
     demo PG_MAJOR=x -> PG_MAJOR='x'
+    alert-rules SCRAPE_INTERVAL=0s -> SCRAPE_INTERVAL='0s' must be a whole number from 1 to 300
+    alert-rules SCRAPE_INTERVAL=1m -> SCRAPE_INTERVAL='1m'
+    alert-rules RUNBOOK_BASE=docs/runbooks -> RUNBOOK_BASE='docs/runbooks' must be an absolute http(s) URL
+    alert-rules 'RUNBOOK_BASE=https://wiki.example.com/rb?x=1' -> RUNBOOK_BASE='https://wiki.example.com/rb?x=1'
+    alert-rules RULES_FILE=config -> RULES_FILE='config' must name a file
 """)
 
 

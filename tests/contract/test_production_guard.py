@@ -34,7 +34,7 @@ def test_production_is_refused_without_a_connection_attempt(args, message):
     assert_refused_offline(in_empty_netns("provision", *args), message)
 
 
-@pytest.mark.parametrize("target", ["provision-load", "investigate", "provision-diagnose"])
+@pytest.mark.parametrize("target", ["provision-load", "investigate", "provision-diagnose", "sampler"])
 def test_load_and_investigate_on_production_need_confirm(target):
     proc = in_empty_netns(target, PRODUCTION)
     assert proc.returncode == 2
@@ -72,3 +72,13 @@ def test_exported_confirm_does_not_leak_into_tests(monkeypatch):
     assert "CONFIRM" not in env() and "ANSIBLE_INVENTORY" not in env()
     proc = in_empty_netns("provision", PRODUCTION)
     assert proc.returncode == 2 and "Rerun with CONFIRM=yes" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    ([PRODUCTION, "REMOVE=1"], "Rerun with CONFIRM=yes"),
+    ([PRODUCTION, "CONFIRM=yes", "REMOVE=maybe"], "REMOVE='maybe' must be one of: 1 0 true false yes no on off"),
+    ([PRODUCTION, "CONFIRM=yes", "LIMIT=@hosts.txt"], "LIMIT='@hosts.txt' must be host names or groups"),
+])
+def test_sampler_on_production_is_refused_before_any_connection(args, message):
+    """make sampler installs a service on hosts the lab did not build: CONFIRM first, bad values one line."""
+    assert_refused_offline(in_empty_netns("sampler", *args), message)

@@ -625,6 +625,59 @@ class TestLabHosts:
         HAND_DEPLOYED["investigated"] = said
         TIMINGS["hand_deployed_eventlet_s"] = round(time.monotonic() - started, 1)
 
+    def test_the_socket_sampler_on_the_hand_deployed_host_feeds_the_textfile_and_goes_away(
+            self, hosts, tmp_path_factory):
+        """make sampler on db1, a host the lab did not build (the owner's inventory says only where it is):
+        a systemd service writes node_exporter's textfile with the churnlab_* metrics the alert rules read
+        (db1's own port range); a dry run after it changes nothing; REMOVE=1 leaves db1 as it was."""
+        started = time.monotonic()
+        inventory = (HAND_DEPLOYED.get("inventories") or shop_inventories(tmp_path_factory.mktemp("sampler")))[0]
+        textfile = "/var/lib/prometheus/node-exporter/churnlab_sockets.prom"
+        # node_exporter's textfile directory stands in for the package's (db1 runs no node_exporter).
+        made = ssh("db1", "for d in /var/lib/prometheus /var/lib/prometheus/node-exporter; do "
+                          "test -d $d || { mkdir $d && echo $d; }; done").stdout.split()
+        try:
+            before = host_state("db1")
+            # Five connections db1 closes itself: its own ports in TIME_WAIT toward 127.0.0.1:22 for 60 s.
+            # (db1 sends its FIN first, then reads sshd's: the TIME_WAIT is on db1's side, never an RST.)
+            close_first = ("import socket\nfor _ in range(5):\n s = socket.create_connection(('127.0.0.1', 22), 5)\n"
+                           " s.shutdown(socket.SHUT_WR)\n while s.recv(4096): pass\n s.close()\n")
+            churn = ssh("db1", "python3 -", stdin=close_first)
+            assert churn.returncode == 0, churn.stderr
+            proc = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", timeout=300)
+            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+            assert recap(proc.stdout)["db1"]["changed"] > 0 and set(recap(proc.stdout)) == {"db1"}
+            text = ""
+            for _ in range(40):
+                text = ssh("db1", f"cat {textfile} 2>/dev/null || true").stdout
+                if "churnlab_destination_local_ports" in text:
+                    break
+                time.sleep(0.5)
+            low, high = map(int, ssh("db1", "sysctl -n net.ipv4.ip_local_port_range").stdout.split())
+            assert f"churnlab_ephemeral_port_range_size {high - low + 1}\n" in text, text[:2000]
+            time_wait = re.search(r'^churnlab_destination_sockets\{destination="127\.0\.0\.1:22",'
+                                  r'name="127\.0\.0\.1:22",state="time_wait"\} (\d+)$', text, re.M)
+            assert time_wait and int(time_wait.group(1)) >= 5, text[:2000]
+            assert ssh("db1", "systemctl is-active churnlab-sampler.service").stdout.strip() == "active"
+            again = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", "CHECK=1", timeout=300)
+            assert again.returncode == 0 and recap(again.stdout)["db1"]["changed"] == 0, again.stdout[-4000:]
+            removed = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", "REMOVE=1", timeout=300)
+            assert removed.returncode == 0 and recap(removed.stdout)["db1"]["changed"] > 0, removed.stdout[-4000:]
+            left = ssh("db1", f"ls -d {textfile} /usr/local/lib/churnlab-sampler "
+                              "/etc/systemd/system/churnlab-sampler.service "
+                              "/etc/ansible/facts.d/churnlab_sampler.fact 2>/dev/null; "
+                              "pgrep -fa '[c]hurnlab-sampler/sockets.py' || true").stdout.strip()
+            assert left == "", left
+            # Ansible's own remote temp folder may be new on a host it never reached (empty: its entries count).
+            own_tmp = lambda lines: [line for line in lines if "/.ansible/tmp" not in line]  # noqa: E731
+            assert_unchanged(own_tmp(before), own_tmp(host_state("db1")), "db1 after make sampler and its REMOVE=1")
+        finally:
+            ssh("db1", "systemctl disable --now churnlab-sampler.service 2>/dev/null; "
+                       "rm -rf /usr/local/lib/churnlab-sampler /etc/systemd/system/churnlab-sampler.service "
+                       f"/etc/ansible/facts.d/churnlab_sampler.fact {textfile}; systemctl daemon-reload"
+                       + "".join(f"; rmdir {d}" for d in reversed(made)))
+        TIMINGS["sampler_s"] = round(time.monotonic() - started, 1)
+
     def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
         """The monitoring role (monitoring_enabled in the lab inventory):
         Prometheus on loadgen1 scrapes app1's node_exporter + socket sampler
