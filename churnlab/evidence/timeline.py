@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,18 +45,21 @@ def _k6_seconds(path: Path, durations: dict[int, list[float]] | None = None
     failed: Counter[int] = Counter()
     if not path.exists():
         return reqs, failed
-    with gzip.open(path, "rt", newline="") as f:
-        for row in csv.DictReader(f):
-            if not row.get("scenario"):
-                continue  # setup()'s smoke request has no scenario tag
-            name = row.get("metric_name")
-            if name == "http_reqs":
-                second = int(float(row["timestamp"]))
-                reqs[second] += 1
-                if row.get("status") != "200":
-                    failed[second] += 1
-            elif name == "http_req_duration" and durations is not None:
-                durations.setdefault(int(float(row["timestamp"])), []).append(float(row["metric_value"]))
+    try:
+        with gzip.open(path, "rt", newline="") as f:
+            for row in csv.DictReader(f):
+                if not row.get("scenario"):
+                    continue  # setup()'s smoke request has no scenario tag
+                name = row.get("metric_name")
+                if name == "http_reqs":
+                    second = int(float(row["timestamp"]))
+                    reqs[second] += 1
+                    if row.get("status") != "200":
+                        failed[second] += 1
+                elif name == "http_req_duration" and durations is not None:
+                    durations.setdefault(int(float(row["timestamp"])), []).append(float(row["metric_value"]))
+    except (EOFError, OSError, zlib.error, ValueError, KeyError):
+        pass  # k6 stopped mid-write (Ctrl-C): the rows read so far are the load's
     return reqs, failed
 
 

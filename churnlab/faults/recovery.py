@@ -2,6 +2,7 @@
 all answer 200, and what failed during and after the fault?"""
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,29 @@ def _epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
+def p95(values: list[float]) -> float | None:
+    """The 95th percentile (nearest rank), None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def before_and_during(result: run_record.Recovery, durations: dict[int, list[float]], db: list[tuple[float, int]],
+                      start: float, end: float) -> None:
+    """p95 latency and peak DB connections before the fault (as many seconds as it lasted, so the load's
+    first seconds count only when it began early) and during it, on
+    `result`: what a degradation did. `durations`: request ms by whole second; `db`: (ts, client backends)."""
+    first_second, last_second = int(start), int(end)
+    since = first_second - max(1, last_second - first_second + 1)  # as many seconds before it as it lasted
+    result.p95_ms_before = p95([ms for s, values in durations.items() if since <= s < first_second
+                                for ms in values])
+    result.p95_ms_during = p95([ms for s, values in durations.items() if first_second <= s <= last_second
+                                for ms in values])
+    result.peak_db_before = max((n for ts, n in db if start - (end - start) <= ts < start), default=None)
+    result.peak_db_during = max((n for ts, n in db if start <= ts <= end), default=None)
+
+
 def recovery(run_dir: Path, fault: run_record.Fault, left_broken: list[str],
              last_seconds: int = LAST_SECONDS) -> run_record.Recovery:
     durations: dict[int, list[float]] = {}
@@ -23,6 +47,9 @@ def recovery(run_dir: Path, fault: run_record.Fault, left_broken: list[str],
     if not reqs or start is None or end is None:
         result.recovered = False if left_broken else None
         return result
+    db = [(r["ts"], int(r["client_backends"])) for r in run_record.read_evidence(run_dir / run_record.EVIDENCE)
+          if r.get("source") == "postgres" and r.get("client_backends") is not None]
+    before_and_during(result, durations, db, start, end)
     first_second, last_second = int(start), int(end)
     result.failed_during = sum(n for s, n in failed.items() if first_second <= s <= last_second)
     result.failed_after = sum(n for s, n in failed.items() if s > last_second)

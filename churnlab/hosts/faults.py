@@ -94,6 +94,9 @@ def extra_vars(chosen: faults.Plan, placed: dict, addresses: list[str]) -> dict:
 
 def prepare(t, chosen: faults.Plan) -> dict:
     """Checked before the play starts (one line, exit 2, nothing started): the `load_fault` extra vars."""
+    if chosen.kind in faults.DEGRADATIONS:  # before anything connects
+        raise LabError(f"FAULT={chosen.kind} runs on the compose lab only for now (make load FAULT={chosen.kind}); "
+                       "the lab hosts have the faults db-restart, db-pause, pgbouncer-kill and db-network-cut")
     apps = [h for h in t.decision.hosts if "app" in h.groups]
     if not apps:
         raise LabError(f"{t.label} has no app host")
