@@ -97,6 +97,8 @@ class Recovery:
     p95_ms_during: float | None = None
     peak_db_before: int | None = None   # Postgres' client backends, the sampler's peak
     peak_db_during: int | None = None
+    app_db_before: int | None = None    # the app's established connections toward its DB host, peak (the app's
+    app_db_during: int | None = None    # side: a DB starved of CPU is slow to show its own in pg_stat_activity)
 
 
 @dataclass

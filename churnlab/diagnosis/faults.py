@@ -35,12 +35,15 @@ def _ms(value) -> str:
 
 def degradation(fault: dict, variant: str | None) -> str:
     """What a degradation did, before -> during: 'p95 40 -> 900 ms, DB connections 120 -> 610 under direct'
-    (from the record's recovery; '' when nothing was measured)."""
+    (from the record's recovery; '' when nothing was measured). DB connections: the app's established ones
+    toward its DB host where sampled (a DB starved of CPU is slow to list its own), else Postgres' count."""
     r = fault.get("recovery") or {}
     parts = []
     if r.get("p95_ms_before") is not None or r.get("p95_ms_during") is not None:
         parts.append(f"p95 {_ms(r.get('p95_ms_before'))} -> {_ms(r.get('p95_ms_during'))} ms")
-    if r.get("peak_db_before") is not None or r.get("peak_db_during") is not None:
+    if r.get("app_db_before") is not None or r.get("app_db_during") is not None:  # the app's side first
+        parts.append(f"DB connections {_ms(r.get('app_db_before'))} -> {_ms(r.get('app_db_during'))}")
+    elif r.get("peak_db_before") is not None or r.get("peak_db_during") is not None:
         parts.append(f"DB connections {_ms(r.get('peak_db_before'))} -> {_ms(r.get('peak_db_during'))}")
     return ", ".join(parts) + (f" under {variant}" if parts and variant else "")
 

@@ -348,12 +348,15 @@ def test_before_and_during_compare_as_many_seconds_before_the_fault_as_it_lasted
     write_csv(tmp_path, seconds)
     samples = [{"ts": T0 + s + 0.5, "source": "postgres", "client_backends": n}
                for s, n in [(1, 300), (3, 110), (5, 120), (7, 610), (9, 580), (12, 130)]]
+    samples += [{"ts": T0 + s + 0.1, "source": "netns", "targets": {"db:5432": {"established": n}}}
+                for s, n in [(1, 60), (4, 44), (5, 52), (6, 60), (9, 59), (11, 50)]]
     (tmp_path / run_record.EVIDENCE).write_text("".join(json.dumps(r) + "\n" for r in samples))
     fault = run_record.Fault(kind="db-slow", planned_at_s=6, planned_for_s=4, target="db", db_cpus=0.05,
                              load_started=iso(T0), started=iso(T0 + 6.0), ended=iso(T0 + 9.5))
     r = faults.recovery(tmp_path, fault, [])
     assert (r.p95_ms_before, r.p95_ms_during) == (40.0, 900.0)
     assert (r.peak_db_before, r.peak_db_during) == (120, 610)
+    assert (r.app_db_before, r.app_db_during) == (52, 60)
     assert faults.p95([]) is None and faults.p95([float(n) for n in range(1, 101)]) == 95.0
 
 
@@ -372,10 +375,11 @@ def test_the_verdict_names_the_degradation_and_what_it_did():
                                  "requests failed"), v.headline
     lossy = run_record.Fault(kind="db-lossy", planned_at_s=5, planned_for_s=5, loss_pct=30,
                              load_started=iso(T0), started=iso(T0 + 5), ended=iso(T0 + 10))
-    lossy.recovery = run_record.Recovery(p95_ms_before=40.0, p95_ms_during=210.0)
+    lossy.recovery = run_record.Recovery(p95_ms_before=40.0, p95_ms_during=210.0, peak_db_before=20,
+                                         peak_db_during=5, app_db_before=44, app_db_during=60)
     v = diagnosis.diagnose(facts([], 0, lossy))
     assert "(30% of the app's packets toward the DB dropped) at 5.0 s" in v.headline
-    assert "p95 40 -> 210 ms under gthread:" in v.headline
+    assert "p95 40 -> 210 ms, DB connections 44 -> 60 under gthread:" in v.headline  # the app's side first
     unmeasured = dataclasses_asdict(run_record.Fault(kind="db-lossy", loss_pct=5))
     assert diagnosis.degradation(unmeasured, "direct") == ""
 
