@@ -2,25 +2,17 @@
 all answer 200, and what failed during and after the fault?"""
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from pathlib import Path
 
 from churnlab.core import run_record
 from churnlab.evidence import timeline
+from churnlab.evidence.timeline import p95
 from churnlab.faults.plan import LAST_SECONDS, SLOW_MS
 
 
 def _epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
-
-
-def p95(values: list[float]) -> float | None:
-    """The 95th percentile (nearest rank), None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def before_and_during(result: run_record.Recovery, durations: dict[int, list[float]], db: list[tuple[float, int]],

@@ -396,3 +396,18 @@ def test_a_csv_cut_short_by_ctrl_c_is_read_up_to_where_it_stops(tmp_path):
     (tmp_path / timeline.K6_CSV).write_bytes(data[: len(data) - 20])  # no end-of-stream marker
     reqs, failed = timeline.k6_seconds(tmp_path)
     assert 0 < sum(reqs.values()) <= 600 and sum(failed.values()) == 0
+
+
+def test_the_timeline_draws_a_degradation_with_its_setting_and_each_seconds_p95(tmp_path):
+    write_csv(tmp_path, {s: (10, 0, 900.0 if 3 <= s < 6 else 40.0) for s in range(0, 10)})
+    fault = run_record.Fault(kind="db-slow", db_cpus=0.05, load_started=iso(T0), started=iso(T0 + 3.0),
+                             ended=iso(T0 + 6.0))
+    run_record.write(tmp_path, run_record.RunRecord(run_id="r1", fault=fault))
+    tl = timeline.load(tmp_path)
+    assert tl.fault == (3.0, 6.0) and (tl.fault_kind, tl.fault_setting) == ("db-slow", "0.05 CPU")
+    assert tl.p95_ms == {s: 900.0 if 3 <= s < 6 else 40.0 for s in range(0, 10)}
+    from churnlab.reports import html
+
+    fig = html.figure(tmp_path, "t")
+    assert fig.data[-1].y == tuple(tl.p95_ms[s] for s in sorted(tl.p95_ms))
+    assert any(a.text == "fault: db-slow 0.05 CPU" for a in fig.layout.annotations)
