@@ -90,8 +90,9 @@ def netem_missing() -> str | None:
     qdisc put on the loopback of a throwaway network namespace, which vanishes with it."""
     if not shutil.which("tc") or not shutil.which("unshare"):
         return "tc (iproute2) or unshare (util-linux) is not installed to check"
-    proc = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]  # a namespace of its own, root in it
+    proc = subprocess.run(["unshare", "--net", *user, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay",
+                           "1ms"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     if proc.returncode == 0:
         return None
     said = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1].removeprefix("Error: ")

@@ -85,6 +85,7 @@ def test_a_degradation_passes_its_setting_to_load_yml(fake, env, setting, group)
     assert out.code == 0, out.stderr
     ((_, extra),) = fake["runs"]
     assert extra["load_fault"]["setting"] == setting and extra["load_fault"]["group"] == group
+    assert f"FAULT={env['FAULT']} ({setting}" in out.stderr  # the setting, said before the play starts
 
 
 def test_without_fault_load_yml_gets_no_fault(fake):
