@@ -28,7 +28,7 @@ export VARIANT PROFILE WORKER_CLASS WORKERS THREADS CONN_MAX_AGE WORKER_CONNECTI
        FRONT HTTPS_PORT FRONT_KEEPALIVE OBSERVE PROM_PORT
 export LOADGENS LOADGEN_PORT_RANGE LOADGEN_CPUS
 export RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO
-export FAULT FAULT_AT FAULT_FOR FAULT_TAIL CONN_HEALTH_CHECKS  # faults mid-load (churnlab/faults/plan.py)
+export FAULT FAULT_AT FAULT_FOR FAULT_TAIL FAULT_DB_CPUS FAULT_LOSS_PCT FAULT_DELAY_MS CONN_HEALTH_CHECKS  # faults mid-load (churnlab/faults/plan.py)
 export EX SEED CAUSE
 export SCRAPE_INTERVAL RUNBOOK_BASE RULES_FILE REMOVE  # make alert-rules (churnlab/evidence/alert_rules.py)
 export SNAPSHOT  # make diagnose SNAPSHOT=FILE: a probe's snapshot (churnlab/investigate/), offline
@@ -49,7 +49,7 @@ help: ## Show this help, the variants and profiles (config/presets.yml) and ever
 	@printf '  FRONT (none https) OBSERVE (0 1)\n'
 	@printf '  matrix: VARIANTS PROFILES VUS_LEVELS (comma- or space-separated); rank: RANK_VARIANTS RANK_LEVELS RANK_ITERATIONS RANK_REPRO\n'
 	@printf '  hosts: INVENTORY CHECK CONFIRM CONFIRM_REPRO ANSIBLE_ARGS (CONFIRM*: only on the command line); investigate: LIMIT\n'
-	@printf '  faults: FAULT (db-restart db-pause pgbouncer-kill db-network-cut) FAULT_AT FAULT_FOR FAULT_TAIL; CONN_HEALTH_CHECKS (0 1)\n'
+	@printf '  faults: FAULT (db-restart db-pause pgbouncer-kill db-network-cut db-slow db-lossy) FAULT_AT FAULT_FOR FAULT_TAIL FAULT_DB_CPUS FAULT_LOSS_PCT FAULT_DELAY_MS; CONN_HEALTH_CHECKS (0 1)\n'
 
 .PHONY: bootstrap
 bootstrap: ## Optional: install Docker + Compose v2 + debootstrap (Debian/Ubuntu); demo and test do it themselves

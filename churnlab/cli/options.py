@@ -60,10 +60,15 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "LOADGENS": ("", "k6 generators sharing the run by execution segments (1-8; default 1)"),
     "LOADGEN_PORT_RANGE": ("", "the generators' own port range, 'low high' (default 1024 65535)"),
     "LOADGEN_CPUS": ("", "CPUs each generator may use (0.05-64; default: no limit)"),
-    "FAULT": ("", "a fault mid-load: db-restart, db-pause, pgbouncer-kill or db-network-cut (hosts: lab hosts only)"),
+    "FAULT": ("", "a fault mid-load: db-restart, db-pause, pgbouncer-kill, db-network-cut, or a degradation: "
+                  "db-slow, db-lossy (hosts: lab hosts only)"),
     "FAULT_AT": ("", "seconds after the load starts that the fault begins (default 10)"),
     "FAULT_FOR": ("", "seconds the fault lasts (default 10)"),
     "FAULT_TAIL": ("", "seconds of load after the fault, to see the recovery (default 15)"),
+    "FAULT_DB_CPUS": ("", "FAULT=db-slow: CPUs the database keeps (above 0, at most this machine's; default 0.05)"),
+    "FAULT_LOSS_PCT": ("", "FAULT=db-lossy: percent of the app's packets toward the DB dropped (0-100, "
+                           "exclusive; default 10)"),
+    "FAULT_DELAY_MS": ("", "FAULT=db-slow: network delay added to the DB's packets, ms (needs netem)"),
     "RUN": ("", "a finished run's id (folder under results/); empty = the running lab, sampled now"),
     "DIAG_SECONDS": ("", "seconds the running lab or the hosts are sampled (1-300); default 5"),
     "SNAPSHOT": ("", "a snapshot written by `churnlab investigate --snapshot FILE`: its verdict, offline"),
@@ -202,7 +207,7 @@ def load_params(scenario: str, vus: str, iterations: str, keepalive: str, sample
 
 
 
-FAULT_VARIABLES = ("FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL")
+FAULT_VARIABLES = ("FAULT", "FAULT_AT", "FAULT_FOR", "FAULT_TAIL", "FAULT_DB_CPUS", "FAULT_LOSS_PCT", "FAULT_DELAY_MS")
 
 
 def fault_and_load(v: Values):

@@ -62,6 +62,12 @@ RANGES: dict[str, Range] = {
     "SCRAPE_INTERVAL": Range(1, 300, "seconds between Prometheus scrapes the alert rules are rendered for "
                              "(10 or 10s); every for: and window is a number of scrapes"),
     "FAULT_TAIL": Range(3, 600, "seconds the load goes on after the fault ends, to see the app recover"),
+    "FAULT_DB_CPUS": Range(0.01, 64, "FAULT=db-slow: the CPUs the database may use while it lasts (above 0, at most "
+                           "this machine's CPUs; docker's finest step is 0.01)", whole=False),
+    "FAULT_LOSS_PCT": Range(0.01, 99.99, "FAULT=db-lossy: percent of the app's packets toward the database dropped "
+                            "(above 0, below 100)", whole=False),
+    "FAULT_DELAY_MS": Range(1, 10_000, "FAULT=db-slow: network delay added to the database's packets (netem); "
+                            "refused on a kernel without netem"),
 }
 
 # Fields of a variant in config/presets.yml, checked with the same ranges; not make variables.
@@ -139,6 +145,15 @@ def seconds(name: str, text: object) -> int:
         return whole(name, raw[:-1] if raw.endswith("s") and raw[:-1].isdigit() else raw)
     except LabError:
         raise _out_of_range(name, raw) from None
+
+
+def cpus(name: str, text: object, available: int) -> float:
+    """A share of CPUs in `name`'s range that this machine has: at most `available` CPUs."""
+    value = float(number(name, text))
+    if value > available:
+        raise LabError(f"{name}={shown(str(text).strip())} must be a number above 0 and at most this machine's "
+                       f"{available} CPUs: {RANGES[name].why}")
+    return value
 
 
 def split_list(text: str) -> list[str]:

@@ -92,6 +92,13 @@ class Recovery:
     slow_during: int = 0               # requests that took over a second, fault window included
     max_ms_during: float | None = None
     left_broken: list[str] = field(default_factory=list)  # containers/routes not back as before
+    # before the fault (from the load's start) and during it: what a degradation did
+    p95_ms_before: float | None = None
+    p95_ms_during: float | None = None
+    peak_db_before: int | None = None   # Postgres' client backends, the sampler's peak
+    peak_db_during: int | None = None
+    app_db_before: int | None = None    # the app's established connections toward its DB host, peak (the app's
+    app_db_during: int | None = None    # side: a DB starved of CPU is slow to show its own in pg_stat_activity)
 
 
 @dataclass
@@ -107,6 +114,9 @@ class Fault:
     ended: str | None = None           # when it was undone (ISO, UTC)
     errors: list[str] = field(default_factory=list)  # injecting or undoing failed
     recovery: Recovery | None = None
+    db_cpus: float | None = None       # db-slow: the CPUs the database kept (FAULT_DB_CPUS)
+    delay_ms: int | None = None        # db-slow: netem delay on the database's packets (FAULT_DELAY_MS)
+    loss_pct: float | None = None      # db-lossy: percent of the app's packets toward the DB dropped
 
 
 def fault_from_dict(data: dict | None) -> Fault | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from churnlab.diagnosis.cases import OWN_CASES, Fix, Verdict, _n
 from churnlab.diagnosis.facts import Facts
 
-__all__ = ["FAULT"]
+__all__ = ["FAULT", "degradation"]
 
 FAULT = "fault"
 # The mechanisms that stay the verdict when a fault ran too; the fault is then one more line.
@@ -13,7 +13,39 @@ FAULT_WHAT = {
     "db-pause": "Postgres frozen (answers nothing)",
     "pgbouncer-kill": "PgBouncer killed and started again",
     "db-network-cut": "the app's route to the DB cut",
+    "db-slow": "Postgres slowed",
+    "db-lossy": "packets toward the DB dropped",
 }
+DEGRADATIONS = ("db-slow", "db-lossy")
+
+
+def _what(f: dict) -> str:
+    """The fault in a few words, with a degradation's own setting: 'Postgres slowed to 0.05 CPU'."""
+    kind = f.get("kind", "?")
+    if kind == "db-slow" and f.get("db_cpus"):
+        return f"Postgres slowed to {f['db_cpus']:g} CPU" + (f", +{f['delay_ms']} ms" if f.get("delay_ms") else "")
+    if kind == "db-lossy" and f.get("loss_pct"):
+        return f"{f['loss_pct']:g}% of the app's packets toward the DB dropped"
+    return FAULT_WHAT.get(kind, kind)
+
+
+def _ms(value) -> str:
+    return "?" if value is None else f"{value:,.0f}"
+
+
+def degradation(fault: dict, variant: str | None) -> str:
+    """What a degradation did, before -> during: 'p95 40 -> 900 ms, DB connections 120 -> 610 under direct'
+    (from the record's recovery; '' when nothing was measured). DB connections: the app's established ones
+    toward its DB host where sampled (a DB starved of CPU is slow to list its own), else Postgres' count."""
+    r = fault.get("recovery") or {}
+    parts = []
+    if r.get("p95_ms_before") is not None or r.get("p95_ms_during") is not None:
+        parts.append(f"p95 {_ms(r.get('p95_ms_before'))} -> {_ms(r.get('p95_ms_during'))} ms")
+    if r.get("app_db_before") is not None or r.get("app_db_during") is not None:  # the app's side first
+        parts.append(f"DB connections {_ms(r.get('app_db_before'))} -> {_ms(r.get('app_db_during'))}")
+    elif r.get("peak_db_before") is not None or r.get("peak_db_during") is not None:
+        parts.append(f"DB connections {_ms(r.get('peak_db_before'))} -> {_ms(r.get('peak_db_during'))}")
+    return ", ".join(parts) + (f" under {variant}" if parts and variant else "")
 
 
 def _seconds_between(a: str | None, b: str | None) -> float | None:
@@ -34,9 +66,12 @@ def fault_lines(facts: Facts) -> tuple[str, list[str]]:
         what = (f"fault {kind} ({FAULT_WHAT.get(kind, kind)}) planned at {f.get('planned_at_s', 0):g} s "
                 "never took effect")
     else:
-        what = (f"fault {kind} ({FAULT_WHAT.get(kind, kind)}) at {began:.1f} s for "
+        what = (f"fault {kind} ({_what(f)}) at {began:.1f} s for "
                 f"{'?' if held is None else f'{held:.1f}'} s (planned {f.get('planned_at_s', 0):g} s for "
                 f"{f.get('planned_for_s', 0):g} s)")
+        done = degradation(f, facts.variant) if kind in DEGRADATIONS else ""
+        if done:
+            what += f", {done}"
     lines = [f"fault: {e}" for e in f.get("errors") or []]
     r = f.get("recovery") or {}
     if r:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +28,8 @@ class Timeline:
     target: str = ""
     fault: tuple[float, float] | None = None  # FAULT: (start, end) in seconds since the load began
     fault_kind: str = ""
+    fault_setting: str = ""  # a degradation's: "0.05 CPU", "30% dropped"
+    p95_ms: dict[int, float] = field(default_factory=dict)  # each second's requests' p95 latency
 
 
 K6_CSV = METRICS  # k6's per-request CSV (the merged one, with several generators)
@@ -44,24 +48,36 @@ def _k6_seconds(path: Path, durations: dict[int, list[float]] | None = None
     failed: Counter[int] = Counter()
     if not path.exists():
         return reqs, failed
-    with gzip.open(path, "rt", newline="") as f:
-        for row in csv.DictReader(f):
-            if not row.get("scenario"):
-                continue  # setup()'s smoke request has no scenario tag
-            name = row.get("metric_name")
-            if name == "http_reqs":
-                second = int(float(row["timestamp"]))
-                reqs[second] += 1
-                if row.get("status") != "200":
-                    failed[second] += 1
-            elif name == "http_req_duration" and durations is not None:
-                durations.setdefault(int(float(row["timestamp"])), []).append(float(row["metric_value"]))
+    try:
+        with gzip.open(path, "rt", newline="") as f:
+            for row in csv.DictReader(f):
+                if not row.get("scenario"):
+                    continue  # setup()'s smoke request has no scenario tag
+                name = row.get("metric_name")
+                if name == "http_reqs":
+                    second = int(float(row["timestamp"]))
+                    reqs[second] += 1
+                    if row.get("status") != "200":
+                        failed[second] += 1
+                elif name == "http_req_duration" and durations is not None:
+                    durations.setdefault(int(float(row["timestamp"])), []).append(float(row["metric_value"]))
+    except (EOFError, OSError, zlib.error, ValueError, KeyError):
+        pass  # k6 stopped mid-write (Ctrl-C): the rows read so far are the load's
     return reqs, failed
+
+
+def p95(values: list[float]) -> float | None:
+    """The 95th percentile (nearest rank), None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def load(run_dir: Path) -> Timeline:
     record = run_record.read(run_dir)
-    reqs, failed = _k6_seconds(run_dir / K6_CSV)
+    durations: dict[int, list[float]] = {}
+    reqs, failed = _k6_seconds(run_dir / K6_CSV, durations)
     evidence = read_evidence(run_dir / "evidence.jsonl")
     starts = [min(reqs)] if reqs else []
     starts += [r["ts"] for r in evidence if r.get("source") in ("netns", "postgres")][:1]
@@ -71,6 +87,8 @@ def load(run_dir: Path) -> Timeline:
     for second in sorted(reqs):
         tl.rps[second - int(t0)] = reqs[second]
         tl.errors[second - int(t0)] = failed.get(second, 0)
+    for second, values in durations.items():
+        tl.p95_ms[second - int(t0)] = p95(values)
     for r in evidence:
         t = round(r["ts"] - t0, 1)
         if r.get("source") == "netns":
@@ -83,4 +101,6 @@ def load(run_dir: Path) -> Timeline:
         end = datetime.fromisoformat(fault.ended).timestamp() if fault.ended else t0 + max(tl.rps, default=0)
         tl.fault = (round(datetime.fromisoformat(fault.started).timestamp() - t0, 1), round(end - t0, 1))
         tl.fault_kind = fault.kind
+        tl.fault_setting = (f"{fault.db_cpus:g} CPU" if fault.db_cpus else
+                            f"{fault.loss_pct:g}% dropped" if fault.loss_pct else "")
     return tl

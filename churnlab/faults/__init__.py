@@ -20,6 +20,12 @@ The kinds, in the compose lab:
                   app's own network namespace (from a short-lived helper
                   container sharing it, with NET_ADMIN): new connections fail
                   with "No route to host", open ones stall until it is removed.
+The degradations (nothing dies, everything gets slower):
+  db-slow         the db container's cgroup CPU quota set to FAULT_DB_CPUS (default 0.05),
+                  written back to exactly what it was
+  db-lossy        FAULT_LOSS_PCT % of the app's packets toward its DB host dropped
+                  (iptables statistic in the lab's own chain CHURNLAB-LOSSY, in the
+                  app's namespace), the jump and the chain removed after
 """
 from churnlab.faults.compose import *  # noqa: F403
 from churnlab.faults.plan import *  # noqa: F403

@@ -7,11 +7,40 @@ from pathlib import Path
 
 from churnlab.core import run_record
 from churnlab.evidence import timeline
+from churnlab.evidence.timeline import p95
 from churnlab.faults.plan import LAST_SECONDS, SLOW_MS
 
 
 def _epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def before_and_during(result: run_record.Recovery, durations: dict[int, list[float]], db: list[tuple[float, int]],
+                      start: float, end: float, app_db: list[tuple[float, int]] = ()) -> None:
+    """p95 latency and peak DB connections before the fault (as many seconds as it lasted, so the load's
+    first seconds count only when it began early) and during it, on
+    `result`: what a degradation did. `durations`: request ms by whole second; `db`: (ts, Postgres' client
+    backends); `app_db`: (ts, the app's established connections toward its DB host)."""
+    first_second, last_second = int(start), int(end)
+    since = first_second - max(1, last_second - first_second + 1)  # as many seconds before it as it lasted
+    result.p95_ms_before = p95([ms for s, values in durations.items() if since <= s < first_second
+                                for ms in values])
+    result.p95_ms_during = p95([ms for s, values in durations.items() if first_second <= s <= last_second
+                                for ms in values])
+    result.peak_db_before = max((n for ts, n in db if start - (end - start) <= ts < start), default=None)
+    result.peak_db_during = max((n for ts, n in db if start <= ts <= end), default=None)
+    result.app_db_before = max((n for ts, n in app_db if start - (end - start) <= ts < start), default=None)
+    result.app_db_during = max((n for ts, n in app_db if start <= ts <= end), default=None)
+
+
+def app_connections(samples: list[dict]) -> list[tuple[float, int]]:
+    """(ts, established connections) of the app toward its DB host: the netns sampler's first target."""
+    netns = [r for r in samples if r.get("source") == "netns" and r.get("targets")]
+    if not netns:
+        return []
+    target = next(iter(netns[0]["targets"]))
+    return [(r["ts"], int(r["targets"][target]["established"])) for r in netns
+            if isinstance(r["targets"].get(target), dict) and r["targets"][target].get("established") is not None]
 
 
 def recovery(run_dir: Path, fault: run_record.Fault, left_broken: list[str],
@@ -23,6 +52,10 @@ def recovery(run_dir: Path, fault: run_record.Fault, left_broken: list[str],
     if not reqs or start is None or end is None:
         result.recovered = False if left_broken else None
         return result
+    samples = run_record.read_evidence(run_dir / run_record.EVIDENCE)
+    db = [(r["ts"], int(r["client_backends"])) for r in samples
+          if r.get("source") == "postgres" and r.get("client_backends") is not None]
+    before_and_during(result, durations, db, start, end, app_connections(samples))
     first_second, last_second = int(start), int(end)
     result.failed_during = sum(n for s, n in failed.items() if first_second <= s <= last_second)
     result.failed_after = sum(n for s, n in failed.items() if s > last_second)

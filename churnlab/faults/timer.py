@@ -28,7 +28,8 @@ class FaultTimer:
         self.injector = injector
         self._now = now
         self.record = run_record.Fault(kind=chosen.kind, planned_at_s=float(chosen.at),
-                                       planned_for_s=float(chosen.duration), target=injector.target)
+                                       planned_for_s=float(chosen.duration), target=injector.target,
+                                       db_cpus=chosen.db_cpus, delay_ms=chosen.delay_ms, loss_pct=chosen.loss_pct)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._attempted = False

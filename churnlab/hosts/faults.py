@@ -8,6 +8,11 @@ churnlab.faults.plan' (the compose lab's); this module only maps them onto hosts
   pgbouncer-kill  SIGKILL to every process of pgbouncer.service, then systemctl start (where the variant
                   runs PgBouncer: its own host, or the app host for pgbouncer-local)
   db-network-cut  `ip route add unreachable <the app's DB address>/32` on the app host, then removed
+  db-slow         `systemctl set-property --runtime` of PostgreSQL's server unit: CPUQuota=FAULT_DB_CPUS (as a
+                  percent), then back to the CPUQuotaPerSecUSec it had (saved on the host first; empty: none)
+  db-lossy        iptables on the app host: FAULT_LOSS_PCT % of its packets toward the DB address dropped, in
+                  the lab's own chain CHURNLAB-LOSSY, then the jump and the chain removed (load.yml installs
+                  Debian's iptables there first, if missing)
 
 playbooks/load.yml copies playbooks/files/churnlab-fault.sh to the host and
 runs its timer in the background from the shared start time (START_AT +
@@ -68,7 +73,10 @@ def where(chosen: faults.Plan, fact: dict) -> dict:
     except LabError as exc:
         raise LabError(f"the app host runs {variant!r}, which this checkout does not know: {exc}") from exc
     faults.check_fits(chosen, variant, settings, running)
-    if chosen.kind in ("db-restart", "db-pause"):
+    if chosen.kind in ("db-restart", "db-pause", "db-slow"):
+        if chosen.kind == "db-slow" and chosen.delay_ms:
+            raise LabError("FAULT_DELAY_MS is not put in place on the lab hosts yet; FAULT=db-slow there slows "
+                           "the DB by CPU alone")
         return {"group": "db", "what": "postgresql"}
     if chosen.kind == "pgbouncer-kill":
         beside = catalog.variant(variant).get("db_path") == "pgbouncer-local"
@@ -79,7 +87,7 @@ def where(chosen: faults.Plan, fact: dict) -> dict:
     except ValueError:
         inside = False
     if not inside:
-        raise LabError(f"FAULT=db-network-cut needs the app's DB host as an address in the lab network "
+        raise LabError(f"FAULT={chosen.kind} needs the app's DB host as an address in the lab network "
                        f"{hosts_guard.LAB_NETWORK}; the app host has DB_HOST={address!r}")
     return {"group": "app", "what": address}
 
@@ -87,7 +95,9 @@ def where(chosen: faults.Plan, fact: dict) -> dict:
 def extra_vars(chosen: faults.Plan, placed: dict, addresses: list[str]) -> dict:
     """What load.yml (and fault-undo.yml) get as `load_fault`: the plan, where it acts, the
     addresses the guard checked (the play asserts its hosts are among them), the settle time."""
+    setting = chosen.db_cpus if chosen.kind == "db-slow" else chosen.loss_pct if chosen.kind == "db-lossy" else ""
     return {"load_fault": {"kind": chosen.kind, "at": chosen.at, "for": chosen.duration, "tail": chosen.tail,
+                           "setting": "" if setting in ("", None) else f"{setting:g}",
                            "load_seconds": chosen.load_seconds, "group": placed["group"], "what": placed["what"],
                            "settle_seconds": faults.SETTLE_SECONDS, "lab_addresses": sorted(addresses)}}
 
@@ -122,6 +132,13 @@ def _iso(epoch) -> str | None:
         return None
 
 
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def read_times(path: Path) -> tuple[str | None, str | None, list[str]]:
     """(started, ended, errors) from the timer's lines; missing file: nothing happened."""
     started = ended = None
@@ -146,11 +163,13 @@ def record(fetch_dir: Path, facts: dict) -> run_record.Fault | None:
         return None
     started, ended, errors = read_times(fetch_dir / TIMES)
     host, what = str(facts.get("fault_host") or planned.get("group") or "?"), str(planned.get("what") or "")
-    target = f"{host} -> {what}" if planned.get("kind") == "db-network-cut" else f"{host}: {what}"
+    target = f"{host} -> {what}" if planned.get("kind") in ("db-network-cut", "db-lossy") else f"{host}: {what}"
+    setting = _number(planned.get("setting"))
     fault = run_record.Fault(kind=str(planned.get("kind")), planned_at_s=float(planned.get("at") or 0),
                              planned_for_s=float(planned.get("for") or 0), target=target,
                              load_started=_iso(facts.get("start_at")), started=started, ended=ended,
-                             errors=errors)
+                             errors=errors, db_cpus=setting if planned.get("kind") == "db-slow" else None,
+                             loss_pct=setting if planned.get("kind") == "db-lossy" else None)
     left = [str(line) for line in facts.get("fault_left_broken") or [] if str(line).strip()]
     fault.recovery = faults.recovery(fetch_dir, fault, left)
     return fault

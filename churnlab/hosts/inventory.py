@@ -147,7 +147,8 @@ def load(inventory: str, scenario: str, vus: int, iterations: int, keepalive: bo
         console.print(f"load from the load generator: {_describe(t)}: {scenario}, {vus} VUs"
                       + (f" x {'up to ' if fault else ''}{iterations} requests" if scenario == "ab" else "")
                       + (", keep-alive" if keepalive else ", no keep-alive")
-                      + (f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s, then {fault.tail} s"
+                      + (f", FAULT={fault.kind}{f' ({faults.describe(fault)})' if faults.describe(fault) else ''}"
+                         f" at {fault.at} s for {fault.duration} s, then {fault.tail} s"
                          if fault else ""))
         try:
             _playbook(t, "load.yml", {"load_scenario": scenario, "load_vus": vus, "load_iterations": iterations,

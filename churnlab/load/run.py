@@ -116,7 +116,8 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
                         f"{stack.selection.profile}")
     status, problems = run_record.FAILED, []
     if fault:
-        what += f", FAULT={fault.kind} at {fault.at} s for {fault.duration} s"
+        setting = faults.describe(fault)
+        what += f", FAULT={fault.kind}{f' ({setting})' if setting else ''} at {fault.at} s for {fault.duration} s"
     try:
         with recorder, watch, fault_timer, meter:
             # START_AT: from now, the samplers up

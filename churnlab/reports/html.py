@@ -15,7 +15,8 @@ from churnlab.evidence import port_budget, timeline
 
 COLUMNS = ("run", "variant", "profile", "keep-alive", "VUs", "rps", "error %", "p95 ms", "p99 ms",
            "peak TIME_WAIT to DB", "peak DB conns", "verdict", "port headroom")
-SERIES = ("requests/s", "errors/s", "TIME_WAIT toward DB", "local ports in use (%)", "DB connections")
+SERIES = ("requests/s", "errors/s", "TIME_WAIT toward DB", "local ports in use (%)", "DB connections",
+          "p95 latency (ms)")
 
 
 @dataclass
@@ -80,7 +81,7 @@ def figure(run_dir: Path, title: str) -> go.Figure:
     fig = make_subplots(rows=len(SERIES), cols=1, shared_xaxes=True, vertical_spacing=0.03,
                         subplot_titles=[s if s != "TIME_WAIT toward DB" else f"TIME_WAIT toward {tl.target}"
                                         for s in SERIES])
-    data = (tl.rps, tl.errors, tl.time_wait, tl.port_use_pct, tl.db_connections)
+    data = (tl.rps, tl.errors, tl.time_wait, tl.port_use_pct, tl.db_connections, tl.p95_ms)
     for i, (name, series) in enumerate(zip(SERIES, data, strict=True), start=1):
         xs = sorted(series)
         fig.add_trace(go.Scatter(x=xs, y=[series[x] for x in xs], name=name, mode="lines",
@@ -88,7 +89,8 @@ def figure(run_dir: Path, title: str) -> go.Figure:
     if tl.fault:  # FAULT=...: the fault's window, shaded on every series
         fig.add_vrect(x0=tl.fault[0], x1=tl.fault[1], row="all", col=1, fillcolor="firebrick", opacity=0.15,
                       line_width=0)
-        fig.add_annotation(x=tl.fault[0], y=1.0, xref="x", yref="paper", text=f"fault: {tl.fault_kind}",
+        label = f"fault: {tl.fault_kind} {tl.fault_setting}".strip()
+        fig.add_annotation(x=tl.fault[0], y=1.0, xref="x", yref="paper", text=label,
                            showarrow=False, xanchor="left", yanchor="bottom", font=dict(color="firebrick"))
     fig.update_layout(title=title, height=170 * len(SERIES) + 80, showlegend=False, margin=dict(l=60, r=20, t=70))
     fig.update_xaxes(title_text="seconds since the load began", row=len(SERIES), col=1)

@@ -2,7 +2,7 @@
 # A fault mid-load on a LAB host (playbooks/load.yml, FAULT=...; the kinds,
 # defaults and bounds are churnlab/faults/plan.py's). Run as root on the host the
 # fault acts on:
-#   churnlab-fault.sh timer KIND WHAT AT_EPOCH FOR_S OUT   put it in place at AT_EPOCH, hold FOR_S, undo
+#   churnlab-fault.sh timer KIND WHAT AT_EPOCH FOR_S OUT [SETTING]  put it in place at AT_EPOCH, hold FOR_S, undo
 #   churnlab-fault.sh undo  KIND WHAT                      stop a running timer (it undoes), undo again
 #   churnlab-fault.sh check KIND WHAT                      print what is left broken, one line each
 # KIND       WHAT         in place                                     undone
@@ -10,12 +10,18 @@
 # db-pause   postgresql   SIGSTOP to every process of the unit         SIGCONT to every process
 # pgbouncer-kill pgbouncer  SIGKILL to every process of the unit       systemctl start
 # db-network-cut ADDRESS  ip route add unreachable ADDRESS/32          ip route del
+# db-slow    postgresql   systemctl set-property --runtime of the unit   CPUQuota back to what it was (saved in
+#                         CPUQuota=SETTING CPUs (as a percent)             $STATE before), empty where it had none
+# db-lossy   ADDRESS      iptables: SETTING % of packets toward ADDRESS    the jump and the chain removed
+#                         dropped, in the lab's own chain CHURNLAB-LOSSY
 # The timer writes "started EPOCH", "ended EPOCH" and "error TEXT" lines to
 # OUT; it undoes exactly once, at its time, or at once on TERM/INT/HUP (the
 # load failed, or the play was stopped). `undo` is idempotent: it prints what
 # it had to undo, nothing when nothing was left.
 set -u
-action=${1:?action} kind=${2:?kind} what=${3:?what}
+action=${1:?action} kind=${2:?kind} what=${3:?what} setting=${7:-}
+STATE=/run/churnlab-fault  # db-slow: the unit's CPU quota before it, to put back exactly
+CHAIN=CHURNLAB-LOSSY
 
 unit() {  # PostgreSQL's server unit is Debian's postgresql@<major>-<cluster>, not the umbrella postgresql.service
   if [ "$what" = postgresql ]; then
@@ -39,8 +45,32 @@ stopped() {  # the unit's processes in state T (stopped by a signal)
   done
 }
 
+quota() {  # the unit's CPU quota per second as systemd shows it: "infinity", "50ms", "1s 500ms"
+  systemctl show -p CPUQuotaPerSecUSec --value "$1"
+}
+
+percent() {  # a CPUQuotaPerSecUSec as CPUQuota= takes it: "5.00%", or empty for "infinity"
+  [ "$1" = infinity ] && return 0
+  awk -v q="$1" 'BEGIN { n = split(q, parts, " "); us = 0
+    for (i = 1; i <= n; i++) { v = parts[i] + 0; u = parts[i]; sub(/^[0-9.]+/, "", u)
+      us += v * (u == "us" ? 1 : u == "ms" ? 1000 : u == "min" ? 60000000 : 1000000) }
+    printf "%.2f%%", us / 10000 }'
+}
+
+jump() { iptables -w "$1" OUTPUT -d "$what/32" -j "$CHAIN"; }
+
 inject() {
+  local u
   case $kind in
+    db-slow)
+      u=$(unit)
+      mkdir -p "$STATE" && quota "$u" >"$STATE/$u.quota" || return 1
+      systemctl set-property --runtime "$u" "CPUQuota=$(awk -v c="$setting" 'BEGIN { printf "%.2f%%", c * 100 }')" ;;
+    db-lossy)
+      iptables -w -N "$CHAIN" \
+        && iptables -w -A "$CHAIN" -m statistic --mode random \
+             --probability "$(awk -v p="$setting" 'BEGIN { printf "%.6f", p / 100 }')" -j DROP \
+        && jump -I ;;
     db-restart) systemctl stop "$(unit)" ;;
     db-pause) systemctl kill --signal=SIGSTOP "$(unit)" ;;
     pgbouncer-kill) systemctl kill --signal=SIGKILL "$(unit)" ;;
@@ -67,6 +97,21 @@ undo() {  # idempotent: prints what it undid
         ip route del "$what/32" || return 1
         echo "removed the route toward $what"
       done ;;
+    db-slow)
+      u=$(unit)
+      if [ -f "$STATE/$u.quota" ] && [ "$(quota "$u")" != "$(cat "$STATE/$u.quota")" ]; then
+        systemctl set-property --runtime "$u" "CPUQuota=$(percent "$(cat "$STATE/$u.quota")")" \
+          && echo "put $u's CPU quota back to $(cat "$STATE/$u.quota")"
+      fi ;;
+    db-lossy)
+      command -v iptables >/dev/null || return 0
+      while jump -C 2>/dev/null; do
+        jump -D || return 1
+        echo "removed the jump toward $CHAIN for $what"
+      done
+      if iptables -w -n -L "$CHAIN" >/dev/null 2>&1; then
+        iptables -w -F "$CHAIN" && iptables -w -X "$CHAIN" && echo "removed the chain $CHAIN"
+      fi ;;
   esac
 }
 
@@ -80,6 +125,14 @@ check() {  # what is left broken, one line each
       [ -z "$(stopped "$u")" ] || echo "$(hostname): $u has processes stopped (state T): $(stopped "$u" | paste -sd,)" ;;
     db-network-cut)
       ! ip route show "$what/32" | grep -q . || echo "$(hostname): a route toward $what is still in place: $(ip route show "$what/32")" ;;
+    db-slow)
+      u=$(unit)
+      if [ -f "$STATE/$u.quota" ] && [ "$(quota "$u")" != "$(cat "$STATE/$u.quota")" ]; then
+        echo "$(hostname): $u's CPU quota is $(quota "$u"), $(cat "$STATE/$u.quota") before"
+      fi ;;
+    db-lossy)
+      ! command -v iptables-save >/dev/null || ! iptables-save | grep -q "$CHAIN" \
+        || echo "$(hostname): iptables still has the chain $CHAIN: $(iptables-save | grep "$CHAIN" | paste -sd'|')" ;;
   esac
 }
 

@@ -33,6 +33,9 @@ CASES = table("""
     alert-rules RUNBOOK_BASE=docs/runbooks -> RUNBOOK_BASE='docs/runbooks' must be an absolute http(s) URL
     alert-rules 'RUNBOOK_BASE=https://wiki.example.com/rb?x=1' -> RUNBOOK_BASE='https://wiki.example.com/rb?x=1'
     alert-rules RULES_FILE=config -> RULES_FILE='config' must name a file
+    load FAULT=db-crawl -> unknown FAULT 'db-crawl'
+    load FAULT=db-slow FAULT_DB_CPUS=0 -> FAULT_DB_CPUS='0' must be a number from 0.01 to 64
+    load FAULT=db-lossy FAULT_LOSS_PCT=100 -> FAULT_LOSS_PCT='100' must be a number from 0.01 to 99.99
 """)
 
 
@@ -89,3 +92,24 @@ def test_make_test_is_everything():
     assert proc.returncode == 0
     for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "tests/contract", "tests/e2e", "tests/hosts"):
         assert part in proc.stdout, part
+
+
+def test_a_network_delay_is_refused_where_the_kernel_has_no_netem(spy):
+    """FAULT_DELAY_MS needs netem: on a kernel without it (these machines: "Specified qdisc kind is
+    unknown"), one line naming the missing qdisc, exit 2, no docker call; never silently ignored."""
+    from churnlab import faults
+
+    bin_dir, log = spy
+    env = clean_env()
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    proc = subprocess.run(["make", "-s", "load", "FAULT=db-slow", "FAULT_DELAY_MS=50"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    ours = [line for line in proc.stderr.splitlines() if not line.startswith("make: ***")]
+    missing = faults.netem_missing()
+    if missing is None:  # a kernel with netem: the delay is taken, and the load goes on to find the lab
+        assert "netem" not in proc.stderr and log.exists(), proc.stderr
+        return
+    assert proc.returncode == 2 and len(ours) == 1, proc.stderr
+    assert ours[0].startswith("error: FAULT_DELAY_MS=50 needs the kernel's netem qdisc, and this kernel has none"), ours
+    assert "Specified qdisc kind is unknown" in ours[0] or "not installed" in ours[0], ours
+    assert not log.exists(), log.read_text()

@@ -6,7 +6,10 @@ lesson: without, each thread's persistent connection fails its next request."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -15,9 +18,10 @@ from churnlab import diagnosis, faults
 from churnlab.compose import lab
 from churnlab.core import catalog, run_record
 from churnlab.core.paths import RESULTS_DIR
-from churnlab.evidence import app_errors
+from churnlab.evidence import app_errors, timeline
+from churnlab.faults import compose as compose_faults
 from churnlab.load import run as loadrun
-from tests.helpers import make
+from tests.helpers import ROOT, clean_env, make
 
 pytestmark = pytest.mark.e2e
 
@@ -96,6 +100,122 @@ def test_db_network_cut_fails_or_stalls_and_the_route_comes_back(gthread):
     routes = subprocess.run(["docker", "run", "--rm", "--network", f"container:{app}", "--entrypoint", "ip",
                              "churnlab/app:1", "route"], capture_output=True, text=True, check=True).stdout
     assert "unreachable" not in routes, routes
+
+
+# -- degradations: nothing dies, everything gets slower ----------------------------------------
+SLOW_AT, SLOW_FOR, SLOW_TAIL = 6, 4, 3  # the 4 s before the fault, past the load's first seconds
+
+
+def container(service: str) -> str:
+    return subprocess.run(["docker", "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project=churnlab",
+                           "--filter", f"label=com.docker.compose.service={service}"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def db_quota() -> tuple[str, str]:
+    """The db container's CPU quota, as the kernel has it (its cgroup's file) and as docker has it."""
+    db = container("db")
+    path = compose_faults.cpu_quota_file(compose_faults.ComposeFault._pid(db))
+    docker = subprocess.run(["docker", "inspect", "--format",
+                             "{{.HostConfig.NanoCpus}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}", db],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    return path.read_text().strip(), docker
+
+
+def lab_rules() -> list[str]:
+    """The app namespace's iptables lines naming a CHURNLAB chain."""
+    pid = compose_faults.ComposeFault._pid(container("app"))
+    saved = subprocess.run(["nsenter", "-t", str(pid), "-n", "iptables-save"], capture_output=True, text=True,
+                           check=True).stdout
+    return [line for line in saved.splitlines() if "CHURNLAB" in line]
+
+
+class Watcher(threading.Thread):
+    """What `read` returns, every 0.2 s, while the load runs."""
+
+    def __init__(self, read):
+        super().__init__(daemon=True)
+        self.read, self.seen, self.stop = read, [], threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.2):
+            self.seen.append(self.read())
+
+
+def run_degradation(stack, chosen: faults.Plan, read) -> tuple[run_record.RunRecord, list]:
+    watcher = Watcher(read)
+    watcher.start()
+    try:
+        result = loadrun.run(stack, LOAD, fault=chosen)
+    finally:
+        watcher.stop.set()
+        watcher.join()
+    return run_record.read(result.run_dir), watcher.seen
+
+
+def assert_degraded(record: run_record.RunRecord, kind: str) -> None:
+    assert_recorded_named_recovered(record, kind)
+    r = record.fault.recovery
+    assert r.p95_ms_before is not None and r.p95_ms_during is not None, r
+    assert r.p95_ms_during > r.p95_ms_before, r  # the degradation slowed the requests down
+    assert f"p95 {r.p95_ms_before:,.0f} -> {r.p95_ms_during:,.0f} ms" in record.verdict["headline"]
+    tl = timeline.load(RESULTS_DIR / record.run_id)
+    assert tl.fault_kind == kind and tl.fault[1] - tl.fault[0] >= SLOW_FOR - 0.5, tl.fault
+    print(f"{kind}: {record.verdict['headline']}")
+
+
+def test_db_slow_gives_the_db_a_fraction_of_a_cpu_and_restores_its_quota_exactly(gthread):
+    before = db_quota()
+    record, seen = run_degradation(gthread, faults.Plan("db-slow", SLOW_AT, SLOW_FOR, SLOW_TAIL, db_cpus=0.05),
+                                   db_quota)
+    assert_degraded(record, "db-slow")
+    assert record.fault.db_cpus == 0.05 and "Postgres slowed to 0.05 CPU" in record.verdict["headline"]
+    period = 100_000 if before[0].isdigit() or before[0].startswith("-") else int(before[0].split()[1])
+    in_place = {q for q, _ in seen if q != before[0]}
+    assert in_place and all(q.split()[0] == str(period // 20) for q in in_place), (before, in_place)
+    assert {d for _, d in seen} == {before[1]}  # docker's own record is never touched
+    assert db_quota() == before
+
+
+def test_db_lossy_drops_packets_in_a_chain_of_the_labs_own_and_removes_it(gthread):
+    assert lab_rules() == []
+    record, seen = run_degradation(gthread, faults.Plan("db-lossy", SLOW_AT, SLOW_FOR, SLOW_TAIL, loss_pct=30),
+                                   lab_rules)
+    assert_degraded(record, "db-lossy")
+    assert record.fault.loss_pct == 30 and record.fault.target.startswith("app -> db (")
+    during = [rules for rules in seen if rules]
+    drops = [line.split("--probability ")[1].split()[0] for line in during[0] if "-m statistic" in line]
+    assert len(drops) == 1 and abs(float(drops[0]) - 0.3) < 1e-6 and drops[0] != "", during[:1]
+    assert any(line.startswith("-A OUTPUT -d ") and line.endswith("-j CHURNLAB-LOSSY") for line in during[0])
+    assert lab_rules() == []
+
+
+@pytest.mark.parametrize("kind, extra, placed, read", [
+    ("db-slow", [], lambda before, now: now[0] != before[0], db_quota),
+    ("db-lossy", ["FAULT_LOSS_PCT=30"], lambda before, now: bool(now), lab_rules),
+])
+def test_ctrl_c_during_a_degradation_leaves_no_quota_and_no_rule(gthread, kind, extra, placed, read):
+    before, runs = read(), set(RESULTS_DIR.glob("*/run.json"))
+    proc = subprocess.Popen(["make", "-s", "load", "VUS=20", f"FAULT={kind}", "FAULT_AT=2", "FAULT_FOR=60",
+                             "FAULT_TAIL=3", *extra], cwd=ROOT, env=clean_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not placed(before, read()):
+            assert proc.poll() is None and time.monotonic() < deadline, "the fault never took effect"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0, err[-2000:]
+    assert read() == before  # the quota exactly as it was; no rule, no chain of the lab's
+    (run_json,) = sorted(set(RESULTS_DIR.glob("*/run.json")) - runs)
+    record = run_record.read(run_json.parent)
+    assert record.status == run_record.INTERRUPTED and record.fault.kind == kind, record.status
+    assert record.fault.started and record.fault.ended and record.fault.errors == [], record.fault
+    assert record.fault.recovery.left_broken == [], record.fault.recovery
 
 
 def test_db_restart_without_health_checks_fails_each_threads_next_request(gthread):

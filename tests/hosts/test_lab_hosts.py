@@ -191,12 +191,12 @@ def gunicorn(host: str = "app1") -> dict:
     return values
 
 
-def fault_load(kind: str) -> dict:
+def fault_load(kind: str, *extra: str) -> dict:
     """make provision-load FAULT=<kind> on the lab hosts; its run.json."""
     before = set((ROOT / "results").glob(f"*-{kind}"))
     started = time.monotonic()
     proc = make("provision-load", "INVENTORY=inventories/lab", "VUS=20", f"FAULT={kind}", f"FAULT_AT={FAULT_AT}s",
-                f"FAULT_FOR={FAULT_FOR}s", f"FAULT_TAIL={FAULT_TAIL}", timeout=600)
+                f"FAULT_FOR={FAULT_FOR}s", f"FAULT_TAIL={FAULT_TAIL}", *extra, timeout=600)
     TIMINGS.setdefault("fault_load_s", {})[kind] = round(time.monotonic() - started, 1)
     assert proc.returncode == 0, f"FAULT={kind} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     (run_dir,) = sorted(set((ROOT / "results").glob(f"*-{kind}")) - before)
@@ -868,6 +868,19 @@ class TestLabHosts:
         assert_fault_recorded_named_recovered(run, "db-network-cut")
         assert ssh("app1", f"ip route show {LAB_HOSTS['db1']}/32").stdout.strip() == ""
         TIMINGS["fault_db_network_cut_test_s"] = round(time.monotonic() - started, 1)
+
+    def test_db_lossy_mid_load_slows_requests_and_leaves_no_rule(self, hosts):
+        """FAULT=db-lossy: 30% of app1's packets toward db1 dropped in the lab's own iptables chain
+        (iptables installed by load.yml where missing) for the window; requests stall on retransmits,
+        none fails, and the chain and its jump are gone after."""
+        started = time.monotonic()
+        run = fault_load("db-lossy", "FAULT_LOSS_PCT=30")
+        assert run["fault"]["target"] == f"app1 -> {LAB_HOSTS['db1']}" and run["fault"]["loss_pct"] == 30
+        r = assert_fault_recorded_named_recovered(run, "db-lossy")
+        assert r["p95_ms_during"] > r["p95_ms_before"], r
+        assert "30% of the app's packets toward the DB dropped" in run["verdict"]["headline"]
+        assert ssh("app1", "iptables-save | grep -c CHURNLAB || true").stdout.strip() == "0"
+        TIMINGS["fault_db_lossy_test_s"] = round(time.monotonic() - started, 1)
 
     def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
         """The HTTPS front (the front role), on the gthread hosts: a dry run on a host

@@ -279,3 +279,135 @@ def test_the_timeline_marks_the_fault_window(tmp_path):
     run_record.write(tmp_path, run_record.RunRecord(run_id="r1", fault=fault_record(3.0, 6.5)))
     tl = timeline.load(tmp_path)
     assert tl.fault == (3.0, 6.5) and tl.fault_kind == "db-restart"
+
+
+# -- degradations: db-slow, db-lossy ---------------------------------------------------
+@pytest.mark.parametrize("env, message", [
+    ({"FAULT": "db-slower"}, "unknown FAULT 'db-slower'; valid FAULTs: db-restart, db-pause, pgbouncer-kill, "
+                             "db-network-cut, db-slow, db-lossy"),
+    ({"FAULT": "db-slow", "FAULT_DB_CPUS": "0"}, "FAULT_DB_CPUS='0' must be a number from 0.01 to 64"),
+    ({"FAULT": "db-slow", "FAULT_DB_CPUS": "-1"}, "FAULT_DB_CPUS='-1' must be a number from 0.01 to 64"),
+    ({"FAULT": "db-slow", "FAULT_DB_CPUS": "half"}, "FAULT_DB_CPUS='half' must be a number"),
+    ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "0"}, "FAULT_LOSS_PCT='0' must be a number from 0.01 to 99.99"),
+    ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "100"}, "FAULT_LOSS_PCT='100' must be a number from 0.01 to 99.99"),
+    ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "10%"}, "FAULT_LOSS_PCT='10%' must be a number"),
+    ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "lots"}, "FAULT_LOSS_PCT='lots' must be a number"),
+    ({"FAULT": "db-slow", "FAULT_DELAY_MS": "0"}, "FAULT_DELAY_MS='0' must be a whole number from 1 to 10000"),
+    ({"FAULT": "db-pause", "FAULT_DB_CPUS": "0.1"}, "FAULT_DB_CPUS='0.1' goes with FAULT=db-slow, not "
+                                                    "FAULT=db-pause"),
+    ({"FAULT": "db-slow", "FAULT_LOSS_PCT": "5"}, "FAULT_LOSS_PCT='5' goes with FAULT=db-lossy, not FAULT=db-slow"),
+    ({"FAULT": "db-lossy", "FAULT_DELAY_MS": "50"}, "FAULT_DELAY_MS='50' goes with FAULT=db-slow"),
+    ({"FAULT_LOSS_PCT": "5"}, "FAULT_LOSS_PCT='5' needs FAULT=<kind>"),
+])
+def test_a_bad_degradation_is_one_line_exit_2_and_starts_nothing(cli, started, env, message):
+    out = cli("load", **env)
+    assert out.code == 2 and len(out.stderr.splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("error: ") and message in out.stderr
+    assert started == []
+
+
+def test_more_cpus_than_the_machine_has_is_one_line_exit_2(cli, started, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    out = cli("load", FAULT="db-slow", FAULT_DB_CPUS="3")
+    assert out.code == 2 and len(out.stderr.splitlines()) == 1 and started == [], out.stderr
+    assert "FAULT_DB_CPUS='3' must be a number above 0 and at most this machine's 2 CPUs" in out.stderr
+
+
+def test_degradations_take_their_defaults_and_their_own_values(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert faults.plan("db-slow", "3", "4", "5") == faults.Plan("db-slow", 3, 4, 5, db_cpus=0.05)
+    assert faults.plan("db-slow", db_cpus="2").db_cpus == 2.0
+    with pytest.raises(LabError, match=r"FAULT_DB_CPUS='2.01' must be a number above 0 and at most this "
+                                       r"machine's 2 CPUs"):
+        faults.plan("db-slow", db_cpus="2.01")
+    assert faults.plan("db-lossy") == faults.Plan("db-lossy", 10, 10, 15, loss_pct=10.0)
+    assert faults.plan("db-lossy", loss_pct="99.99").loss_pct == 99.99
+    assert faults.describe(faults.Plan("db-slow", 1, 1, 3, db_cpus=0.05)) == "0.05 CPU"
+    lossy = faults.Plan("db-lossy", 1, 1, 3, loss_pct=30)
+    with pytest.raises(LabError, match="FAULT=db-lossy drops TCP packets, and 'pgbouncer-local' reaches its DB"):
+        faults.check_fits(lossy, "pgbouncer-local", {"DB_HOST": "/run/pgbouncer"}, ["app", "db", "pgbouncer"])
+    faults.check_fits(lossy, "direct", {"DB_HOST": "db"}, ["app", "db"])
+
+
+def test_the_timer_records_the_degradations_setting():
+    fake = FakeInjector()
+    with faults.FaultTimer(faults.Plan("db-slow", 0.05, 0.05, 3, db_cpus=0.05), fake) as t:
+        time.sleep(0.3)
+    assert t.record.db_cpus == 0.05 and t.record.loss_pct is None and t.record.delay_ms is None
+
+
+def test_before_and_during_compare_as_many_seconds_before_the_fault_as_it_lasted(tmp_path):
+    """The load's first (warm-up) seconds stay out of 'before' when the fault began later."""
+    seconds = {s: (50, 0, 40.0) for s in range(0, 14)}
+    seconds.update({0: (5, 0, 3000.0), 1: (5, 0, 3000.0)})            # warm-up, long before the fault
+    seconds.update({s: (50, 0, 900.0) for s in range(6, 10)})         # the fault: 6.0-9.5 s
+    write_csv(tmp_path, seconds)
+    samples = [{"ts": T0 + s + 0.5, "source": "postgres", "client_backends": n}
+               for s, n in [(1, 300), (3, 110), (5, 120), (7, 610), (9, 580), (12, 130)]]
+    samples += [{"ts": T0 + s + 0.1, "source": "netns", "targets": {"db:5432": {"established": n}}}
+                for s, n in [(1, 60), (4, 44), (5, 52), (6, 60), (9, 59), (11, 50)]]
+    (tmp_path / run_record.EVIDENCE).write_text("".join(json.dumps(r) + "\n" for r in samples))
+    fault = run_record.Fault(kind="db-slow", planned_at_s=6, planned_for_s=4, target="db", db_cpus=0.05,
+                             load_started=iso(T0), started=iso(T0 + 6.0), ended=iso(T0 + 9.5))
+    r = faults.recovery(tmp_path, fault, [])
+    assert (r.p95_ms_before, r.p95_ms_during) == (40.0, 900.0)
+    assert (r.peak_db_before, r.peak_db_during) == (120, 610)
+    assert (r.app_db_before, r.app_db_during) == (52, 60)
+    assert faults.p95([]) is None and faults.p95([float(n) for n in range(1, 101)]) == 95.0
+
+
+def test_the_verdict_names_the_degradation_and_what_it_did():
+    fault = run_record.Fault(kind="db-slow", planned_at_s=12, planned_for_s=8, target="db", db_cpus=0.05,
+                             load_started=iso(T0), started=iso(T0 + 12), ended=iso(T0 + 20))
+    fault.recovery = run_record.Recovery(recovered=True, last_seconds=3, last_seconds_requests=900,
+                                         p95_ms_before=40.4, p95_ms_during=900.0, peak_db_before=120,
+                                         peak_db_during=610)
+    f = facts([], 0, fault, CONN_MAX_AGE="0", WORKER_CLASS="eventlet")
+    f.variant = "direct"
+    v = diagnosis.diagnose(f)
+    assert v.case == diagnosis.FAULT
+    assert v.headline.startswith("fault db-slow (Postgres slowed to 0.05 CPU) at 12.0 s for 8.0 s (planned 12 s "
+                                 "for 8 s), p95 40 -> 900 ms, DB connections 120 -> 610 under direct: 0 of 5,000 "
+                                 "requests failed"), v.headline
+    lossy = run_record.Fault(kind="db-lossy", planned_at_s=5, planned_for_s=5, loss_pct=30,
+                             load_started=iso(T0), started=iso(T0 + 5), ended=iso(T0 + 10))
+    lossy.recovery = run_record.Recovery(p95_ms_before=40.0, p95_ms_during=210.0, peak_db_before=20,
+                                         peak_db_during=5, app_db_before=44, app_db_during=60)
+    v = diagnosis.diagnose(facts([], 0, lossy))
+    assert "(30% of the app's packets toward the DB dropped) at 5.0 s" in v.headline
+    assert "p95 40 -> 210 ms, DB connections 44 -> 60 under gthread:" in v.headline  # the app's side first
+    unmeasured = dataclasses_asdict(run_record.Fault(kind="db-lossy", loss_pct=5))
+    assert diagnosis.degradation(unmeasured, "direct") == ""
+
+
+def dataclasses_asdict(value):
+    from dataclasses import asdict
+
+    return asdict(value)
+
+
+def test_a_csv_cut_short_by_ctrl_c_is_read_up_to_where_it_stops(tmp_path):
+    write_csv(tmp_path, {s: (100, 0, 5.0) for s in range(0, 6)})
+    data = (tmp_path / timeline.K6_CSV).read_bytes()
+    (tmp_path / timeline.K6_CSV).write_bytes(data[: len(data) - 20])  # no end-of-stream marker
+    reqs, failed = timeline.k6_seconds(tmp_path)
+    assert 0 < sum(reqs.values()) <= 600 and sum(failed.values()) == 0
+
+
+def test_the_timeline_draws_a_degradation_with_its_setting_and_each_seconds_p95(tmp_path):
+    write_csv(tmp_path, {s: (10, 0, 900.0 if 3 <= s < 6 else 40.0) for s in range(0, 10)})
+    fault = run_record.Fault(kind="db-slow", db_cpus=0.05, load_started=iso(T0), started=iso(T0 + 3.0),
+                             ended=iso(T0 + 6.0))
+    run_record.write(tmp_path, run_record.RunRecord(run_id="r1", fault=fault))
+    tl = timeline.load(tmp_path)
+    assert tl.fault == (3.0, 6.0) and (tl.fault_kind, tl.fault_setting) == ("db-slow", "0.05 CPU")
+    assert tl.p95_ms == {s: 900.0 if 3 <= s < 6 else 40.0 for s in range(0, 10)}
+    from churnlab.reports import html
+
+    fig = html.figure(tmp_path, "t")
+    assert fig.data[-1].y == tuple(tl.p95_ms[s] for s in sorted(tl.p95_ms))
+    assert any(a.text == "fault: db-slow 0.05 CPU" for a in fig.layout.annotations)

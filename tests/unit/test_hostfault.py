@@ -53,6 +53,8 @@ def fake(monkeypatch, cli):
     ("db-network-cut", "gthread", {"group": "app", "what": DB}),
     ("pgbouncer-kill", "pgbouncer", {"group": "pgbouncer", "what": "pgbouncer"}),
     ("pgbouncer-kill", "pgbouncer-local", {"group": "app", "what": "pgbouncer"}),
+    ("db-slow", "direct", {"group": "db", "what": "postgresql"}),
+    ("db-lossy", "gthread", {"group": "app", "what": DB}),
 ])
 def test_each_kind_acts_on_its_host(kind, variant, placed):
     db_host = PGB if variant == "pgbouncer" else DB
@@ -67,9 +69,23 @@ def test_what_load_yml_gets(fake):
     # Without ITERATIONS the run is time-boxed by the fault's window (faults.FAULT_ITERATIONS, k6's maxDuration).
     assert extra["load_iterations"] == faults.FAULT_ITERATIONS and extra["load_vus"] == 20
     assert extra["load_fault"] == {"kind": "db-restart", "at": 4, "for": 5, "tail": 8, "load_seconds": 17,
+                                   "setting": "",
                                    "group": "db", "what": "postgresql", "settle_seconds": faults.SETTLE_SECONDS,
                                    "lab_addresses": sorted([APP, DB, PGB])}
     assert "FAULT=db-restart at 4 s for 5 s, then 8 s" in out.stderr
+
+
+@pytest.mark.parametrize("env, setting, group", [
+    ({"FAULT": "db-slow", "FAULT_DB_CPUS": "0.1"}, "0.1", "db"),
+    ({"FAULT": "db-slow"}, "0.05", "db"),
+    ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "12.5"}, "12.5", "app"),
+])
+def test_a_degradation_passes_its_setting_to_load_yml(fake, env, setting, group):
+    out = fake["cli"]("hosts", "load", VUS="20", **env)
+    assert out.code == 0, out.stderr
+    ((_, extra),) = fake["runs"]
+    assert extra["load_fault"]["setting"] == setting and extra["load_fault"]["group"] == group
+    assert f"FAULT={env['FAULT']} ({setting}" in out.stderr  # the setting, said before the play starts
 
 
 def test_without_fault_load_yml_gets_no_fault(fake):
@@ -83,6 +99,9 @@ def test_without_fault_load_yml_gets_no_fault(fake):
     ({"FAULT": "db-network-cut"}, "pgbouncer-local", "/run/pgbouncer", "FAULT=db-network-cut cuts a TCP route"),
     ({"FAULT": "db-network-cut"}, "gthread", "10.30.7.7", "needs the app's DB host as an address in the lab network"),
     ({"FAULT": "db-pause", "FAULT_TAIL": "2"}, "gthread", DB, "FAULT_TAIL='2' must be a whole number from 3 to 600"),
+    ({"FAULT": "db-lossy"}, "pgbouncer-local", "/run/pgbouncer", "FAULT=db-lossy drops TCP packets"),
+    ({"FAULT": "db-lossy"}, "gthread", "10.30.7.7", "FAULT=db-lossy needs the app's DB host as an address in the lab"),
+    ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "0"}, "gthread", DB, "FAULT_LOSS_PCT='0' must be a number"),
 ])
 def test_a_fault_that_does_not_fit_is_one_line_exit_2_nothing_started(fake, env, variant, db_host, message):
     fake["fact"] = fact(variant, db_host)
@@ -159,3 +178,25 @@ def test_no_timer_record_is_a_fault_that_never_took_effect(tmp_path):
     fault = hostfault.record(fetch, json.loads((fetch / "host-facts.json").read_text()))
     assert fault.started is None and fault.errors == ["the fault's timer left no record (fault.txt was not fetched)"]
     assert hostfault.record(fetch, {"fault": None}) is None
+
+
+@pytest.mark.parametrize("plan, target, setting", [
+    ({"kind": "db-slow", "at": 3, "for": 3, "group": "db", "what": "postgresql", "setting": "0.05"},
+     "db1: postgresql", {"db_cpus": 0.05, "loss_pct": None}),
+    ({"kind": "db-lossy", "at": 3, "for": 3, "group": "app", "what": DB, "setting": "30"},
+     f"app1 -> {DB}", {"db_cpus": None, "loss_pct": 30.0}),
+])
+def test_a_degradation_on_the_hosts_is_recorded_with_its_setting(tmp_path, plan, target, setting):
+    host = target.split(":")[0].split(" ")[0]
+    fetch = fetched(tmp_path, fault=plan, fault_host=host, start_at=str(T0), k6_rc="0", fault_left_broken=[])
+    write_csv(fetch, {s: (50, 0, 40.0 if s < 3 else 900.0 if s < 7 else 40.0) for s in range(0, 12)})
+    (fetch / "fault.txt").write_text(f"started {T0 + 3:.3f}\nended {T0 + 6.5:.3f}\n")
+    fault = hostfault.record(fetch, json.loads((fetch / "host-facts.json").read_text()))
+    assert fault.target == target and {"db_cpus": fault.db_cpus, "loss_pct": fault.loss_pct} == setting
+    assert (fault.recovery.p95_ms_before, fault.recovery.p95_ms_during) == (40.0, 900.0)
+
+
+def test_a_network_delay_is_not_put_in_place_on_the_hosts_yet():
+    slow = faults.Plan("db-slow", 5, 5, 8, db_cpus=0.05, delay_ms=50)
+    with pytest.raises(LabError, match="FAULT_DELAY_MS is not put in place on the lab hosts yet"):
+        hostfault.where(slow, fact("direct", DB))
