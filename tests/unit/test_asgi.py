@@ -87,3 +87,17 @@ def test_asgi_variants_run_the_uvicorn_worker_of_today_lock():
     assert catalog.db_bound(catalog.variant("asgi")) is None
     lock = (catalog.PRESETS_FILE.parent.parent / "app" / catalog.TODAY_LOCK).read_text().split()
     assert {"uvicorn==0.55.0", "uvicorn-worker==0.4.0", "click==8.5.1", "h11==0.16.0"} <= set(lock)
+
+
+def test_the_port_budget_counts_failures_psycopg3_names_by_address():
+    """psycopg 3 names the IP it resolved, the sampler the destination's name: both are one target."""
+    from churnlab.evidence import port_budget
+    label = app_errors.classify(ADDR_LINE).label()
+    records = [{**_netns(1.0, 300, 25), "targets": {"db:5432": {**_netns(1.0, 300, 25)["targets"]["db:5432"],
+                                                                "new": 325}}},
+               {**_netns(2.0, 839, 161), "targets": {"db:5432": {**_netns(2.0, 839, 161)["targets"]["db:5432"],
+                                                                 "new": 675}}},
+               {"ts": 2, "source": "app_errors", "total": 185, "kinds": {label: 185}},
+               {"ts": 2, "source": "app_errors", "total": 3, "kinds": {"EADDRNOTAVAIL: x (toward 10.0.0.9:5432)": 3}}]
+    [budget] = port_budget.compute(records)
+    assert budget.address == "172.19.0.2:5432" and budget.failed_connections == 185
