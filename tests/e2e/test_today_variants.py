@@ -117,7 +117,8 @@ def test_asgi_leaks_its_connections_into_the_port_range(incident_run):
     assert "while at most 6 requests can use one at once" in verdict.headline
     assert "ESTABLISHED and" in verdict.headline and "TIME_WAIT of 1,000 when the range ran out" in verdict.headline
     assert f"{failed:,} of 3,000 requests failed with EADDRNOTAVAIL" in verdict.headline
-    assert verdict.fixes[0].shown_by == "VARIANT=asgi-pool"
+    # the fixes follow the latest rank's order (gthread 4 x 16 led it): the pool is among them
+    assert any(f.shown_by == "VARIANT=asgi-pool" for f in verdict.fixes), verdict.fixes
     record = _uvicorn_served(result)
     assert record["evidence"]["peak_port_use_pct"] >= 95
     assert 6 < result.peak_db_connections < 1000
