@@ -25,6 +25,9 @@ def list_variants(
     print("VARIANT (config/presets.yml):")
     for name in catalog.variants():
         print(f"  {name:<{width}} {catalog.about('variant', name)}")
+        bound = catalog.db_bound(catalog.variant(name))
+        if bound:  # a pool's bound on the DB connections, stated where the variant is chosen
+            print(f"  {'':<{width}}   DB bound: {bound[1]} = {bound[0]:,} connections")
     print("PROFILE (kernel sysctls of the app host):")
     for name in catalog.profiles():
         print(f"  {name:<{width}} {catalog.about('profile', name)}")

@@ -24,7 +24,7 @@ from churnlab.core.paths import COMPOSE_DIR, PRESETS_FILE, STATE_DIR
 # CONN_HEALTH_CHECKS (0/1): Django checks a persistent connection before reusing it (faults: db-restart).
 KNOBS = ("WORKER_CLASS", "WORKERS", "THREADS", "CONN_MAX_AGE", "WORKER_CONNECTIONS", "GUNICORN_BACKLOG",
          "CONN_HEALTH_CHECKS")
-WORKER_CLASSES = ("eventlet", "gthread", "sync", "gevent")
+WORKER_CLASSES = ("eventlet", "gthread", "sync", "gevent", "uvicorn")
 # How the compose lab's app reaches Postgres for each db_path (the service
 # layout itself lives in the variant's compose_overlay).
 DB_PATHS = {
@@ -38,15 +38,20 @@ PRESET_KEYS = {"about", "worker_class", "workers", "threads", "conn_max_age", "d
 # The app's lock files (app/<lock>): the incident's stack and today's. A
 # variant names its lock (app_lock, default the incident's); the image and the
 # hosts' virtualenv install that lock. gunicorn 27 has no eventlet worker, the
-# incident's lock no gevent.
+# incident's lock no gevent and no uvicorn (uvicorn: gunicorn with uvicorn's
+# worker, uvicorn_worker.UvicornWorker, serving labapp.asgi: the ASGI variants).
 INCIDENT_LOCK = "requirements.txt"
 TODAY_LOCK = "requirements-today.txt"
-LOCK_WORKER_CLASSES = {INCIDENT_LOCK: ("eventlet", "gthread", "sync"), TODAY_LOCK: ("gevent", "gthread", "sync")}
+LOCK_WORKER_CLASSES = {INCIDENT_LOCK: ("eventlet", "gthread", "sync"),
+                       TODAY_LOCK: ("gevent", "gthread", "sync", "uvicorn")}
 # Django's ENGINE for psycopg 3 (Django >= 4.2), and with django-db-geventpool.
 DB_ENGINES = {"": "django.db.backends.postgresql",
               "geventpool": "django_db_geventpool.backends.postgresql_psycopg3",
               "native": "django.db.backends.postgresql"}
 POOL_KEYS = ("pool_min_size", "pool_max_size", "pool_timeout")
+# Postgres' max_connections in config/postgresql/postgresql.conf (the incident's): a pooled
+# variant's bound, workers x pool_max_size, must stay below it.
+DB_MAX_CONNECTIONS = 4096
 OPTIONAL_KEYS = {"compose_overlay", "incident", "app_lock", "db_pool", *POOL_KEYS,
                  "prepare_threshold", "server_side_binding", "conn_health_checks"}
 
@@ -89,6 +94,10 @@ def _check_today(path: Path, name: str, preset: dict) -> None:
                 raise bad(str(exc)) from None
     if preset.get("pool_min_size", 0) > preset.get("pool_max_size", 1000):
         raise bad("pool_min_size is above pool_max_size")
+    bound = db_bound(preset)
+    if bound is not None and bound[0] >= DB_MAX_CONNECTIONS:
+        raise bad(f"its DB bound, {bound[1]} = {bound[0]:,}, is not below Postgres' max_connections "
+                  f"{DB_MAX_CONNECTIONS:,}")
     if "prepare_threshold" in preset and preset["prepare_threshold"] != "none":
         try:
             bounds.whole("PREPARE_THRESHOLD", preset["prepare_threshold"])
@@ -98,6 +107,15 @@ def _check_today(path: Path, name: str, preset: dict) -> None:
         raise bad("server_side_binding is true or false")
     if "conn_health_checks" in preset and not isinstance(preset["conn_health_checks"], bool):
         raise bad("conn_health_checks is true or false")
+
+
+def db_bound(preset: dict) -> tuple[int, str] | None:
+    """The most DB connections a pooled variant opens, and how: (workers x pool_max_size, the
+    product in words); None without a pool (threads or per-request connections bound it)."""
+    if not preset.get("db_pool") or "pool_max_size" not in preset:
+        return None
+    workers, size = int(preset["workers"]), int(preset["pool_max_size"])
+    return workers * size, f"workers x pool_max_size = {workers} x {size}"
 
 
 def _image_misfit(preset: dict, worker_class: object, conn_max_age: object) -> str | None:

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 from churnlab.core import fmt
 
 __all__ = ["PORT_EXHAUSTION_POSTGRES", "PORT_EXHAUSTION_PGBOUNCER", "MAX_CONNECTIONS", "SOCKET_BACKLOG", "POOL_TIMEOUT",
-           "PREPARED_STATEMENTS", "PGBOUNCER_POOL", "HEALTHY", "UNCLASSIFIED", "LOADGEN_LIMITED", "GREENLET_CHURN",
-           "OWN_CASES", "Fix", "Verdict"]
+           "PREPARED_STATEMENTS", "PGBOUNCER_POOL", "CONNECTION_LEAK", "HEALTHY", "UNCLASSIFIED", "LOADGEN_LIMITED",
+           "GREENLET_CHURN", "OWN_CASES", "Fix", "Verdict"]
 
 PORT_EXHAUSTION_POSTGRES = "port-exhaustion-postgres"
 PORT_EXHAUSTION_PGBOUNCER = "port-exhaustion-pgbouncer"
@@ -16,6 +16,9 @@ SOCKET_BACKLOG = "socket-backlog"
 POOL_TIMEOUT = "pool-timeout"
 PREPARED_STATEMENTS = "prepared-statements-pgbouncer"
 PGBOUNCER_POOL = "pgbouncer-pool-saturation"  # PgBouncer refused or timed out its clients: its pool was full
+# Connections kept open after their request and never reused (ASGI with CONN_MAX_AGE > 0): more idle in
+# pg_stat_activity than requests that can use one at once; they fill the ports or max_connections.
+CONNECTION_LEAK = "connection-leak"
 HEALTHY = "healthy"
 UNCLASSIFIED = "unclassified"
 LOADGEN_LIMITED = "loadgen-limited"  # the load generator was the limit: the measurement is not valid
@@ -33,7 +36,7 @@ TOO_MANY = "too many clients"
 
 # The lab's own cases (not the generator's, not a fault's).
 OWN_CASES = (PORT_EXHAUSTION_POSTGRES, PORT_EXHAUSTION_PGBOUNCER, MAX_CONNECTIONS, SOCKET_BACKLOG, POOL_TIMEOUT,
-             PREPARED_STATEMENTS, PGBOUNCER_POOL)
+             PREPARED_STATEMENTS, PGBOUNCER_POOL, CONNECTION_LEAK)
 
 
 @dataclass

@@ -28,6 +28,15 @@ class Facts:
     peak_time_wait: int | None = None
     peak_tw_by_target: dict[str, int] = field(default_factory=dict)
     peak_db_backends: int | None = None
+    # idle connections in pg_stat_activity (a leak: churnlab.diagnosis.leak): the peak, the client
+    # backends then, the first idle count sampled and the seconds from it to the peak
+    peak_db_idle: int | None = None
+    peak_db_idle_backends: int | None = None
+    first_db_idle: int | None = None
+    db_idle_rise_s: float | None = None
+    # per sampled destination: its ESTABLISHED, TIME_WAIT and local ports when the range first ran
+    # out (or at the peak of ports in use, when it never did)
+    ports_at_full: dict[str, dict] = field(default_factory=dict)
     max_connections: int | None = None
     peak_pgbouncer_servers: int | None = None
     port_budget: list[port_budget.PortBudget] = field(default_factory=list)  # per sampled destination
@@ -72,9 +81,20 @@ def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
         facts.peak_time_wait = max(r["time_wait"] for r in netns)
         for name in last.get("targets", {}):
             facts.peak_tw_by_target[name] = max(r["targets"].get(name, {}).get("time_wait", 0) for r in netns)
+        full = next((r for r in netns if r["local_ports_in_use"] >= (r.get("port_range_size") or 0) > 0), None)
+        full = full or max(netns, key=lambda r: r["local_ports_in_use"])
+        facts.ports_at_full = {name: {k: t.get(k) for k in ("established", "time_wait", "local_ports")}
+                               for name, t in (full.get("targets") or {}).items()}
     pg = [r for r in records if r.get("source") == "postgres"]
     if pg:
         facts.peak_db_backends = max(r["client_backends"] for r in pg)
+        idle = [(r["ts"], (r.get("by_state") or {}).get("idle", 0), r["client_backends"]) for r in pg
+                if isinstance(r.get("by_state"), dict)]
+        if idle:
+            peak = max(idle, key=lambda x: x[1])
+            first = next(x for x in idle if x[1] > 0 or x is peak)
+            facts.peak_db_idle, facts.peak_db_idle_backends = peak[1], peak[2]
+            facts.first_db_idle, facts.db_idle_rise_s = first[1], round(peak[0] - first[0], 1)
         facts.max_connections = pg[-1].get("max_connections")
     bouncer = [r for r in records if r.get("source") == "pgbouncer"]
     if bouncer:

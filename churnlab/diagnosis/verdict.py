@@ -8,6 +8,7 @@ Standard library only, so it can run on a real host too.
 from __future__ import annotations
 
 from churnlab.diagnosis.cases import (
+    CONNECTION_LEAK,
     EADDRNOTAVAIL,
     EAGAIN,
     HEALTHY,
@@ -33,6 +34,7 @@ from churnlab.diagnosis.facts import (
 from churnlab.diagnosis.faults import (
     with_fault,
 )
+from churnlab.diagnosis.leak import leak_verdict
 from churnlab.diagnosis.loadgens import (
     _starved,
     loadgen_reasons,
@@ -97,6 +99,14 @@ def _fixes(case: str, facts: Facts, order: list[tuple[str, str]] | None = None) 
                 "max_client_conn above the app's connections", "VARIANT=pgbouncer PGBOUNCER_POOL_SIZE=<more>"),
         ],
         # -- today's stack (psycopg 3) --
+        CONNECTION_LEAK: [
+            Fix("bound the connections with a pool: Django 5.1+'s native pool (DATABASES OPTIONS {'pool': ...}, "
+                "psycopg 3, CONN_MAX_AGE=0), at most workers x pool max_size", "VARIANT=asgi-pool"),
+            Fix("PgBouncer beside the app over a Unix socket: no ephemeral port per connection",
+                "VARIANT=pgbouncer-local"),
+            Fix("serve it as WSGI with gunicorn gthread: each thread keeps its connection "
+                "(connections <= workers x threads)", "VARIANT=gthread"),
+        ],
         POOL_TIMEOUT: [
             Fix("size the pool to the concurrency: pool max_size >= threads per worker "
                 "(DB connections = workers x max_size, below max_connections)", "VARIANT=native-pool"),
@@ -160,6 +170,11 @@ def _classify(facts: Facts) -> Verdict:
              f"({facts.peak_port_use_pct if facts.peak_port_use_pct is not None else '?'}%), "
              f"tcp_tw_reuse={facts.tcp_tw_reuse if facts.tcp_tw_reuse is not None else '?'}")
     requests = f" of {_n(facts.requests)}" if facts.requests else ""
+
+    leak = leak_verdict(facts, requests)
+    if leak is not None:
+        leak.fixes = _fixes(CONNECTION_LEAK, facts)
+        return leak
 
     if addr_db or addr_bouncer:
         toward_pgbouncer = addr_bouncer > addr_db

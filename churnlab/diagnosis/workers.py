@@ -7,7 +7,9 @@ __all__ = ["ASGI_CLASSES", "GREEN_CLASSES", "THREAD_CLASSES", "worker_class_line
 GREEN_CLASSES = ("eventlet", "gevent", "greenlet")  # greenlet: eventlet or gevent, seen by the module loaded
 # a fixed pool of OS threads per process: gunicorn gthread; uwsgi processes x threads, granian wsgi ("threads")
 THREAD_CLASSES = ("gthread", "threads")
-ASGI_CLASSES = ("asgi",)  # uvicorn, daphne, granian --interface asgi, gunicorn -k uvicorn.workers.UvicornWorker
+# uvicorn, daphne, granian --interface asgi, gunicorn -k uvicorn.workers.UvicornWorker ("asgi", as the
+# probe names it); "uvicorn": the lab's own worker_class (gunicorn with uvicorn_worker.UvicornWorker)
+ASGI_CLASSES = ("asgi", "uvicorn")
 
 
 def worker_class_lines(settings: dict) -> list[str]:

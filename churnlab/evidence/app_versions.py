@@ -7,7 +7,7 @@ import importlib
 import json
 
 PACKAGES = ("django", "rest_framework", "psycopg2", "gunicorn", "eventlet",
-            "psycopg", "psycopg_pool", "gevent", "django_db_geventpool")
+            "psycopg", "psycopg_pool", "gevent", "django_db_geventpool", "uvicorn")
 
 
 def versions() -> dict:

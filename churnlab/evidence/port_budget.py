@@ -121,15 +121,17 @@ class PortBudget:
         return f"toward {self.target}: " + "; ".join(parts) if parts else None
 
 
-def _address_errors(records: list[dict], target: str, only_target: bool) -> list[tuple[float, int]]:
-    """(second's middle, count) of EADDRNOTAVAIL toward the target, from app_errors records."""
-    named = app_errors.ErrorKey(ADDRESS_ERROR, target).label()
+def _address_errors(records: list[dict], target: str, only_target: bool,
+                    address: str = "") -> list[tuple[float, int]]:
+    """(second's middle, count) of EADDRNOTAVAIL toward the target, from app_errors records: named
+    as the target (psycopg2 names the host) or as its sampled address (psycopg 3 names the IP)."""
+    named = {app_errors.ErrorKey(ADDRESS_ERROR, t).label() for t in (target, address) if t}
     out = []
     for r in records:
         if r.get("source") != "app_errors":
             continue
         n = sum(count for label, count in (r.get("kinds") or {}).items()
-                if label == named or (only_target and label == ADDRESS_ERROR))
+                if label in named or (only_target and label == ADDRESS_ERROR))
         if n:
             out.append((float(r["ts"]) + 0.5, n))
     return out
@@ -147,7 +149,8 @@ def compute(records: list[dict]) -> list[PortBudget]:
     for name in names:
         if all(r["targets"].get(name, {}).get("new") is None for r in netns):
             continue  # a sampler without new-connection counts (one snapshot, or before they existed)
-        budget = _one(name, netns, times, _address_errors(records, name, len(names) == 1))
+        address = str((netns[-1]["targets"].get(name) or {}).get("address") or "")
+        budget = _one(name, netns, times, _address_errors(records, name, len(names) == 1, address))
         budget.t0 = t0
         budgets.append(budget)
     return budgets

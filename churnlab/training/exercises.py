@@ -27,7 +27,7 @@ PG_SIZING_DIR = ROOT / "config" / "postgresql"
 # whose why is greenlet-local connections) and loadgen-limited (the generator failed).
 CAUSES = (diagnosis.PORT_EXHAUSTION_POSTGRES, diagnosis.PORT_EXHAUSTION_PGBOUNCER, diagnosis.GREENLET_CHURN,
           diagnosis.MAX_CONNECTIONS, diagnosis.SOCKET_BACKLOG, diagnosis.POOL_TIMEOUT, diagnosis.PREPARED_STATEMENTS,
-          diagnosis.LOADGEN_LIMITED)
+          diagnosis.CONNECTION_LEAK, diagnosis.LOADGEN_LIMITED)
 DIFFICULTIES = ("easy", "medium", "hard")
 FIX_SECTIONS = ("gunicorn", "django", "pgbouncer", "sysctls", "loadgen")
 SCENARIO_KEYS = {"variant", "profile", "knobs", "pg_sizing", "loadgen", "pool"}

@@ -92,3 +92,42 @@ def test_pgbouncer_today_loses_prepared_statements_between_server_connections(in
     assert result.verdict.fixes[0].shown_by == "VARIANT=pgbouncer-today-fixed"
     record = _today_versions(result)
     assert record["evidence"]["peak_pgbouncer_server_connections"] <= 20
+
+
+# -- ASGI: gunicorn with uvicorn's worker, serving labapp.asgi (sync DRF views) --
+def _uvicorn_served(result) -> dict:
+    record = _today_versions(result)
+    assert record["app_settings"]["WORKER_CLASS"] == "uvicorn"
+    assert record["versions"]["app"]["uvicorn"].startswith("0.55.")
+    return record
+
+
+def test_asgi_leaks_its_connections_into_the_port_range(incident_run):
+    """CONN_MAX_AGE=600 under ASGI (Django ticket #33497): each request's connection is kept
+    open and never reused. Postgres sees far more idle connections than the 6 requests that
+    can use one at once, and they fill the repro range while still ESTABLISHED (measured with
+    10,000 requests: 364 idle of 376 backends, 839 ESTABLISHED and 161 TIME_WAIT of 1,000
+    ports when it ran out, 8,914 failed)."""
+    result = incident_run("asgi", "repro", params=TODAY_LOAD)
+    failed = result.error_count(EADDRNOTAVAIL)
+    assert failed >= 1000 and failed == result.summary.status_counts.get("499", 0), result.errors
+    verdict = result.verdict
+    assert verdict.case == diagnosis.CONNECTION_LEAK, verdict.headline
+    assert verdict.headline.startswith("connections leak (") and "idle, growing)" in verdict.headline
+    assert "while at most 6 requests can use one at once" in verdict.headline
+    assert "ESTABLISHED and" in verdict.headline and "TIME_WAIT of 1,000 when the range ran out" in verdict.headline
+    assert f"{failed:,} of 3,000 requests failed with EADDRNOTAVAIL" in verdict.headline
+    # the fixes follow the latest rank's order (gthread 4 x 16 led it): the pool is among them
+    assert any(f.shown_by == "VARIANT=asgi-pool" for f in verdict.fixes), verdict.fixes
+    record = _uvicorn_served(result)
+    assert record["evidence"]["peak_port_use_pct"] >= 95
+    assert 6 < result.peak_db_connections < 1000
+
+
+def test_asgi_pool_holds_within_workers_x_max_size(incident_run):
+    result = incident_run("asgi-pool", "repro", params=TODAY_LOAD)
+    bound = _bound("asgi-pool")
+    assert bound == 240
+    record = _pool_held(result, bound, f"within workers x pool max_size = {bound} (native pool)")
+    _uvicorn_served(result)
+    assert record["evidence"]["peak_port_use_pct"] < 50

@@ -15,7 +15,7 @@ from tests.helpers import env_table
 ISSUE_VARIANTS = {"direct", "persistent", "gthread", "pgbouncer", "pgbouncer-local"}
 # today's stack (tests/unit/test_today_stack.py)
 TODAY_VARIANTS = {"gevent", "gevent-pool", "native-pool", "native-pool-small", "pgbouncer-today",
-                  "pgbouncer-today-fixed"}
+                  "pgbouncer-today-fixed", "asgi", "asgi-pool"}
 ISSUE_PROFILES = {"default", "repro", "tuned"}
 PRESETS = {  # the issue's variant table
     "direct": ("eventlet", "6", "1", "0", "db", "5432"),

@@ -2,7 +2,7 @@
 Facts read from a run's record and evidence: it never raises, always names one of the
 known cases, calls a run healthy only when no app error was logged and at most 1% of
 the requests failed (with the figures to say so), and keeps verdict.py's order: the
-generator as the limit first, then EADDRNOTAVAIL, too many clients, EAGAIN, prepared
+generator as the limit first, then a connection leak, then EADDRNOTAVAIL, too many clients, EAGAIN, prepared
 statements, pool timeouts; a fault is the verdict unless a mechanism of the lab's showed."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from churnlab import diagnosis
 from churnlab.core import catalog, run_record
 from churnlab.diagnosis import verdict as verdict_module
+from churnlab.diagnosis.leak import concurrency_bound
 from churnlab.diagnosis.loadgens import loadgen_reasons
 from churnlab.evidence import app_errors, k6_merge, port_budget
 from churnlab.evidence.k6_summary import LoadSummary
@@ -38,7 +39,7 @@ errors = st.lists(st.fixed_dictionaries({"kind": kinds, "target": targets, "coun
                   max_size=4)
 numerals = st.sampled_from(["0", "1", "4", "40", "600"]) | words
 app_settings = st.fixed_dictionaries({}, optional={
-    "WORKER_CLASS": st.sampled_from(["sync", "gthread", "eventlet", "gevent"]) | words,
+    "WORKER_CLASS": st.sampled_from(["sync", "gthread", "eventlet", "gevent", "uvicorn"]) | words,
     "WORKERS": numerals, "THREADS": numerals, "CONN_MAX_AGE": numerals, "CONN_HEALTH_CHECKS": numerals,
     "DB_POOL": st.sampled_from(["", "native", "geventpool"]), "DB_POOL_MAX": numerals, "DB_POOL_TIMEOUT": numerals,
     "DB_PREPARE_THRESHOLD": numerals, "DB_SERVER_SIDE_BINDING": words, "DB_HOST": words, "DB_PORT": numerals})
@@ -89,6 +90,10 @@ facts_strategy = st.builds(
     peak_ports_in_use=maybe(st.integers(0, 64_512)), peak_port_use_pct=maybe(st.floats(0, 100)),
     peak_time_wait=maybe(counts), peak_tw_by_target=st.dictionaries(targets, counts, max_size=2),
     peak_db_backends=maybe(st.integers(0, 5000)), max_connections=maybe(st.integers(1, 5000)),
+    peak_db_idle=maybe(st.integers(0, 5000)), first_db_idle=maybe(st.integers(0, 5000)),
+    db_idle_rise_s=maybe(st.floats(0, 600)),
+    ports_at_full=st.dictionaries(targets, st.fixed_dictionaries(
+        {"established": maybe(counts), "time_wait": maybe(counts), "local_ports": maybe(counts)}), max_size=2),
     peak_pgbouncer_servers=maybe(st.integers(0, 1000)), port_budget=budgets,
     loadgens=st.integers(1, 8), loadgen_errors=rarely(loadgen_errors, {}),
     dropped_iterations=rarely(st.integers(0, 3) | counts, 0),
@@ -108,8 +113,13 @@ def _count(facts: diagnosis.Facts, *kinds: str, where=lambda target: True) -> in
 def _expected_case(facts: diagnosis.Facts) -> str | None:
     """verdict.py's order of precedence, as its docstrings and cases.py state it (None: healthy or not,
     the 1% rule decides)."""
+    bound = concurrency_bound(facts.settings)[0]
     if loadgen_reasons(facts):
         case = diagnosis.LOADGEN_LIMITED
+    elif (not facts.settings.get("DB_POOL") and facts.peak_db_idle is not None and bound is not None
+          and facts.peak_db_idle > bound and (_count(facts, TOO_MANY) or _count(
+              facts, "EADDRNOTAVAIL", where=lambda t: not verdict_module._is_pgbouncer(t)))):
+        case = diagnosis.CONNECTION_LEAK  # idle connections above what the app can use at once
     elif _count(facts, "EADDRNOTAVAIL"):
         bouncer = _count(facts, "EADDRNOTAVAIL", where=verdict_module._is_pgbouncer)
         case = (diagnosis.PORT_EXHAUSTION_PGBOUNCER if bouncer > _count(facts, "EADDRNOTAVAIL") - bouncer

@@ -111,6 +111,15 @@ def test_the_rank_list_is_data_and_knobs_are_checked(tmp_path, monkeypatch):
     assert {"gthread+default", "direct+tuned", "pgbouncer-local+default"} <= set(labels)
     tuned = chosen[labels.index("direct+tuned")]
     assert rank.shown_by(tuned) == "PROFILE=tuned" and not rank.repro_applies(tuned)
+    # ASGI: the fix (its pool) is run on repro; the trap beside it is no fix at all
+    assert {"asgi-pool+default", "asgi+default"} <= set(labels)
+    pool, trap = chosen[labels.index("asgi-pool+default")], chosen[labels.index("asgi+default")]
+    assert rank.shown_by(pool) == "VARIANT=asgi-pool" and rank.repro_applies(pool)
+    assert rank.shown_by(trap) == "" and not rank.repro_applies(trap)
+    assert rank.output._repro({"variant": "asgi", "profile": "default", "repro": {"applies": False}}) == \
+        "n/a (the trap, not a fix)"
+    assert rank.output._repro({"variant": "direct", "profile": "tuned", "repro": {"applies": False}}) == \
+        "n/a (the fix is its profile)"
     steps = rank.plan(chosen[:1], [500, 2000], 1000)
     assert [(s.selection.profile, s.params.endpoint, s.params.vus, s.fresh) for s in steps] == [
         ("default", rank.PING, 500, True), ("default", rank.HEALTHZ, 500, False),

@@ -115,6 +115,9 @@ BASE = {"about": "x", "worker_class": "gthread", "workers": 2, "threads": 4, "co
     ({"prepare_threshold": "never"}, 'or "none"'),
     ({"app_lock": "requirements.txt", "worker_class": "eventlet", "prepare_threshold": "none"}, "need(s) psycopg 3"),
     ({"poolsize": 3}, "unknown field(s) poolsize"),
+    ({"app_lock": "requirements.txt", "worker_class": "uvicorn"}, "worker_class 'uvicorn' is not installed by"),
+    ({"db_pool": "native", "workers": 64, "pool_max_size": 64},
+     "its DB bound, workers x pool_max_size = 64 x 64 = 4,096, is not below Postgres' max_connections 4,096"),
 ])
 def test_bad_today_fields_are_one_clear_line(tmp_path, monkeypatch, change, message):
     data = yaml.safe_load(catalog.PRESETS_FILE.read_text())

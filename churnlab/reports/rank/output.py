@@ -8,7 +8,10 @@ from churnlab.core.fmt import number as _num
 def _repro(c: dict) -> str:
     r = c["repro"]
     if not r.get("applies"):
-        return "n/a (the fix is its profile)" if c["variant"] in catalog.incident("variant") else "not run"
+        if c["variant"] not in catalog.incident("variant"):
+            return "not run"
+        # an incident's variant on the default profile is no fix: the trap, measured beside its fix (asgi)
+        return "n/a (the fix is its profile)" if c.get("profile") != "default" else "n/a (the trap, not a fix)"
     if r.get("holds") is None:
         return "not measured"
     return "holds" if r["holds"] else f"fails ({r.get('verdict')}, {100 * r.get('error_rate', 0):.1f}% errors)"

@@ -37,9 +37,10 @@ def label(sel: catalog.Selection) -> str:
 
 
 def shown_by(sel: catalog.Selection) -> str:
-    """How the diagnosis names the fix: its variant, or its profile when the variant is the incident's."""
+    """How the diagnosis names the fix: its variant, or its profile when the variant is the incident's;
+    "" for an incident's variant on the default profile (no fix: the trap measured beside its fix)."""
     if sel.variant in catalog.incident("variant"):
-        return f"PROFILE={sel.profile}"
+        return f"PROFILE={sel.profile}" if sel.profile != "default" else ""
     return " ".join([f"VARIANT={sel.variant}", *(f"{k}={v}" for k, v in sel.knobs.items())])
 
 
