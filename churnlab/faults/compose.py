@@ -15,8 +15,12 @@ from churnlab.faults.recovery import recovery
 from churnlab.faults.timer import FaultTimer
 
 
+# The fault's own commands run in a session of their own: a Ctrl-C reaches the terminal's whole
+# foreground group, and one killed half-way (an iptables rule, a docker stop) would leave the fault
+# half in place and its record with an error; they are short (a timeout each), and the undo follows.
 def _docker(*args: str, timeout: float = 60) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          start_new_session=True)
     if proc.returncode != 0:
         raise OSError(f"docker {' '.join(args[:2])} failed: {proc.stderr.strip()[-300:]}")
     return proc.stdout.strip()
@@ -31,7 +35,8 @@ CGROUP = Path("/sys/fs/cgroup")
 
 def _netns(pid: int, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
     """A command (iptables, tc) in the network namespace of process `pid`, from the host (root)."""
-    proc = subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(["nsenter", "-t", str(pid), "-n", *argv], capture_output=True, text=True, timeout=30,
+                          start_new_session=True)
     if check and proc.returncode != 0:
         raise OSError(f"{' '.join(argv[:3])} in the namespace of pid {pid} failed: {proc.stderr.strip()[-300:]}")
     return proc
