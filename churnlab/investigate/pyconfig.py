@@ -10,7 +10,9 @@ is parsed, and only its top-level assignments are read:
 - os.environ["X"], os.environ.get("X", default), os.getenv("X", default)
   (environ / getenv imported from os too), resolved against the server
   process's own environment (/proc/PID/environ) when it could be read;
-- int(), float(), str(), bool() of those, and + - * between them.
+- int(), float(), str(), bool() of those, and + - * between them;
+- NAME.get(key, default) of a dict read before (WORKERS = {"asgi": ...};
+  worker_class = WORKERS.get(KIND, KIND)).
 
 Anything else (a call, a comprehension, an if) is not evaluated: the setting is
 reported as unresolved with its source text. Statements inside if/for/def are
@@ -94,6 +96,14 @@ class _Reader:
             if name in ENV_GETTERS and 1 <= len(node.args) <= 2:
                 default = self.eval(node.args[1]) if len(node.args) == 2 else None
                 return self.env(self.eval(node.args[0]), default, True)
+            if (isinstance(node.func, ast.Attribute) and node.func.attr == "get" and 1 <= len(node.args) <= 2
+                    and isinstance(node.func.value, ast.Name)
+                    and isinstance(self.names.get(node.func.value.id), dict)):  # a dict read before
+                default = self.eval(node.args[1]) if len(node.args) == 2 else None
+                try:
+                    return self.names[node.func.value.id].get(self.eval(node.args[0]), default)
+                except TypeError as exc:  # an unhashable key
+                    raise Unresolved from exc
             if name in CASTS and len(node.args) == 1:
                 try:
                     return CASTS[name](self.eval(node.args[0]))

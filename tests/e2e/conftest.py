@@ -2,7 +2,7 @@
 import pytest
 
 from churnlab.compose import images, lab
-from churnlab.compose.stack import require_docker
+from churnlab.compose.stack import project_containers, require_docker
 from churnlab.core import catalog
 from churnlab.load import run as loadrun
 from tests.helpers import STEERING
@@ -72,6 +72,8 @@ def exercise_cli(built, monkeypatch, capsys):
     run.outputs = outputs
     if session.read_state() is not None:
         run("exercise", "stop")
+    if project_containers():  # a trainee's own lab left up by an earlier module: its switch message names it
+        lab.down()
     yield run
     if session.read_state() is not None:
         run("exercise", "stop")

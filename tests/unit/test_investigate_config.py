@@ -38,6 +38,19 @@ raw_env = ["A=1", f"B={os.environ['B']}"]
     assert set(defaults.unresolved) == {"timeout", "raw_env"}
 
 
+def test_the_labs_own_config_reads_its_worker_class_through_a_dict_lookup():
+    """app/labapp/gunicorn.conf.py maps WORKER_CLASS through a dict (uvicorn: its gunicorn worker)."""
+    from churnlab.core.paths import ROOT
+
+    source = (ROOT / "app" / "labapp" / "gunicorn.conf.py").read_text()
+    for kind, expected in (("eventlet", "eventlet"), ("gthread", "gthread"),
+                           ("uvicorn", "uvicorn_worker.UvicornWorker")):
+        config = pyconfig.read(source, {"WORKER_CLASS": kind, "WORKERS": "6"})
+        assert config.settings["worker_class"] == expected and config.settings["workers"] == 6, config
+    assert pyconfig.read("M = {}\nk = M.get([1], 2)\n", {}).unresolved == {"k": "M.get([1], 2)"}  # unhashable
+    assert "w" in pyconfig.read("w = unknown.get('a')\n", {}).unresolved
+
+
 def test_an_unreadable_environment_leaves_lookups_unresolved_and_says_so():
     config = pyconfig.read("import os\nworker_class = os.environ.get('WORKER_CLASS', 'eventlet')\nworkers = 4\n",
                            None)
