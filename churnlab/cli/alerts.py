@@ -27,7 +27,7 @@ def alert_rules(v: Values) -> None:
         text = rules.render(scrape_s, or_default(v["RUNBOOK_BASE"], rules.DEFAULT_RUNBOOK_BASE))
     except rules.RulesError as exc:
         raise LabError(str(exc)) from None
-    given = Path(or_default(v["RULES_FILE"], f"results/alert-rules/churnlab.rules.{scrape_s}s.yml"))
+    given = Path(or_default(v["RULES_FILE"], rules.DEFAULT_RULES_FILE.format(scrape_s=scrape_s)))
     target = given if given.is_absolute() else ROOT / given
     if target.is_dir() or target.name.startswith("."):
         raise LabError(f"RULES_FILE={bounds.shown(str(given))} must name a file to write, not a folder")

@@ -18,6 +18,7 @@ import typer
 
 from churnlab.core import bounds, hooks
 from churnlab.core.errors import LabError
+from churnlab.evidence import alert_rules
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -81,7 +82,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "RANK_ITERATIONS": ("10000", "requests per run (ab -n), at least the level"),
     "RANK_REPRO": ("1", "1: also run each fix on the repro profile (holds under repro?)"),
     "INVENTORY": ("", "inventory folder (default inventories/lab)"),
-    "LIMIT": ("", "investigate: which app hosts to probe, an Ansible pattern (app1, app1:app2); empty = all"),
+    "LIMIT": ("", "investigate, sampler: which app hosts, an Ansible pattern (app1, app1:app2); empty = all"),
     "CHECK": ("", "1: dry run (--check --diff), nothing changes"),
     "CONFIRM": ("", "yes (or the inventory's name): go ahead on hosts outside the lab network; "
                     "counts only on this command's own command line"),
@@ -90,10 +91,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ANSIBLE_ARGS": ("", "extra ansible-playbook options (an allowlist)"),
     "REMOVE": ("", "sampler: 1 removes the socket sampler (what its local fact names) instead of installing it"),
     "SCRAPE_INTERVAL": ("", "alert-rules: the Prometheus scrape (and rule evaluation) interval the rules are "
-                            "rendered for, 1s-300s; default 15s (the lab's is 1s)"),
+                            f"rendered for, 1s-300s; default {alert_rules.PRODUCTION_SCRAPE_S}s "
+                            f"(the lab's is {alert_rules.LAB_SCRAPE_S}s)"),
     "RUNBOOK_BASE": ("", "alert-rules: absolute http(s) URL each rule's runbook_url starts with; default "
-                         "https://github.com/churnlab/churnlab/blob/main/docs/runbooks"),
-    "RULES_FILE": ("", "alert-rules: the file to write; default results/alert-rules/churnlab.rules.<N>s.yml"),
+                         f"{alert_rules.DEFAULT_RUNBOOK_BASE}"),
+    "RULES_FILE": ("", "alert-rules: the file to write; default "
+                       f"{alert_rules.DEFAULT_RULES_FILE.format(scrape_s='<N>')}"),
 }
 
 

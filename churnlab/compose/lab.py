@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from churnlab.compose.images import build_all
 from churnlab.compose.stack import (
     ALL_PROFILES,
-    PROJECT,
     Stack,
     image_exists,
     port_is_free,
@@ -127,10 +126,7 @@ def _clear_all_but_db(stack: Stack) -> None:
     TIME_WAIT of an earlier run is left in it (nor in PgBouncer's), and Postgres is
     neither stopped nor waited for again. If the db's own settings differ, compose
     recreates it too (and a volume of another major is dropped by `up`)."""
-    proc = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                           "--format", '{{.Names}} {{.Label "com.docker.compose.service"}}'],
-                          capture_output=True, text=True)
-    others = [line.split()[0] for line in proc.stdout.splitlines() if line.split()[1:] != ["db"]]
+    others = project_containers(but="db")
     if others:
         subprocess.run(["docker", "rm", "--force", *others], capture_output=True, text=True)
     if "db" in stack.running_services():

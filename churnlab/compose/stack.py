@@ -164,11 +164,13 @@ class Stack:
         return self.run("exec", "-T", service, *cmd, capture=True, check=False, timeout=timeout)
 
 
-def project_containers() -> list[str]:
-    """Names of every container of the lab project, running or not."""
+def project_containers(but: str = "") -> list[str]:
+    """Names of every container of the lab project, running or not; but=<service>: all except its."""
     proc = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
-                           "--format", "{{.Names}}"], capture_output=True, text=True)
-    return proc.stdout.split()
+                           "--format", '{{.Names}} {{.Label "com.docker.compose.service"}}'],
+                          capture_output=True, text=True)
+    rows = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    return [row[0] for row in rows if not but or row[1:] != [but]]
 
 
 def project_networks() -> list[str]:

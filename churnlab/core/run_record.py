@@ -119,6 +119,17 @@ class Fault:
     loss_pct: float | None = None      # db-lossy: percent of the app's packets toward the DB dropped
 
 
+def degradation_setting(kind: str, db_cpus: float | None = None, loss_pct: float | None = None,
+                        delay_ms: int | None = None) -> str:
+    """A degradation's own setting in words ('' for the other kinds): '0.05 CPU', '0.05 CPU, +20 ms',
+    '30% of packets dropped'. The plan's (the load's first line) and the record's (the report's label)."""
+    if kind == "db-slow" and db_cpus:
+        return f"{db_cpus:g} CPU" + (f", +{delay_ms} ms" if delay_ms else "")
+    if kind == "db-lossy" and loss_pct:
+        return f"{loss_pct:g}% of packets dropped"
+    return ""
+
+
 def fault_from_dict(data: dict | None) -> Fault | None:
     if not data:
         return None

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_RUNBOOK_BASE = "https://github.com/churnlab/churnlab/blob/main/docs/runbooks"
+# make alert-rules writes here unless RULES_FILE names another file (relative: to the checkout)
+DEFAULT_RULES_FILE = "results/alert-rules/churnlab.rules.{scrape_s}s.yml"
 LAB_SCRAPE_S = 1
 PRODUCTION_SCRAPE_S = 15
 ALERTS = ("EphemeralPortExhaustionPredicted", "PostgresConnectionChurnHigh", "PostgresConnectionsNearMax",

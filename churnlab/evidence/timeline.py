@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import math
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from churnlab.core import run_record
 from churnlab.core.run_record import read_evidence
-from churnlab.evidence.k6_merge import METRICS
+from churnlab.evidence.k6_merge import METRICS, percentile
 
 
 @dataclass
@@ -28,7 +27,7 @@ class Timeline:
     target: str = ""
     fault: tuple[float, float] | None = None  # FAULT: (start, end) in seconds since the load began
     fault_kind: str = ""
-    fault_setting: str = ""  # a degradation's: "0.05 CPU", "30% dropped"
+    fault_setting: str = ""  # a degradation's (run_record.degradation_setting): "0.05 CPU", "30% of packets dropped"
     p95_ms: dict[int, float] = field(default_factory=dict)  # each second's requests' p95 latency
 
 
@@ -67,11 +66,8 @@ def _k6_seconds(path: Path, durations: dict[int, list[float]] | None = None
 
 
 def p95(values: list[float]) -> float | None:
-    """The 95th percentile (nearest rank), None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    """The 95th percentile as k6 computes it (the run's own p95 is k6's), None without values."""
+    return percentile(sorted(values), 0.95)
 
 
 def load(run_dir: Path) -> Timeline:
@@ -101,6 +97,5 @@ def load(run_dir: Path) -> Timeline:
         end = datetime.fromisoformat(fault.ended).timestamp() if fault.ended else t0 + max(tl.rps, default=0)
         tl.fault = (round(datetime.fromisoformat(fault.started).timestamp() - t0, 1), round(end - t0, 1))
         tl.fault_kind = fault.kind
-        tl.fault_setting = (f"{fault.db_cpus:g} CPU" if fault.db_cpus else
-                            f"{fault.loss_pct:g}% dropped" if fault.loss_pct else "")
+        tl.fault_setting = run_record.degradation_setting(fault.kind, fault.db_cpus, fault.loss_pct, fault.delay_ms)
     return tl

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from churnlab.core import bounds
+from churnlab.core import bounds, run_record
 from churnlab.core.errors import LabError
 
 KINDS = {
@@ -21,7 +21,6 @@ KINDS = {
     "db-lossy": "FAULT_LOSS_PCT percent of the app's packets toward the DB dropped (iptables statistic, in a chain "
                 "of the lab's own), then the chain removed",
 }
-DEGRADATIONS = ("db-slow", "db-lossy")
 DEFAULTS = {"FAULT_AT": "10", "FAULT_FOR": "10", "FAULT_TAIL": "15", "FAULT_DB_CPUS": "0.05",
             "FAULT_LOSS_PCT": "10"}
 # Which kind each degradation's own variable belongs to (given with any other kind, it is refused).
@@ -69,19 +68,17 @@ def plan(kind: str, at: str = "", duration: str = "", tail: str = "", db_cpus: s
                   bounds.seconds("FAULT_TAIL", tail.strip() or DEFAULTS["FAULT_TAIL"]))
     if kind == "db-slow":
         delay = bounds.whole("FAULT_DELAY_MS", own["FAULT_DELAY_MS"]) if own["FAULT_DELAY_MS"] else None
-        chosen = Plan(kind, chosen.at, chosen.duration, chosen.tail,
-                      db_cpus=bounds.cpus("FAULT_DB_CPUS", own["FAULT_DB_CPUS"] or DEFAULTS["FAULT_DB_CPUS"],
-                                          os.cpu_count() or 1),
-                      delay_ms=delay)
+        chosen = replace(chosen, delay_ms=delay,
+                         db_cpus=bounds.cpus("FAULT_DB_CPUS", own["FAULT_DB_CPUS"] or DEFAULTS["FAULT_DB_CPUS"],
+                                             os.cpu_count() or 1))
         if delay is not None:
             missing = netem_missing()
             if missing:
                 raise LabError(f"FAULT_DELAY_MS={own['FAULT_DELAY_MS']} needs the kernel's netem qdisc, and this "
                                f"kernel has none ({missing}); FAULT=db-slow without it slows the DB by CPU alone")
     elif kind == "db-lossy":
-        chosen = Plan(kind, chosen.at, chosen.duration, chosen.tail,
-                      loss_pct=float(bounds.number("FAULT_LOSS_PCT",
-                                                   own["FAULT_LOSS_PCT"] or DEFAULTS["FAULT_LOSS_PCT"])))
+        chosen = replace(chosen, loss_pct=float(bounds.number("FAULT_LOSS_PCT",
+                                                              own["FAULT_LOSS_PCT"] or DEFAULTS["FAULT_LOSS_PCT"])))
     return chosen
 
 
@@ -101,11 +98,7 @@ def netem_missing() -> str | None:
 
 def describe(chosen: Plan) -> str:
     """The degradation's own setting, in words ('' for the other kinds)."""
-    if chosen.kind == "db-slow":
-        return f"{chosen.db_cpus:g} CPU" + (f", +{chosen.delay_ms} ms" if chosen.delay_ms else "")
-    if chosen.kind == "db-lossy":
-        return f"{chosen.loss_pct:g}% of packets dropped"
-    return ""
+    return run_record.degradation_setting(chosen.kind, chosen.db_cpus, chosen.loss_pct, chosen.delay_ms)
 
 
 def check_fits(chosen: Plan, variant: str, settings: dict[str, str], services: list[str]) -> None:

@@ -27,10 +27,14 @@ def before_and_during(result: run_record.Recovery, durations: dict[int, list[flo
                                 for ms in values])
     result.p95_ms_during = p95([ms for s, values in durations.items() if first_second <= s <= last_second
                                 for ms in values])
-    result.peak_db_before = max((n for ts, n in db if start - (end - start) <= ts < start), default=None)
-    result.peak_db_during = max((n for ts, n in db if start <= ts <= end), default=None)
-    result.app_db_before = max((n for ts, n in app_db if start - (end - start) <= ts < start), default=None)
-    result.app_db_during = max((n for ts, n in app_db if start <= ts <= end), default=None)
+    result.peak_db_before, result.peak_db_during = _peaks(db, start, end)
+    result.app_db_before, result.app_db_during = _peaks(app_db, start, end)
+
+
+def _peaks(series, start: float, end: float) -> tuple[int | None, int | None]:
+    """The highest count in as many seconds before the fault as it lasted, and during it."""
+    before = max((n for ts, n in series if start - (end - start) <= ts < start), default=None)
+    return before, max((n for ts, n in series if start <= ts <= end), default=None)
 
 
 def app_connections(samples: list[dict]) -> list[tuple[float, int]]:
