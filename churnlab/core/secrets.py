@@ -39,7 +39,7 @@ def private_dir(directory: Path, top: Path = SECRETS_DIR) -> Path:
     chain = levels[:levels.index(top) + 1] if top in levels else [directory]
     for folder in reversed(chain):
         if not folder.is_dir():
-            folder.mkdir(mode=DIR_MODE)
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)  # another command may make it at the same moment
         if folder.stat().st_mode & 0o777 != DIR_MODE:
             folder.chmod(DIR_MODE)  # mkdir's mode passes through the umask
     return directory
@@ -72,12 +72,29 @@ def ensure(directory: Path = SECRETS_DIR) -> list[str]:
         if path.exists() and path.read_text().strip():
             continue
         length = 32 if name == "db_password" else 50
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(length) + "\n")
-        path.chmod(FILE_MODE)
-        created.append(name)
+        if _create(path, secrets.token_urlsafe(length) + "\n"):
+            created.append(name)
     return created
+
+
+def _create(path: Path, text: str) -> bool:
+    """Write a secret file whole, 0600 from its first byte, unless another command (two makes at
+    once on a fresh checkout) made it first: then theirs stays, and every reader sees one value."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(tmp, FILE_MODE)
+        if path.exists():  # there but empty: replaced
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if another command's file got there first
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def ensure_front_tls(directory: Path = SECRETS_DIR) -> list[str]:

@@ -5,6 +5,7 @@ from churnlab.compose import images, lab
 from churnlab.compose.stack import project_containers, require_docker
 from churnlab.core import catalog
 from churnlab.load import run as loadrun
+from tests.e2e import alerts
 from tests.helpers import STEERING
 
 INCIDENT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=10000)
@@ -20,11 +21,13 @@ def built():
 
 @pytest.fixture()
 def fresh_lab(built):
-    """Start a variant from a clean slate (no TIME_WAIT left from another run). It stays up: the next
-    test's fresh start replaces all but Postgres, and the session's end takes it down."""
+    """Start a variant from a clean slate (no TIME_WAIT left from another run), with Prometheus if
+    observe. It stays up: the next test's fresh start replaces all but Postgres, and the session's end
+    takes it down."""
 
-    def start(variant, profile, **knobs):
-        return lab.up(catalog.Selection.of(variant, profile, knobs), fresh=True)
+    def start(variant, profile, observe=False, **knobs):
+        extra = {"prom_port": alerts.PROM_PORT} if observe else {}
+        return lab.up(catalog.Selection.of(variant, profile, knobs, observe=observe), fresh=True, **extra)
 
     return start
 
