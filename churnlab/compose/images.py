@@ -34,11 +34,31 @@ def ensure_base(base_image: str) -> None:
                f"building base image {base_image} with debootstrap", STATE_DIR / "base-image.log")
 
 
+# What this process built already (build_all's key -> its images): one command that starts the lab
+# many times (make rank, make matrix, a training session, the test suite) builds, or confirms, once.
+_BUILT: dict[tuple, list[str]] = {}
+
+
 def build_all(pg_major: str | None = None) -> list[str]:
     """Build (or confirm cached) every image, the db image of one PostgreSQL
-    major (PG_MAJOR unless given); return the image references."""
+    major (PG_MAJOR unless given); return the image references. Once per process
+    for the same major, base, POSTGRES_IMAGE and presets file (the files a build
+    reads do not change under a running command), while every image is still there."""
     stack = Stack(Selection.of("direct", "default"), pg_major=pg_major)
     base_image = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
+    key = (stack.pg_major, base_image, os.environ.get("POSTGRES_IMAGE"), str(catalog.presets_file()))
+    if key in _BUILT and _all_exist(_BUILT[key]):
+        return list(_BUILT[key])
+    _BUILT[key] = built = _build_all(stack, base_image)
+    return list(built)
+
+
+def _all_exist(refs: list[str]) -> bool:
+    return subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", *refs],
+                          capture_output=True).returncode == 0
+
+
+def _build_all(stack: Stack, base_image: str) -> list[str]:
     ensure_base(base_image)
     services = list(BUILT_SERVICES)
     postgres_image = os.environ.get("POSTGRES_IMAGE")
