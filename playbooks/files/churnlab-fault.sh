@@ -129,6 +129,8 @@ check() {  # what is left broken, one line each
       u=$(unit)
       if [ -f "$STATE/$u.quota" ] && [ "$(quota "$u")" != "$(cat "$STATE/$u.quota")" ]; then
         echo "$(hostname): $u's CPU quota is $(quota "$u"), $(cat "$STATE/$u.quota") before"
+      else  # back as it was: the saved quota has served, nothing of the fault stays on the host
+        rm -f "$STATE/$u.quota" && { rmdir "$STATE" 2>/dev/null || true; }
       fi ;;
     db-lossy)
       ! command -v iptables-save >/dev/null || ! iptables-save | grep -q "$CHAIN" \

@@ -884,6 +884,22 @@ class TestLabHosts:
         assert ssh("app1", "iptables-save | grep -c CHURNLAB || true").stdout.strip() == "0"
         TIMINGS["fault_db_lossy_test_s"] = round(time.monotonic() - started, 1)
 
+    def test_db_slow_mid_load_slows_requests_and_restores_the_quota_exactly(self, hosts):
+        """FAULT=db-slow: PostgreSQL's unit on db1 gets 0.05 CPU (systemctl set-property --runtime) for the
+        window; requests slow down, and afterwards the unit's CPU quota is exactly what it was, with
+        nothing of the fault left on the host."""
+        started = time.monotonic()
+        quota = "systemctl show -p CPUQuotaPerSecUSec --value 'postgresql@15-main'"
+        before = ssh("db1", quota).stdout.strip()
+        run = fault_load("db-slow", "FAULT_DB_CPUS=0.05")
+        assert run["fault"]["target"].startswith("db1: ") and run["fault"]["db_cpus"] == 0.05, run["fault"]
+        r = assert_fault_recorded_named_recovered(run, "db-slow")
+        assert r["p95_ms_during"] > r["p95_ms_before"], r
+        assert "Postgres slowed to 0.05 CPU" in run["verdict"]["headline"], run["verdict"]["headline"]
+        assert ssh("db1", quota).stdout.strip() == before
+        assert ssh("db1", "ls -A /run/churnlab-fault 2>/dev/null || true").stdout.strip() == ""
+        TIMINGS["fault_db_slow_test_s"] = round(time.monotonic() - started, 1)
+
     def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
         """The HTTPS front (the front role), on the gthread hosts: a dry run on a host
         without nginx, a converge with churnlab_front=https, a second one that changes nothing,
