@@ -115,7 +115,7 @@ def test_modes_are_quoted_and_modules_fqcn():
                                                      "notify", "become", "become_user", "environment",
                                                      "changed_when", "failed_when", "run_once", "no_log",
                                                      "vars", "until", "retries", "delay", "block", "tags",
-                                                     "listen", "delegate_to", "check_mode", "diff")]
+                                                     "listen", "delegate_to", "check_mode", "diff", "always", "rescue")]
                 assert all("." in k for k in keys), f"{path}: non-FQCN module in {keys}"
                 assert modules or "block" in task
 
