@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 def test_make_rank_on_two_fixes_writes_its_files_in_the_order_of_its_numbers(built):
     before = set(RESULTS_DIR.glob("rank-*"))
-    make("rank", "RANK_VARIANTS=gthread+default pgbouncer-local+default", "RANK_LEVELS=300", "RANK_ITERATIONS=1500",
+    make("rank", "RANK_VARIANTS=gthread+default pgbouncer-local+default", "RANK_LEVELS=300", "RANK_ITERATIONS=1000",
          "RANK_REPRO=0", check=True)
     [rank_dir] = set(RESULTS_DIR.glob("rank-*")) - before
     data = json.loads((rank_dir / "rank.json").read_text())
@@ -24,7 +24,7 @@ def test_make_rank_on_two_fixes_writes_its_files_in_the_order_of_its_numbers(bui
     assert sorted(data["order"]) == ["gthread+default", "pgbouncer-local+default"]
     for c in data["candidates"]:
         [level] = c["levels"]
-        assert level["vus"] == 300 and level["ping"]["requests"] == level["healthz"]["requests"] == 1500
+        assert level["vus"] == 300 and level["ping"]["requests"] == level["healthz"]["requests"] == 1000
         ping_ok = level["ping"]["error_rate"] == 0  # a ping run with errors is no ceiling: no ratio
         assert level["ratio"] == (round(level["healthz"]["rps"] / level["ping"]["rps"], 3) if ping_ok else None)
         assert level["healthz"]["cpu_s"].get("app", 0) > 0 and level["healthz"]["cpu_s"].get("k6", 0) > 0
