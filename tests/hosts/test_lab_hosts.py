@@ -219,12 +219,14 @@ def kinds_after(run: dict, seconds_after_end: float) -> set[str]:
             if r.get("source") == "app_errors" and r["ts"] >= end for kind in r["kinds"]}
 
 
-def assert_fault_recorded_named_recovered(run: dict, kind: str, stale_drip: bool = False) -> dict:
+def assert_fault_recorded_named_recovered(run: dict, kind: str, stale_drip: bool = False,
+                                         slowed: bool = False) -> dict:
     """run.json's fault: its actual times inside the load and the window planned, named by the verdict
     (as in the compose lab), recovered (the last seconds all answered 200), nothing left broken.
     stale_drip (db-restart without CONN_HEALTH_CHECKS, as in tests/e2e/test_faults.py): a thread's
     persistent connection the restart broke may still fail once late; then every failure from 1 s
-    after the DB was back must be such a stale one."""
+    after the DB was back must be such a stale one. slowed (a degradation that need not fail a
+    request or hold one over 1 s): the window's p95 above the p95 before it instead."""
     fault = run["fault"]
     assert fault["kind"] == kind and fault["errors"] == [], fault
     began = epoch(fault["started"]) - epoch(fault["load_started"])
@@ -233,7 +235,11 @@ def assert_fault_recorded_named_recovered(run: dict, kind: str, stale_drip: bool
     assert FAULT_FOR - 0.5 <= held <= FAULT_FOR + 15, fault
     assert epoch(run["started"]) < epoch(fault["started"]) < epoch(fault["ended"]) < epoch(run["finished"]), fault
     r = fault["recovery"]
-    assert r["left_broken"] == [] and (r["failed_during"] > 0 or r["slow_during"] > 0), r
+    assert r["left_broken"] == [], r
+    if slowed:  # measured on db-slow at 0.05 CPU: p95 58 -> 250 ms, none failed, the longest 498 ms
+        assert r["p95_ms_during"] > r["p95_ms_before"], r
+    else:
+        assert r["failed_during"] > 0 or r["slow_during"] > 0, r
     assert r["last_seconds_requests"] > 0, r
     if stale_drip and not r["recovered"]:
         assert kinds_after(run, 1.0) <= {app_errors.TERMINATED, "server closed the connection"}, kinds_after(run, 1.0)
@@ -893,8 +899,7 @@ class TestLabHosts:
         before = ssh("db1", quota).stdout.strip()
         run = fault_load("db-slow", "FAULT_DB_CPUS=0.05")
         assert run["fault"]["target"].startswith("db1: ") and run["fault"]["db_cpus"] == 0.05, run["fault"]
-        r = assert_fault_recorded_named_recovered(run, "db-slow")
-        assert r["p95_ms_during"] > r["p95_ms_before"], r
+        assert_fault_recorded_named_recovered(run, "db-slow", slowed=True)
         assert "Postgres slowed to 0.05 CPU" in run["verdict"]["headline"], run["verdict"]["headline"]
         assert ssh("db1", quota).stdout.strip() == before
         assert ssh("db1", "ls -A /run/churnlab-fault 2>/dev/null || true").stdout.strip() == ""
