@@ -47,15 +47,10 @@ def build_all(pg_major: str | None = None) -> list[str]:
     stack = Stack(Selection.of("direct", "default"), pg_major=pg_major)
     base_image = os.environ.get("BASE_IMAGE", DEFAULT_BASE_IMAGE)
     key = (stack.pg_major, base_image, os.environ.get("POSTGRES_IMAGE"), str(catalog.presets_file()))
-    if key in _BUILT and _all_exist(_BUILT[key]):
+    if key in _BUILT and image_exists(*_BUILT[key]):
         return list(_BUILT[key])
     _BUILT[key] = built = _build_all(stack, base_image)
     return list(built)
-
-
-def _all_exist(refs: list[str]) -> bool:
-    return subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", *refs],
-                          capture_output=True).returncode == 0
 
 
 def _build_all(stack: Stack, base_image: str) -> list[str]:
