@@ -71,15 +71,19 @@ def plan(kind: str, at: str = "", duration: str = "", tail: str = "", db_cpus: s
         chosen = replace(chosen, delay_ms=delay,
                          db_cpus=bounds.cpus("FAULT_DB_CPUS", own["FAULT_DB_CPUS"] or DEFAULTS["FAULT_DB_CPUS"],
                                              os.cpu_count() or 1))
-        if delay is not None:
-            missing = netem_missing()
-            if missing:
-                raise LabError(f"FAULT_DELAY_MS={own['FAULT_DELAY_MS']} needs the kernel's netem qdisc, and this "
-                               f"kernel has none ({missing}); FAULT=db-slow without it slows the DB by CPU alone")
     elif kind == "db-lossy":
         chosen = replace(chosen, loss_pct=float(bounds.number("FAULT_LOSS_PCT",
                                                               own["FAULT_LOSS_PCT"] or DEFAULTS["FAULT_LOSS_PCT"])))
     return chosen
+
+
+def require_netem(chosen: Plan | None, missing: str | None) -> None:
+    """FAULT_DELAY_MS in the compose lab, refused with one line where this machine's kernel (the db
+    container's) has no netem (`missing`: netem_missing()'s words); never silently ignored. The lab
+    hosts ask their db host instead (churnlab.hosts.faults)."""
+    if chosen is not None and chosen.delay_ms and missing:
+        raise LabError(f"FAULT_DELAY_MS={chosen.delay_ms} needs the kernel's netem qdisc, and this kernel has none "
+                       f"({missing}); FAULT=db-slow without it slows the DB by CPU alone")
 
 
 def netem_missing() -> str | None:

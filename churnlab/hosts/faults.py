@@ -9,7 +9,11 @@ churnlab.faults.plan' (the compose lab's); this module only maps them onto hosts
                   runs PgBouncer: its own host, or the app host for pgbouncer-local)
   db-network-cut  `ip route add unreachable <the app's DB address>/32` on the app host, then removed
   db-slow         `systemctl set-property --runtime` of PostgreSQL's server unit: CPUQuota=FAULT_DB_CPUS (as a
-                  percent), then back to the CPUQuotaPerSecUSec it had (saved on the host first; empty: none)
+                  percent), then back to the CPUQuotaPerSecUSec it had (saved on the host first; empty: none);
+                  with FAULT_DELAY_MS, netem on the db host's interface toward the app host, in place of the
+                  kernel's default root qdisc only, then `tc qdisc del ... root` (refused before anything
+                  starts, one line, where the db host's kernel has no netem, the route is loopback, or the
+                  root qdisc is the owner's: the fault script's `can-delay`, asked over SSH)
   db-lossy        iptables on the app host: FAULT_LOSS_PCT % of its packets toward the DB address dropped, in
                   the lab's own chain CHURNLAB-LOSSY, then the jump and the chain removed (load.yml installs
                   Debian's iptables there first, if missing)
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shlex
 import signal
 import subprocess
 from collections.abc import Callable
@@ -37,12 +42,14 @@ from churnlab import faults
 from churnlab.core import catalog, run_record
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
+from churnlab.core.paths import ROOT
 from churnlab.hosts import guard as hosts_guard
 from churnlab.hosts import lab as lab_hosts
 
 APP_FACT = "/etc/ansible/facts.d/churnlab_app.fact"
 TIMES = "fault.txt"          # the timer's "started/ended/error" lines, fetched from the host
 UNDO_PLAYBOOK = "fault-undo.yml"
+FAULT_SCRIPT = ROOT / "playbooks" / "files" / "churnlab-fault.sh"  # what load.yml runs on the host
 
 
 def read_app_fact(address: str) -> dict:
@@ -74,9 +81,6 @@ def where(chosen: faults.Plan, fact: dict) -> dict:
         raise LabError(f"the app host runs {variant!r}, which this checkout does not know: {exc}") from exc
     faults.check_fits(chosen, variant, settings, running)
     if chosen.kind in ("db-restart", "db-pause", "db-slow"):
-        if chosen.kind == "db-slow" and chosen.delay_ms:
-            raise LabError("FAULT_DELAY_MS is not put in place on the lab hosts yet; FAULT=db-slow there slows "
-                           "the DB by CPU alone")
         return {"group": "db", "what": "postgresql"}
     if chosen.kind == "pgbouncer-kill":
         beside = catalog.variant(variant).get("db_path") == "pgbouncer-local"
@@ -98,6 +102,8 @@ def extra_vars(chosen: faults.Plan, placed: dict, addresses: list[str]) -> dict:
     setting = chosen.db_cpus if chosen.kind == "db-slow" else chosen.loss_pct if chosen.kind == "db-lossy" else ""
     return {"load_fault": {"kind": chosen.kind, "at": chosen.at, "for": chosen.duration, "tail": chosen.tail,
                            "setting": "" if setting in ("", None) else f"{setting:g}",
+                           # db-slow with FAULT_DELAY_MS: netem on the DB host's interface toward the app host
+                           "delay_ms": chosen.delay_ms or "", "toward": placed.get("toward", ""),
                            "load_seconds": chosen.load_seconds, "group": placed["group"], "what": placed["what"],
                            "settle_seconds": faults.SETTLE_SECONDS, "lab_addresses": sorted(addresses)}}
 
@@ -108,7 +114,29 @@ def prepare(t, chosen: faults.Plan) -> dict:
     if not apps:
         raise LabError(f"{t.label} has no app host")
     placed = where(chosen, read_app_fact(apps[0].address))
+    if chosen.delay_ms:
+        dbs = [h for h in t.decision.hosts if placed["group"] in h.groups]
+        if not dbs:
+            raise LabError(f"{t.label} has no {placed['group']} host")
+        placed["toward"] = apps[0].address
+        why = cannot_delay(dbs[0].address, apps[0].address)
+        if why:
+            raise LabError(f"FAULT_DELAY_MS={chosen.delay_ms} cannot delay {dbs[0].name}'s packets: {why}; "
+                           f"FAULT=db-slow without it slows the DB by CPU alone")
     return extra_vars(chosen, placed, [h.address for h in t.decision.hosts])
+
+
+def cannot_delay(address: str, toward: str) -> str | None:
+    """Why netem cannot delay the packets of the host at `address` toward `toward` (its kernel has no
+    netem, the route is loopback, the interface's root qdisc is the owner's), in the host's words; None where
+    it can. Asked by the fault script itself (`can-delay`, sent on stdin), the one that puts the delay in place."""
+    command = f"sudo -n bash -s -- can-delay db-slow postgresql {shlex.quote(toward)}"
+    proc = subprocess.run(lab_hosts.ssh_argv(address, command, connect_timeout=5),
+                          input=FAULT_SCRIPT.read_text(), capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise LabError(f"FAULT_DELAY_MS: {address} could not be asked whether netem can delay its packets "
+                       f"({proc.stderr.strip()[-200:] or f'exit {proc.returncode}'})")
+    return proc.stdout.strip() or None
 
 
 def undo_again(run_undo: Callable[[], None]) -> None:
@@ -169,7 +197,9 @@ def record(fetch_dir: Path, facts: dict) -> run_record.Fault | None:
                              planned_for_s=float(planned.get("for") or 0), target=target,
                              load_started=_iso(facts.get("start_at")), started=started, ended=ended,
                              errors=errors, db_cpus=setting if planned.get("kind") == "db-slow" else None,
-                             loss_pct=setting if planned.get("kind") == "db-lossy" else None)
+                             loss_pct=setting if planned.get("kind") == "db-lossy" else None,
+                             delay_ms=int(planned["delay_ms"]) if str(planned.get("delay_ms") or "").isdigit()
+                             else None)
     left = [str(line) for line in facts.get("fault_left_broken") or [] if str(line).strip()]
     fault.recovery = faults.recovery(fetch_dir, fault, left)
     return fault

@@ -2,9 +2,12 @@
 # A fault mid-load on a LAB host (playbooks/load.yml, FAULT=...; the kinds,
 # defaults and bounds are churnlab/faults/plan.py's). Run as root on the host the
 # fault acts on:
-#   churnlab-fault.sh timer KIND WHAT AT_EPOCH FOR_S OUT [SETTING]  put it in place at AT_EPOCH, hold FOR_S, undo
+#   churnlab-fault.sh timer KIND WHAT AT_EPOCH FOR_S OUT [SETTING [DELAY_MS TOWARD]]
+#                                                          put it in place at AT_EPOCH, hold FOR_S, undo
 #   churnlab-fault.sh undo  KIND WHAT                      stop a running timer (it undoes), undo again
 #   churnlab-fault.sh check KIND WHAT                      print what is left broken, one line each
+#   churnlab-fault.sh can-delay KIND WHAT TOWARD           one line why netem cannot delay this host's
+#                                                          packets toward TOWARD; nothing where it can
 # KIND       WHAT         in place                                     undone
 # db-restart postgresql   systemctl stop of PostgreSQL's server unit   systemctl start
 # db-pause   postgresql   SIGSTOP to every process of the unit         SIGCONT to every process
@@ -12,6 +15,10 @@
 # db-network-cut ADDRESS  ip route add unreachable ADDRESS/32          ip route del
 # db-slow    postgresql   systemctl set-property --runtime of the unit   CPUQuota back to what it was (saved in
 #                         CPUQuota=SETTING CPUs (as a percent)             $STATE before), empty where it had none
+#                         with DELAY_MS: tc qdisc add dev <the interface   tc qdisc del dev <it> root: the kernel's
+#                         toward TOWARD> root netem delay DELAY_MSms       default root qdisc again
+#                         (only in place of a kernel default root qdisc:
+#                         an owner's own is refused, as is loopback)
 # db-lossy   ADDRESS      iptables: SETTING % of packets toward ADDRESS    the jump and the chain removed
 #                         dropped, in the lab's own chain CHURNLAB-LOSSY
 # The timer writes "started EPOCH", "ended EPOCH" and "error TEXT" lines to
@@ -19,9 +26,13 @@
 # load failed, or the play was stopped). `undo` is idempotent: it prints what
 # it had to undo, nothing when nothing was left.
 set -u
-action=${1:?action} kind=${2:?kind} what=${3:?what} setting=${7:-}
-STATE=/run/churnlab-fault  # db-slow: the unit's CPU quota before it, to put back exactly
+action=${1:?action} kind=${2:?kind} what=${3:?what} setting=${7:-} delay=${8:-} toward=${9:-}
+# db-slow: the unit's CPU quota before it, to put back exactly; the interface netem was put on.
+# (CHURNLAB_FAULT_STATE: a unit test's own folder; on a host, always /run's.)
+STATE=${CHURNLAB_FAULT_STATE:-/run/churnlab-fault}
 CHAIN=CHURNLAB-LOSSY
+# The root qdiscs a kernel puts on an interface by itself: netem replaces only one of these.
+KERNEL_QDISCS=" noqueue mq fq_codel pfifo_fast pfifo fq "
 
 unit() {  # PostgreSQL's server unit is Debian's postgresql@<major>-<cluster>, not the umbrella postgresql.service
   if [ "$what" = postgresql ]; then
@@ -59,13 +70,55 @@ percent() {  # a CPUQuotaPerSecUSec as CPUQuota= takes it: "5.00%", or empty for
 
 jump() { iptables -w "$1" OUTPUT -d "$what/32" -j "$CHAIN"; }
 
+toward_dev() {  # the interface this host sends to an address through
+  ip -o route get "$1" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1
+}
+
+root_qdisc() {  # the kind of an interface's root qdisc ("noqueue" where tc shows none)
+  local q
+  q=$(tc qdisc show dev "$1" root 2>/dev/null | awk 'NR == 1 { print $2 }')
+  echo "${q:-noqueue}"
+}
+
+cannot_delay() {  # one line why netem cannot delay this host's packets toward $1; nothing where it can
+  local said dev q
+  if ! command -v tc >/dev/null || ! command -v unshare >/dev/null; then
+    echo "tc (iproute2) or unshare (util-linux) is not installed"; return
+  fi
+  # The kernel's own answer, from a throwaway network namespace (its loopback vanishes with it).
+  if ! said=$(unshare --net tc qdisc add dev lo root netem delay 1ms 2>&1); then
+    echo "the kernel has no netem qdisc (tc qdisc add ... netem: $(tail -n 1 <<<"$said" | sed 's/^Error: //; s/[.]$//'))"
+    return
+  fi
+  dev=$(toward_dev "$1")
+  if [ -z "$dev" ]; then
+    echo "no route toward $1"
+  elif [ "$dev" = lo ]; then
+    echo "the route toward $1 is loopback (the app and the DB on one host): a delay there would slow every local connection"
+  else
+    q=$(root_qdisc "$dev")
+    case $KERNEL_QDISCS in
+      *" $q "*) ;;
+      *) echo "the root qdisc on $dev is $q, the host's own (not a kernel default): it stays" ;;
+    esac
+  fi
+}
+
 inject() {
   local u
   case $kind in
     db-slow)
       u=$(unit)
       mkdir -p "$STATE" && quota "$u" >"$STATE/$u.quota" || return 1
-      systemctl set-property --runtime "$u" "CPUQuota=$(awk -v c="$setting" 'BEGIN { printf "%.2f%%", c * 100 }')" ;;
+      systemctl set-property --runtime "$u" "CPUQuota=$(awk -v c="$setting" 'BEGIN { printf "%.2f%%", c * 100 }')" \
+        || return 1
+      if [ -n "$delay" ]; then
+        local why dev
+        why=$(cannot_delay "$toward")
+        [ -z "$why" ] || { echo "no delay added: $why"; return 1; }
+        dev=$(toward_dev "$toward")
+        echo "$dev" >"$STATE/netem.dev" && tc qdisc add dev "$dev" root netem delay "${delay}ms"
+      fi ;;
     db-lossy)
       iptables -w -N "$CHAIN" \
         && iptables -w -A "$CHAIN" -m statistic --mode random \
@@ -102,6 +155,9 @@ undo() {  # idempotent: prints what it undid
       if [ -f "$STATE/$u.quota" ] && [ "$(quota "$u")" != "$(cat "$STATE/$u.quota")" ]; then
         systemctl set-property --runtime "$u" "CPUQuota=$(percent "$(cat "$STATE/$u.quota")")" \
           && echo "put $u's CPU quota back to $(cat "$STATE/$u.quota")"
+      fi
+      if [ -f "$STATE/netem.dev" ] && [ "$(root_qdisc "$(cat "$STATE/netem.dev")")" = netem ]; then
+        tc qdisc del dev "$(cat "$STATE/netem.dev")" root && echo "removed the netem delay on $(cat "$STATE/netem.dev")"
       fi ;;
     db-lossy)
       command -v iptables >/dev/null || return 0
@@ -127,6 +183,11 @@ check() {  # what is left broken, one line each
       ! ip route show "$what/32" | grep -q . || echo "$(hostname): a route toward $what is still in place: $(ip route show "$what/32")" ;;
     db-slow)
       u=$(unit)
+      if [ -f "$STATE/netem.dev" ] && [ "$(root_qdisc "$(cat "$STATE/netem.dev")")" = netem ]; then
+        echo "$(hostname): a netem delay is still on $(cat "$STATE/netem.dev")"
+      else
+        rm -f "$STATE/netem.dev"
+      fi
       if [ -f "$STATE/$u.quota" ] && [ "$(quota "$u")" != "$(cat "$STATE/$u.quota")" ]; then
         echo "$(hostname): $u's CPU quota is $(quota "$u"), $(cat "$STATE/$u.quota") before"
       else  # back as it was: the saved quota has served, nothing of the fault stays on the host
@@ -175,5 +236,7 @@ case $action in
     for _ in $(seq 150); do pgrep -f 'churnlab-fault[.]sh timer' >/dev/null || break; sleep 0.2; done
     undo ;;
   check) check ;;
-  *) echo "usage: $0 timer|undo|check KIND WHAT [AT_EPOCH FOR_S OUT]" >&2; exit 2 ;;
+  can-delay) cannot_delay "${4:?toward}" ;;
+  *) echo "usage: $0 timer|undo|check|can-delay KIND WHAT [AT_EPOCH FOR_S OUT [SETTING [DELAY_MS TOWARD]] | TOWARD]" >&2
+     exit 2 ;;
 esac

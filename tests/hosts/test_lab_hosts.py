@@ -905,6 +905,30 @@ class TestLabHosts:
         assert ssh("db1", "ls -A /run/churnlab-fault 2>/dev/null || true").stdout.strip() == ""
         TIMINGS["fault_db_slow_test_s"] = round(time.monotonic() - started, 1)
 
+    def test_a_network_delay_asks_db1s_own_kernel(self, hosts):
+        """FAULT=db-slow FAULT_DELAY_MS=50: db1 is asked, before anything starts, whether netem can delay its
+        packets toward app1 (the fault script's can-delay, over SSH). These machines' kernel has none: one
+        line naming db1's missing qdisc, exit 2, no run and nothing on db1. A kernel with netem: the
+        delay is put on db1's interface toward app1, recorded, and gone after."""
+        from churnlab import faults
+
+        before = set((ROOT / "results").iterdir())
+        if faults.netem_missing() is None:  # the lab hosts share this machine's kernel
+            run = fault_load("db-slow", "FAULT_DB_CPUS=0.5", "FAULT_DELAY_MS=50")
+            assert run["fault"]["delay_ms"] == 50 and "+50 ms" in run["verdict"]["headline"]
+            assert_fault_recorded_named_recovered(run, "db-slow", slowed=True)
+            assert "netem" not in ssh("db1", "tc qdisc show").stdout
+        else:
+            proc = make("provision-load", "INVENTORY=inventories/lab", "VUS=20", "FAULT=db-slow",
+                        "FAULT_DELAY_MS=50", timeout=120)
+            ours = [line for line in proc.stderr.splitlines() if not line.startswith("make: ***")]
+            assert proc.returncode == 2 and ours == [
+                "error: FAULT_DELAY_MS=50 cannot delay db1's packets: the kernel has no netem qdisc (tc qdisc add "
+                "... netem: Specified qdisc kind is unknown); FAULT=db-slow without it slows the DB by CPU alone"], \
+                proc.stderr
+            assert set((ROOT / "results").iterdir()) == before
+        assert ssh("db1", "ls -A /run/churnlab-fault 2>/dev/null || true").stdout.strip() == ""
+
     def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
         """The HTTPS front (the front role), on the gthread hosts: a dry run on a host
         without nginx, a converge with churnlab_front=https, a second one that changes nothing,

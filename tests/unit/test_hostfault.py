@@ -69,7 +69,7 @@ def test_what_load_yml_gets(fake):
     # Without ITERATIONS the run is time-boxed by the fault's window (faults.FAULT_ITERATIONS, k6's maxDuration).
     assert extra["load_iterations"] == faults.FAULT_ITERATIONS and extra["load_vus"] == 20
     assert extra["load_fault"] == {"kind": "db-restart", "at": 4, "for": 5, "tail": 8, "load_seconds": 17,
-                                   "setting": "",
+                                   "setting": "", "delay_ms": "", "toward": "",
                                    "group": "db", "what": "postgresql", "settle_seconds": faults.SETTLE_SECONDS,
                                    "lab_addresses": sorted([APP, DB, PGB])}
     assert "FAULT=db-restart at 4 s for 5 s, then 8 s" in out.stderr
@@ -196,7 +196,35 @@ def test_a_degradation_on_the_hosts_is_recorded_with_its_setting(tmp_path, plan,
     assert (fault.recovery.p95_ms_before, fault.recovery.p95_ms_during) == (40.0, 900.0)
 
 
-def test_a_network_delay_is_not_put_in_place_on_the_hosts_yet():
-    slow = faults.Plan("db-slow", 5, 5, 8, db_cpus=0.05, delay_ms=50)
-    with pytest.raises(LabError, match="FAULT_DELAY_MS is not put in place on the lab hosts yet"):
-        hostfault.where(slow, fact("direct", DB))
+@pytest.mark.parametrize("answer, code", [
+    (None, 0),
+    ("the kernel has no netem qdisc (tc qdisc add ... netem: Specified qdisc kind is unknown)", 2),
+    ("the route toward 192.168.240.13 is loopback (the app and the DB on one host)", 2),
+])
+def test_a_network_delay_asks_the_db_hosts_own_kernel_first(monkeypatch, fake, answer, code):
+    """FAULT_DELAY_MS on the hosts: the db host is asked (the fault script's can-delay, over SSH) before
+    anything starts; its one line refuses, exit 2, no play; where it can, load.yml gets the delay and toward."""
+    asked = []
+    monkeypatch.setattr(hostfault, "cannot_delay", lambda address, toward: asked.append((address, toward)) or answer)
+    out = fake["cli"]("hosts", "load", FAULT="db-slow", FAULT_DELAY_MS="50", VUS="20")
+    assert asked == [(DB, APP)] and out.code == code, out.stderr
+    if answer:
+        assert out.stderr.strip() == (f"error: FAULT_DELAY_MS=50 cannot delay db1's packets: {answer}; "
+                                      f"FAULT=db-slow without it slows the DB by CPU alone")
+        assert fake["runs"] == []
+    else:
+        ((_, extra),) = fake["runs"]
+        assert (extra["load_fault"]["delay_ms"], extra["load_fault"]["toward"]) == (50, APP)
+        assert extra["load_fault"]["group"] == "db"
+
+
+def test_a_network_delay_on_the_hosts_is_recorded(tmp_path):
+    plan = {"kind": "db-slow", "at": 3, "for": 3, "group": "db", "what": "postgresql", "setting": "0.05",
+            "delay_ms": 50, "toward": APP}
+    fetch = fetched(tmp_path, fault=plan, fault_host="db1", start_at=str(T0), k6_rc="0", fault_left_broken=[])
+    write_csv(fetch, {s: (50, 0, 40.0) for s in range(0, 12)})
+    (fetch / "fault.txt").write_text(f"started {T0 + 3:.3f}\nended {T0 + 6.5:.3f}\n")
+    fault = hostfault.record(fetch, json.loads((fetch / "host-facts.json").read_text()))
+    assert (fault.db_cpus, fault.delay_ms) == (0.05, 50)
+    setting = run_record.degradation_setting(fault.kind, fault.db_cpus, fault.loss_pct, fault.delay_ms)
+    assert setting == "0.05 CPU, +50 ms"

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import sys
 
+
 def words(line: str) -> list[str]:
     """pg_hba.conf fields: whitespace-separated, "#" starts a comment outside quotes."""
     out, cur, quoted = [], "", False
