@@ -37,6 +37,9 @@ class Facts:
     # per sampled destination: its ESTABLISHED, TIME_WAIT and local ports when the range first ran
     # out (or at the peak of ports in use, when it never did)
     ports_at_full: dict[str, dict] = field(default_factory=dict)
+    # per sampled destination, its ESTABLISHED sockets: (the first sample's, the peak, seconds between):
+    # a leak seen from the app host alone (the read-only probe has no pg_stat_activity)
+    established_rise: dict[str, tuple[int, int, float]] = field(default_factory=dict)
     max_connections: int | None = None
     peak_pgbouncer_servers: int | None = None
     port_budget: list[port_budget.PortBudget] = field(default_factory=list)  # per sampled destination
@@ -85,6 +88,11 @@ def facts_from_evidence(records: list[dict], facts: Facts) -> Facts:
         full = full or max(netns, key=lambda r: r["local_ports_in_use"])
         facts.ports_at_full = {name: {k: t.get(k) for k in ("established", "time_wait", "local_ports")}
                                for name, t in (full.get("targets") or {}).items()}
+        for name in last.get("targets", {}):
+            seen = [(float(r.get("ts") or 0), r["targets"][name].get("established") or 0) for r in netns
+                    if name in (r.get("targets") or {})]
+            peak = max(seen, key=lambda x: x[1])
+            facts.established_rise[name] = (seen[0][1], peak[1], round(peak[0] - seen[0][0], 1))
     pg = [r for r in records if r.get("source") == "postgres"]
     if pg:
         facts.peak_db_backends = max(r["client_backends"] for r in pg)

@@ -9,6 +9,9 @@ connection at any moment; CONN_MAX_AGE keeps each request's own connection
 open after it, until Python collects it. The measured `asgi` variant under the
 incident's load shows both, one after the other: the leaked connections fill
 the port range while ESTABLISHED, and go to TIME_WAIT as they are collected.
+The read-only probe has no pg_stat_activity: there the app host's own
+ESTABLISHED sockets toward the DB, more than requests that can use one at
+once, are the leak's evidence.
 
 Standard library only, as the rest of the verdict.
 """
@@ -49,24 +52,49 @@ def _ports_when_full(facts: Facts) -> tuple[str, dict] | None:
     return name, held[name]
 
 
+def _established(facts: Facts) -> tuple[str, tuple[int, int, float]] | None:
+    """The DB destination (not PgBouncer) with the most ESTABLISHED sockets at its peak, and its rise."""
+    db = {name: rise for name, rise in facts.established_rise.items() if not _is_pgbouncer(name)}
+    if not db:
+        return None
+    name = max(db, key=lambda n: db[n][1])
+    return name, db[name]
+
+
+def _growth(first: int | None, peak: int | None, seconds: float | None) -> str:
+    return f"growing from {_n(first)} to {_n(peak)} in {seconds:.0f} s" if seconds else "at its first sample"
+
+
 def leak_verdict(facts: Facts, requests: str) -> Verdict | None:
     """The leak's verdict when the DB's idle connections outnumber the requests that could
-    use one at once and the run failed for it (ports or max_connections); None otherwise."""
+    use one at once and the run failed for it (ports or max_connections); None otherwise.
+    Without pg_stat_activity (the read-only probe on a host: sockets only), the app host's
+    ESTABLISHED connections toward the DB stand in for the idle ones: churn closes each
+    connection with its request, so more open at once than requests that can use one stay open."""
     s = facts.settings
-    if s.get("DB_POOL") or facts.peak_db_idle is None:  # a pool keeps idle connections on purpose
+    if s.get("DB_POOL"):  # a pool keeps idle connections on purpose
         return None
     bound, how = concurrency_bound(s)
-    if bound is None or facts.peak_db_idle <= bound:
+    if bound is None:
         return None
+    if facts.peak_db_idle is not None:
+        if facts.peak_db_idle <= bound:
+            return None
+        opened = (f"connections leak ({_n(facts.peak_db_idle)} idle, growing): {_n(facts.peak_db_idle)} idle DB "
+                  f"connections of {_n(facts.peak_db_idle_backends)} client backends, "
+                  f"{_growth(facts.first_db_idle, facts.peak_db_idle, facts.db_idle_rise_s)}")
+    else:
+        seen = _established(facts)
+        if seen is None or seen[1][1] <= bound:
+            return None
+        name, (first, peak, rise) = seen
+        opened = (f"connections leak ({_n(peak)} ESTABLISHED toward {name}, growing): {_n(peak)} of the app "
+                  f"host's connections toward the DB open at once, {_growth(first, peak, rise)}")
     addr_db = _count(facts.errors, EADDRNOTAVAIL, lambda t: not _is_pgbouncer(t))
     too_many = _count(facts.errors, TOO_MANY)
     if not addr_db and not too_many:
         return None
-    growth = (f"growing from {_n(facts.first_db_idle)} to {_n(facts.peak_db_idle)} in "
-              f"{facts.db_idle_rise_s:.0f} s" if facts.db_idle_rise_s else "at its first sample")
-    headline = (f"connections leak ({_n(facts.peak_db_idle)} idle, growing): {_n(facts.peak_db_idle)} idle DB "
-                f"connections of {_n(facts.peak_db_idle_backends)} client backends, {growth}, while at most "
-                f"{bound:,} requests can use one at once ({how})")
+    headline = f"{opened}, while at most {bound:,} requests can use one at once ({how})"
     evidence = [f"cause: {cause(s)}"]
     full = _ports_when_full(facts)
     if addr_db:

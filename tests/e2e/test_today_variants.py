@@ -6,6 +6,7 @@ opens a connection, and to show a pool's bound when it holds. Each test
 asserts the outcome measured for its variant: error kinds and counts, and DB
 connections against the bound the variant's data declares."""
 import json
+import re
 
 import pytest
 
@@ -13,9 +14,11 @@ from churnlab import diagnosis
 from churnlab.core import catalog
 from churnlab.load import run as loadrun
 from tests.e2e.outcomes import assert_no_db_errors
+from tests.e2e.probe import assert_ran, probing
 
 EADDRNOTAVAIL = "Cannot assign requested address"
 TODAY_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
+PROBE_SECONDS = 12  # into the ASGI trap's failures (its 3,000 requests take 15-20 s; the range fills at 5-10 s)
 pytestmark = pytest.mark.e2e
 
 
@@ -102,13 +105,15 @@ def _uvicorn_served(result) -> dict:
     return record
 
 
-def test_asgi_leaks_its_connections_into_the_port_range(incident_run):
+def test_asgi_leaks_its_connections_into_the_port_range(fresh_lab, tmp_path):
     """CONN_MAX_AGE=600 under ASGI (Django ticket #33497): each request's connection is kept
     open and never reused. Postgres sees far more idle connections than the 6 requests that
     can use one at once, and they fill the repro range while still ESTABLISHED (measured with
     10,000 requests: 364 idle of 376 backends, 839 ESTABLISHED and 161 TIME_WAIT of 1,000
-    ports when it ran out, 8,914 failed)."""
-    result = incident_run("asgi", "repro", params=TODAY_LOAD)
+    ports when it ran out, 8,914 failed). The read-only probe, from outside, during the load."""
+    stack = fresh_lab("asgi", "repro")
+    with probing(stack, tmp_path, seconds=PROBE_SECONDS) as probe:
+        result = loadrun.run(stack, TODAY_LOAD)
     failed = result.error_count(EADDRNOTAVAIL)
     assert failed >= 1000 and failed == result.summary.status_counts.get("499", 0), result.errors
     verdict = result.verdict
@@ -122,6 +127,12 @@ def test_asgi_leaks_its_connections_into_the_port_range(incident_run):
     record = _uvicorn_served(result)
     assert record["evidence"]["peak_port_use_pct"] >= 95
     assert 6 < result.peak_db_connections < 1000
+    # the probe, with sockets only (no pg_stat_activity): the ESTABLISHED ones toward the DB show the leak
+    assert_ran(probe, result.run_dir)
+    assert "6 worker processes, worker class asgi (from config labapp/gunicorn.conf.py)" in probe["out"], probe["out"]
+    assert probe["verdict"].case == diagnosis.CONNECTION_LEAK, probe["out"]
+    assert re.search(r"verdict \(connection-leak\): connections leak \(\d+ ESTABLISHED toward [\d.]+:5432, "
+                     r"growing\): .* while at most 6 requests can use one at once", probe["out"]), probe["out"]
 
 
 def test_asgi_pool_holds_within_workers_x_max_size(incident_run):

@@ -54,6 +54,22 @@ def test_asgi_leak_is_named_with_its_idle_connections_and_the_ports_they_held():
     assert "CONN_MAX_AGE" not in verdict.fixes[0].shown_by
 
 
+def test_without_pg_stat_activity_the_app_hosts_established_sockets_show_the_leak():
+    """The read-only probe on a host sees sockets only: its ESTABLISHED connections toward the DB,
+    above the 6 requests that can use one at once, are the leak (measured by the probe on `asgi`
+    under 3,000 requests: 244 -> 738 ESTABLISHED in 4 s)."""
+    sockets_only = [r for r in LEAK if r["source"] == "netns"]
+    verdict = diagnosis.diagnose(_facts({**ASGI, "WORKER_CLASS": "asgi"}, sockets_only))
+    assert verdict.case == diagnosis.CONNECTION_LEAK
+    assert verdict.headline.startswith(
+        "connections leak (839 ESTABLISHED toward db:5432, growing): 839 of the app host's connections toward the "
+        "DB open at once, growing from 300 to 839 in 4 s, while at most 6 requests can use one at once")
+    assert "8,914 of 10,000 requests failed with EADDRNOTAVAIL" in verdict.headline
+    # within the bound, or under green workers (nothing bounds them): churn, as before
+    assert diagnosis.diagnose(_facts(ASGI, [_netns(1.2, 6, 994)])).case == diagnosis.PORT_EXHAUSTION_POSTGRES
+    assert diagnosis.diagnose(_facts(EVENTLET, sockets_only)).case == diagnosis.PORT_EXHAUSTION_POSTGRES
+
+
 def test_churn_stays_port_exhaustion_when_nothing_bounds_the_concurrency():
     """eventlet with CONN_MAX_AGE=0: idle counts alone are no leak (500 greenlets may each hold one)."""
     churn = [_pg(1.0, 100), _netns(1.2, 398, 602), _pg(2.0, 259)]
