@@ -6,5 +6,5 @@ SELECT json_build_object(
   'max_connections', current_setting('max_connections')::int)
 FROM (SELECT coalesce(state, 'starting') AS state, count(*) AS n
       FROM pg_stat_activity
-      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database()
       GROUP BY 1) AS backends

@@ -993,6 +993,41 @@ class TestLabHosts:
                     "systemctl daemon-reload")
         TIMINGS["https_front_s"] = round(time.monotonic() - started, 1)
 
+    def test_asgi_leaks_on_the_hosts_and_its_native_pool_holds(self, hosts):
+        """Today's form of the incident on the lab hosts: app1 converged to today's lock (Django 5.2, psycopg 3,
+        gunicorn 27 with uvicorn's worker). asgi-pool (Django's native pool) serves 3,000 of the incident's
+        requests within workers x pool_max_size; asgi (CONN_MAX_AGE=600: Django ticket #33497) keeps each
+        request's connection open until the repro range runs out, and the verdict names the leak. The app
+        play alone switches app1 (--limit app1: nothing else changes with these variants). After the front
+        test: app1's wide range (PROFILE=tuned) let the earlier loads' TIME_WAIT drain unnoticed, and nothing
+        after this test loads app1 (the tests that follow change db1)."""
+        started = time.monotonic()
+        result, _ = provision("asgi-pool", "repro", "--limit", "app1")
+        assert set(result) == {"app1"} and result["app1"]["failed"] == 0
+        g = gunicorn()
+        assert (g["using"], g["WORKER_CLASS"], g["WORKERS"], g["CONN_MAX_AGE"]) == \
+            ("uvicorn_worker.UvicornWorker", "uvicorn", "6", "0"), g
+        run = load(iterations=3000)
+        assert run["versions"]["app"]["django"].startswith("5.2.") and run["app_settings"]["DB_POOL"] == "native"
+        assert run["summary"]["status_counts"] == {"200": 3000}, run["summary"]
+        assert 0 < run["db"]["peak_client_backends"] <= 6 * 40
+        assert run["verdict"]["case"] == "healthy", run["verdict"]
+        assert "within workers x pool max_size = 240 (native pool)" in run["verdict"]["headline"]
+        TIMINGS["asgi_pool_s"] = round(time.monotonic() - started, 1)
+
+        # The pool's connections, closed by the restart, wait in TIME_WAIT (about 170 of the 1,000 ports):
+        # the leak fills the rest all the same.
+        result, _ = provision("asgi", "repro", "--limit", "app1")
+        assert set(result) == {"app1"} and result["app1"]["failed"] == 0
+        assert (gunicorn()["CONN_MAX_AGE"], gunicorn()["using"]) == ("600", "uvicorn_worker.UvicornWorker")
+        run = load(iterations=3000)
+        db = LAB_HOSTS["db1"]
+        assert run["verdict"]["case"] == "connection-leak", run["verdict"]
+        head = run["verdict"]["headline"]
+        assert head.startswith("connections leak (") and "while at most 6 requests can use one at once" in head
+        assert f"held the app host's ports toward {db}:5432" in head and eaddrnotavail(run) >= 500, head
+        TIMINGS["asgi_s"] = round(time.monotonic() - started, 1)
+
     def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
         """The owner's pg_hba entry stays; the owner's own setting waiting for a restart is named and
         PostgreSQL is not restarted for it (nor for the lab's reloadable change)."""

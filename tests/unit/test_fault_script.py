@@ -66,6 +66,14 @@ def host(tmp_path):
     return run, fake, tmp_path / "run-churnlab-fault"
 
 
+def netem_on(fake: Path) -> bool:
+    """The fake tc's root qdisc of eth0 is netem (read whole: the file is written after it is created)."""
+    try:
+        return (fake / "qdisc.eth0").read_text().strip() == "netem"
+    except FileNotFoundError:
+        return False
+
+
 def until(predicate, seconds: float = 10) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -93,8 +101,7 @@ def test_the_delay_is_put_on_the_interface_toward_the_app_and_taken_off(host, tm
     run, fake, state = host
     out = tmp_path / "fault.txt"
     timer = run("timer", "db-slow", "postgresql", str(time.time()), "1", str(out), "0.05", "50", APP, wait=False)
-    until(lambda: (fake / "qdisc.eth0").exists())
-    assert (fake / "qdisc.eth0").read_text().strip() == "netem"
+    until(lambda: netem_on(fake))
     assert (fake / "quota").read_text().strip() == "50ms"  # 0.05 CPU, as CPUQuota=5.00%
     assert timer.wait(timeout=10) == 0
     assert not (fake / "qdisc.eth0").exists()  # the kernel's default root qdisc again
@@ -110,7 +117,7 @@ def test_undo_mid_fault_takes_the_delay_off_and_check_finds_nothing(host, tmp_pa
     run, fake, state = host
     timer = run("timer", "db-slow", "postgresql", str(time.time()), "30", str(tmp_path / "fault.txt"), "0.05",
                 "50", APP, wait=False)
-    until(lambda: (fake / "qdisc.eth0").exists())
+    until(lambda: netem_on(fake))
     assert "a netem delay is still on eth0" in run("check", "db-slow", "postgresql").stdout
     undo = run("undo", "db-slow", "postgresql")  # the timer undoes on TERM, then undo again: nothing left
     timer.wait(timeout=10)
