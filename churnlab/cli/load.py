@@ -21,8 +21,7 @@ def load(v: Values) -> None:
     from churnlab.load import show
 
     chosen, params = fault_and_load(v)  # both checked before anything starts
-    if chosen and chosen.delay_ms:  # the db container's packets leave through this machine's kernel
-        faults.require_netem(chosen, faults.netem_missing())
+    faults.require_netem(chosen)  # the db container's packets leave through this machine's kernel
     stack = lab.current_stack()
     if chosen:
         faults.check_fits(chosen, stack.selection.variant, stack.app_settings(), stack.running_services())

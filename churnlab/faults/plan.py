@@ -77,11 +77,11 @@ def plan(kind: str, at: str = "", duration: str = "", tail: str = "", db_cpus: s
     return chosen
 
 
-def require_netem(chosen: Plan | None, missing: str | None) -> None:
+def require_netem(chosen: Plan | None) -> None:
     """FAULT_DELAY_MS in the compose lab, refused with one line where this machine's kernel (the db
-    container's) has no netem (`missing`: netem_missing()'s words); never silently ignored. The lab
-    hosts ask their db host instead (churnlab.hosts.faults)."""
-    if chosen is not None and chosen.delay_ms and missing:
+    container's) has no netem; never silently ignored. Asked only when a delay is given. The lab hosts
+    ask their db host instead (churnlab.hosts.faults)."""
+    if chosen is not None and chosen.delay_ms and (missing := netem_missing()):
         raise LabError(f"FAULT_DELAY_MS={chosen.delay_ms} needs the kernel's netem qdisc, and this kernel has none "
                        f"({missing}); FAULT=db-slow without it slows the DB by CPU alone")
 

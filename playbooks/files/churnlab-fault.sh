@@ -104,6 +104,13 @@ cannot_delay() {  # one line why netem cannot delay this host's packets toward $
   fi
 }
 
+netem_left() {  # the interface the lab put netem on, while netem is still its root qdisc; nothing otherwise
+  local dev
+  [ -f "$STATE/netem.dev" ] || return 0
+  dev=$(cat "$STATE/netem.dev")
+  [ "$(root_qdisc "$dev")" != netem ] || echo "$dev"
+}
+
 inject() {
   local u
   case $kind in
@@ -133,7 +140,7 @@ inject() {
 }
 
 undo() {  # idempotent: prints what it undid
-  local u
+  local u dev
   case $kind in
     db-restart | pgbouncer-kill)
       u=$(unit)
@@ -156,8 +163,9 @@ undo() {  # idempotent: prints what it undid
         systemctl set-property --runtime "$u" "CPUQuota=$(percent "$(cat "$STATE/$u.quota")")" \
           && echo "put $u's CPU quota back to $(cat "$STATE/$u.quota")"
       fi
-      if [ -f "$STATE/netem.dev" ] && [ "$(root_qdisc "$(cat "$STATE/netem.dev")")" = netem ]; then
-        tc qdisc del dev "$(cat "$STATE/netem.dev")" root && echo "removed the netem delay on $(cat "$STATE/netem.dev")"
+      dev=$(netem_left)
+      if [ -n "$dev" ]; then
+        tc qdisc del dev "$dev" root && echo "removed the netem delay on $dev"
       fi ;;
     db-lossy)
       command -v iptables >/dev/null || return 0
@@ -172,7 +180,7 @@ undo() {  # idempotent: prints what it undid
 }
 
 check() {  # what is left broken, one line each
-  local u state
+  local u state dev
   case $kind in
     db-restart | db-pause | pgbouncer-kill)
       u=$(unit)
@@ -183,8 +191,9 @@ check() {  # what is left broken, one line each
       ! ip route show "$what/32" | grep -q . || echo "$(hostname): a route toward $what is still in place: $(ip route show "$what/32")" ;;
     db-slow)
       u=$(unit)
-      if [ -f "$STATE/netem.dev" ] && [ "$(root_qdisc "$(cat "$STATE/netem.dev")")" = netem ]; then
-        echo "$(hostname): a netem delay is still on $(cat "$STATE/netem.dev")"
+      dev=$(netem_left)
+      if [ -n "$dev" ]; then
+        echo "$(hostname): a netem delay is still on $dev"
       else
         rm -f "$STATE/netem.dev"
       fi
