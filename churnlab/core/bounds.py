@@ -61,7 +61,8 @@ RANGES: dict[str, Range] = {
     "FAULT_FOR": Range(1, 600, "seconds the fault lasts before it is undone; ten minutes at most"),
     "SCRAPE_INTERVAL": Range(1, 300, "seconds between Prometheus scrapes the alert rules are rendered for "
                              "(10 or 10s); every for: and window is a number of scrapes"),
-    "FAULT_TAIL": Range(3, 600, "seconds the load goes on after the fault ends, to see the app recover"),
+    "FAULT_TAIL": Range(5, 600, "seconds the load goes on after the fault ends, to see the app recover: its last 3 "
+                        "must all answer, and the undo and k6's whole seconds take up to 2 more"),
     "FAULT_DB_CPUS": Range(0.01, 64, "FAULT=db-slow: the CPUs the database may use while it lasts (above 0, at most "
                            "this machine's CPUs; docker's finest step is 0.01)", whole=False),
     "FAULT_LOSS_PCT": Range(0.01, 99.99, "FAULT=db-lossy: percent of the app's packets toward the database dropped "

@@ -103,7 +103,7 @@ def test_db_network_cut_fails_or_stalls_and_the_route_comes_back(gthread):
 
 
 # -- degradations: nothing dies, everything gets slower ----------------------------------------
-SLOW_AT, SLOW_FOR, SLOW_TAIL = 6, 4, 3  # the 4 s before the fault, past the load's first seconds
+SLOW_AT, SLOW_FOR, SLOW_TAIL = 6, 4, 5  # the 4 s before the fault, past the load's first seconds
 
 
 def container(service: str) -> str:
@@ -199,7 +199,7 @@ def test_db_lossy_drops_packets_in_a_chain_of_the_labs_own_and_removes_it(gthrea
 def test_ctrl_c_during_a_degradation_leaves_no_quota_and_no_rule(gthread, kind, extra, placed, read):
     before, runs = read(), set(RESULTS_DIR.glob("*/run.json"))
     proc = subprocess.Popen(["make", "-s", "load", "VUS=20", f"FAULT={kind}", "FAULT_AT=2", "FAULT_FOR=60",
-                             "FAULT_TAIL=3", *extra], cwd=ROOT, env=clean_env(), stdin=subprocess.DEVNULL,
+                             "FAULT_TAIL=5", *extra], cwd=ROOT, env=clean_env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60

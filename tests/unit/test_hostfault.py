@@ -98,7 +98,7 @@ def test_without_fault_load_yml_gets_no_fault(fake):
     ({"FAULT": "pgbouncer-kill"}, "gthread", DB, "FAULT=pgbouncer-kill needs a PgBouncer variant"),
     ({"FAULT": "db-network-cut"}, "pgbouncer-local", "/run/pgbouncer", "FAULT=db-network-cut cuts a TCP route"),
     ({"FAULT": "db-network-cut"}, "gthread", "10.30.7.7", "needs the app's DB host as an address in the lab network"),
-    ({"FAULT": "db-pause", "FAULT_TAIL": "2"}, "gthread", DB, "FAULT_TAIL='2' must be a whole number from 3 to 600"),
+    ({"FAULT": "db-pause", "FAULT_TAIL": "2"}, "gthread", DB, "FAULT_TAIL='2' must be a whole number from 5 to 600"),
     ({"FAULT": "db-lossy"}, "pgbouncer-local", "/run/pgbouncer", "FAULT=db-lossy drops TCP packets"),
     ({"FAULT": "db-lossy"}, "gthread", "10.30.7.7", "FAULT=db-lossy needs the app's DB host as an address in the lab"),
     ({"FAULT": "db-lossy", "FAULT_LOSS_PCT": "0"}, "gthread", DB, "FAULT_LOSS_PCT='0' must be a number"),
@@ -114,7 +114,7 @@ def test_a_fault_that_does_not_fit_is_one_line_exit_2_nothing_started(fake, env,
 def test_ctrl_c_or_a_failed_load_runs_the_undo_play_with_the_same_fault(fake, stop):
     """Ctrl-C, or load.yml failing (an unreachable generator skips its always section): fault-undo.yml."""
     fake["interrupt"] = stop
-    out = fake["cli"]("hosts", "load", FAULT="db-network-cut", FAULT_AT="3", FAULT_FOR="3", FAULT_TAIL="3")
+    out = fake["cli"]("hosts", "load", FAULT="db-network-cut", FAULT_AT="3", FAULT_FOR="3", FAULT_TAIL="5")
     assert out.code != 0
     (load, load_vars), (undo, undo_vars) = fake["runs"]
     assert (load, undo) == ("load.yml", hostfault.UNDO_PLAYBOOK)
