@@ -240,7 +240,7 @@ def _classify(facts: Facts) -> Verdict:
         elif facts.peak_pgbouncer_servers is not None:
             bound = f", PgBouncer server connections peaked at {facts.peak_pgbouncer_servers:,}"
         headline = (f"healthy: {_n(facts.failed or 0)}{requests} requests failed; "
-                    f"DB connections peaked at {_n(facts.peak_db_backends)}{bound}; {ports}")
+                    f"DB connections peaked at {_n(facts.peak_db_backends)}{bound}; {ports}{_short_budget(facts)}")
         slow = [f"answers were slow, not failed: p95 {_n(round(facts.p95_ms or 0))} ms crossed k6's latency "
                 f"threshold ({', '.join(facts.latency_crossed)}); the DB path held, so look at the app's CPU "
                 "and the load's size on this machine"] if facts.latency_crossed else []
@@ -248,6 +248,15 @@ def _classify(facts: Facts) -> Verdict:
 
     kinds = "; ".join(f"{e['count']:,} x {e['kind']}" for e in errs[:3]) or "non-2xx answers without app errors"
     return Verdict(UNCLASSIFIED, f"failures not matching a known case: {kinds}", [ports], [])
+
+
+def _short_budget(facts: Facts) -> str:
+    """Nothing failed yet, but a destination's port budget ran out at the rate seen: the sample ended
+    before the range did (a probe of a few seconds, a short load). Said in the headline, not only below."""
+    short = [b for b in facts.port_budget if b.runs_out]
+    return "".join(f"; but the port budget toward {b.target} is short by {-b.headroom:,} at this rate"
+                   + (f" (exhaustion predicted at {b.predicted_exhaustion_at:.1f} s)"
+                      if b.predicted_exhaustion_at is not None else "") for b in short)
 
 
 # -- today's stack (psycopg 3): pool timeouts, prepared statements -----------

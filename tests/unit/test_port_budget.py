@@ -140,6 +140,29 @@ def test_the_verdict_and_run_json_carry_the_budget(tmp_path):
     assert "exhaustion predicted" in verdict.text()
 
 
+def test_a_sample_that_ends_before_the_range_does_is_healthy_so_far_and_says_the_budget_is_short():
+    """A probe of a few seconds on the incident's load: nothing failed yet, but more new connections than the
+    range within one TIME_WAIT. The headline says so, not only the evidence below it (a CI probe once ended
+    2 s before the first error). Modelled as 150/s on a 2,000-port range read as 1,000 ports (the host's
+    counters saw more connections than the range holds; a third of its ports already free again)."""
+    def verdict(demand):
+        evidence = simulate(demand, 2000, idle_after=0)
+        for r in (r for r in evidence if r["source"] == "netns"):
+            r.update(port_range=[50000, 50999], port_range_size=1000,
+                     local_ports_in_use=r["local_ports_in_use"] * 2 // 3)
+            r["targets"][DB]["local_ports"] = r["targets"][DB]["local_ports"] * 2 // 3
+        facts = diagnosis.Facts(settings={"WORKER_CLASS": "eventlet", "CONN_MAX_AGE": "0"}, requests=1200,
+                                failed=0, errors=[])
+        return diagnosis.diagnose(diagnosis.facts_from_evidence(evidence, facts))
+
+    short = verdict([150] * 8)
+    assert short.case == diagnosis.HEALTHY and short.headline.startswith("healthy: 0 of 1,200 requests failed")
+    assert short.headline.endswith(f"; but the port budget toward {DB} is short by 200 at this rate "
+                                   "(exhaustion predicted at 10.0 s)"), short.headline
+    assert "800 of 1,000 local ports in use at peak" in short.headline
+    assert "but the port budget" not in verdict([10] * 8).headline  # the range recycles 16.7/s
+
+
 # -- the sampler's part ---------------------------------------------------------
 def test_the_sampler_counts_new_outgoing_sockets_per_target_and_reads_activeopens(tmp_path):
     snmp = tmp_path / "net" / "snmp"
