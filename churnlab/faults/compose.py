@@ -26,6 +26,23 @@ def _docker(*args: str, timeout: float = 60) -> str:
     return proc.stdout.strip()
 
 
+FREEZE_TRIES = 3  # docker pause's attempts when runc could not freeze the container in time
+
+
+def _pause(container: str, tries: int = FREEZE_TRIES) -> None:
+    """docker pause, tried again when runc gave up freezing the container's cgroup: on a busy machine a
+    process may not stop within runc's own retries, and runc thaws the cgroup and says "unable to freeze"
+    (moby/moby#48205; once in a CI run here). Any other failure is not tried again."""
+    for attempt in range(1, tries + 1):
+        try:
+            _docker("pause", container)
+            return
+        except OSError as exc:
+            if "unable to freeze" not in str(exc) or attempt == tries:
+                raise
+            time.sleep(0.2)
+
+
 def _state(container: str) -> dict:
     return json.loads(_docker("inspect", "--format", "{{json .State}}", container))
 
@@ -167,7 +184,7 @@ class ComposeFault:
         if self.kind == "db-restart":
             _docker("stop", "--time", "20", self.victim)
         elif self.kind == "db-pause":
-            _docker("pause", self.victim)
+            _pause(self.victim)
         elif self.kind == "pgbouncer-kill":
             _docker("kill", "--signal", "KILL", self.victim)
         elif self.kind == "db-slow":

@@ -16,6 +16,7 @@ from churnlab import diagnosis, faults
 from churnlab.core import bounds, run_record
 from churnlab.core.errors import LabError
 from churnlab.evidence import timeline
+from churnlab.faults import compose as compose_faults
 from churnlab.faults.plan import LAST_SECONDS
 from churnlab.load import run as loadrun
 
@@ -75,6 +76,34 @@ def test_pgbouncer_kill_on_a_lab_without_pgbouncer_starts_nothing(cli, monkeypat
     monkeypatch.setattr(loadrun, "run", lambda *a, **k: pytest.fail("the load started"))
     out = cli("load", FAULT="pgbouncer-kill")
     assert out.code == 2 and len(out.stderr.splitlines()) == 1 and "needs a PgBouncer variant" in out.stderr
+
+
+# -- docker pause on a busy machine -----------------------------------------------------
+FREEZE = "docker pause failed: Error response from daemon: OCI runtime pause failed: unable to freeze: unknown"
+
+
+@pytest.mark.parametrize("answers, calls, raised", [
+    ([FREEZE, None], 2, None),                    # runc gave up once, thawed; the second try froze it
+    ([FREEZE, FREEZE, FREEZE], 3, FREEZE),        # never: the fault's error says why
+    (["docker pause failed: No such container: x"], 1, "No such container"),  # not tried again
+])
+def test_docker_pause_is_tried_again_only_when_runc_could_not_freeze(monkeypatch, answers, calls, raised):
+    seen = []
+
+    def docker(*args, **kwargs):  # the Docker CLI: a boundary
+        seen.append(args)
+        if answers[len(seen) - 1]:
+            raise OSError(answers[len(seen) - 1])
+        return ""
+
+    monkeypatch.setattr(compose_faults, "_docker", docker)
+    monkeypatch.setattr(compose_faults.time, "sleep", lambda s: None)
+    if raised:
+        with pytest.raises(OSError, match=raised):
+            compose_faults._pause("x")
+    else:
+        compose_faults._pause("x")
+    assert seen == [("pause", "x")] * calls
 
 
 # -- the timer -----------------------------------------------------------------------
