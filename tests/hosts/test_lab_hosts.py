@@ -446,7 +446,7 @@ class TestLabHosts:
         changed = {h: r["changed"] for h, r in second.items()}
         assert changed == dict.fromkeys(LAB_HOSTS, 0), "not idempotent:\n" + "\n".join(
             line for line in out.splitlines() if line.startswith("changed:"))
-        assert "<192.168.240.13> ESTABLISH SSH CONNECTION" in out, "not -vvv output"
+        assert "<app1> Attempting python interpreter discovery" in out, "not -vvv output"
         assert_no_secret(out, "-vvv converge output")
 
     def test_dry_run_on_converged_hosts(self, hosts):

@@ -229,6 +229,15 @@ def test_the_lab_reads_no_ssh_config_and_production_no_other_presets(monkeypatch
     assert "ANSIBLE_SSH_ARGS" not in outside and "CHURNLAB_PRESETS" not in outside
 
 
+def test_mitogen_converges_the_lab_and_ansibles_own_strategy_the_rest(monkeypatch):
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "free")
+    monkeypatch.setenv("ANSIBLE_STRATEGY_PLUGINS", "/tmp/elsewhere")
+    lab, outside = hosts_guard.ansible_env(lab=True), hosts_guard.ansible_env()
+    assert lab["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert (Path(lab["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
+    assert "ANSIBLE_STRATEGY" not in outside and "ANSIBLE_STRATEGY_PLUGINS" not in outside
+
+
 def test_ansible_runs_the_systems_ssh_whatever_path_puts_first(monkeypatch, tmp_path):
     (tmp_path / "ssh").write_text("#!/bin/sh\n")
     (tmp_path / "ssh").chmod(0o755)
