@@ -184,7 +184,7 @@ lint: $(VENV)/.installed ## Linters only: ruff, the package's import walls (lint
 
 .PHONY: test-unit
 test-unit: $(VENV)/.installed ## Unit tests: seconds, no Docker, no make/compose/k6/ansible subprocess
-	$(PYTEST) tests/unit
+	$(PYTEST) -n auto tests/unit
 
 .PHONY: test-contract
 test-contract: bootstrap $(VENV)/.installed ## Contract tests with the real tools, no container: compose config, k6, ansible, pip install

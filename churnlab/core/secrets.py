@@ -7,6 +7,7 @@ non-root users there can read it while the host file stays private.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -63,17 +64,25 @@ def tighten(directory: Path = SECRETS_DIR) -> list[str]:
 
 
 def ensure(directory: Path = SECRETS_DIR) -> list[str]:
-    """Create any missing secret file (mode 0600); return the names created."""
+    """Create any missing secret file (mode 0600); return the names created.
+    Two commands at once (two makes on a fresh checkout, pytest-xdist's workers) take turns on the
+    folder's lock: between one's look and its write, the other could otherwise replace a file it had
+    just seen empty or missing, and each would go on with its own value."""
     private_dir(directory)
     tighten(directory)
     created = []
-    for name in NAMES:
-        path = directory / name
-        if path.exists() and path.read_text().strip():
-            continue
-        length = 32 if name == "db_password" else 50
-        if _create(path, secrets.token_urlsafe(length) + "\n"):
-            created.append(name)
+    lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in NAMES:
+            path = directory / name
+            if path.exists() and path.read_text().strip():
+                continue
+            length = 32 if name == "db_password" else 50
+            if _create(path, secrets.token_urlsafe(length) + "\n"):
+                created.append(name)
+    finally:
+        os.close(lock)  # and the lock with it
     return created
 
 
