@@ -13,6 +13,8 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from churnlab.core.errors import LabError
@@ -63,17 +65,27 @@ def tighten(directory: Path = SECRETS_DIR) -> list[str]:
     return changed
 
 
-def ensure(directory: Path = SECRETS_DIR) -> list[str]:
-    """Create any missing secret file (mode 0600); return the names created.
-    Two commands at once (two makes on a fresh checkout, pytest-xdist's workers) take turns on the
-    folder's lock: between one's look and its write, the other could otherwise replace a file it had
-    just seen empty or missing, and each would go on with its own value."""
+@contextmanager
+def _taking_turns(directory: Path) -> Iterator[None]:
+    """The secrets folder, private, and this command's alone until the block ends. Two commands at
+    once (two makes on a fresh checkout, pytest-xdist's workers) take turns on the folder's lock:
+    between one's look and its write the other could otherwise replace a file it had just seen
+    missing, and each would go on with its own value (or the front with one's certificate and the
+    other's key)."""
     private_dir(directory)
     tighten(directory)
-    created = []
     lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)  # and the lock with it
+
+
+def ensure(directory: Path = SECRETS_DIR) -> list[str]:
+    """Create any missing secret file (mode 0600); return the names created."""
+    created = []
+    with _taking_turns(directory):
         for name in NAMES:
             path = directory / name
             if path.exists() and path.read_text().strip():
@@ -81,8 +93,6 @@ def ensure(directory: Path = SECRETS_DIR) -> list[str]:
             length = 32 if name == "db_password" else 50
             if _create(path, secrets.token_urlsafe(length) + "\n"):
                 created.append(name)
-    finally:
-        os.close(lock)  # and the lock with it
     return created
 
 
@@ -111,10 +121,13 @@ def ensure_front_tls(directory: Path = SECRETS_DIR) -> list[str]:
 
     openssl writes the key to its file itself (only its path is in argv), in a
     private folder under the secrets folder; both files move in together."""
-    private_dir(directory)
-    tighten(directory)
-    if all((directory / name).is_file() and (directory / name).stat().st_size for name in TLS_NAMES):
-        return []
+    with _taking_turns(directory):
+        if all((directory / name).is_file() and (directory / name).stat().st_size for name in TLS_NAMES):
+            return []
+        return _make_front_tls(directory)
+
+
+def _make_front_tls(directory: Path) -> list[str]:
     openssl = shutil.which("openssl")
     if not openssl:
         raise LabError("FRONT=https needs the openssl command to make the front's certificate: "
