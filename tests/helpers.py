@@ -115,3 +115,23 @@ def table(text: str) -> list[tuple[list[str], str]]:
 def env_table(text: str) -> list[tuple[dict[str, str], str]]:
     """table() of NAME=value pairs alone, each row's pairs as a mapping."""
     return [(dict(arg.split("=", 1) for arg in args), message) for args, message in table(text)]
+
+
+def _answer(call, args, queue) -> None:
+    queue.put(call(*args))
+
+
+def at_once(call, *args, processes: int, timeout: float = 60) -> list:
+    """What `call(*args)` returned in each of several processes started together (forked): two
+    commands at once, as two makes on one checkout."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_answer, args=(call, args, queue)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    answers = [queue.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(timeout=timeout)
+    return answers

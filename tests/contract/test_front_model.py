@@ -1,7 +1,6 @@
 """The HTTPS front (FRONT=https) through the real `docker compose config`, and
 its nginx site from the front role's template (shared by compose and Ansible)."""
 import subprocess
-from pathlib import Path
 
 import jinja2
 import pytest
@@ -11,6 +10,7 @@ from churnlab.compose.stack import Stack
 from churnlab.core import catalog
 from churnlab.core import secrets as lab_secrets
 from churnlab.core.paths import ROOT
+from tests.helpers import at_once
 
 ROLE = ROOT / "ansible" / "roles" / "front"
 
@@ -59,24 +59,11 @@ def test_the_role_template_renders_upstream_keepalive_only_when_asked(keepalive)
     assert ("keepalive_timeout 1s;" in text) == bool(keepalive)
 
 
-def _front_tls_in(directory: str, queue) -> None:
-    queue.put(lab_secrets.ensure_front_tls(Path(directory)))
-
-
 def test_two_commands_at_once_make_one_certificate_and_its_own_key(tmp_path):
     """Three processes ask for the front's certificate together (two `make lab-up FRONT=https` at
     once): one makes it, the others find it, and the key on disk is the certificate's own."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
     target = tmp_path / "secrets"
-    procs = [ctx.Process(target=_front_tls_in, args=(str(target), queue)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    made = sorted((queue.get(timeout=60) for _ in procs), key=len)
-    for p in procs:
-        p.join(timeout=60)
+    made = sorted(at_once(lab_secrets.ensure_front_tls, target, processes=3), key=len)
     assert made == [[], [], list(lab_secrets.TLS_NAMES)]
     cert, key = (target / name for name in lab_secrets.TLS_NAMES)
     public = [subprocess.run(argv, capture_output=True, text=True, check=True).stdout for argv in (

@@ -2,10 +2,10 @@
 narrowed), handed to compose as environment-sourced secrets."""
 import os
 import stat
-from pathlib import Path
 
 from churnlab.core import secrets as lab_secrets
 from churnlab.core.paths import ROOT
+from tests.helpers import at_once
 
 
 def mode(path):
@@ -79,24 +79,11 @@ def test_every_folder_under_the_secrets_folder_is_0700_from_the_start(tmp_path, 
     assert mode(tmp_path) == above  # nothing above the secrets folder is touched
 
 
-def _ensure_in(directory: str, queue) -> None:
-    queue.put(lab_secrets.ensure(Path(directory)))
-
-
 def test_two_commands_at_once_on_a_fresh_checkout_make_each_secret_once(tmp_path):
     """Four processes ensure the secrets together (two makes at once, or pytest-xdist's workers):
     each file is made by exactly one, whole and 0600, and no temporary file stays."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
     target = tmp_path / "secrets"
-    procs = [ctx.Process(target=_ensure_in, args=(str(target), queue)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    made = [queue.get(timeout=30) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
+    made = at_once(lab_secrets.ensure, target, processes=4, timeout=30)
     assert sorted(name for names in made for name in names) == sorted(lab_secrets.NAMES)
     assert sorted(p.name for p in target.iterdir()) == sorted(lab_secrets.NAMES)
     for name in lab_secrets.NAMES:
