@@ -2,12 +2,11 @@
 and always undone (when its time is up, when the load ends first, on an error, on Ctrl-C)."""
 from __future__ import annotations
 
-import signal
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from churnlab.core import run_record
+from churnlab.core import interrupts, run_record
 from churnlab.faults.plan import Plan, _now
 
 
@@ -78,13 +77,7 @@ class FaultTimer:
             self.record.ended = self._now()
 
     def __exit__(self, *exc) -> None:
-        held = None
-        if threading.current_thread() is threading.main_thread():
-            held = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the undo
-        try:
+        with interrupts.held():  # a second Ctrl-C must not skip the undo
             self._stop.set()
             self._thread.join()
             self._undo()
-        finally:
-            if held is not None:
-                signal.signal(signal.SIGINT, held)

@@ -32,14 +32,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
-import signal
 import subprocess
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from churnlab import faults
-from churnlab.core import catalog, run_record
+from churnlab.core import catalog, interrupts, run_record
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT
@@ -142,14 +141,12 @@ def cannot_delay(address: str, toward: str) -> str | None:
 def undo_again(run_undo: Callable[[], None]) -> None:
     """After Ctrl-C or a failed load.yml: fault-undo.yml (run_undo), idempotent, with SIGINT held off
     (its ansible-playbook inherits that: a second Ctrl-C does not stop the undo)."""
-    held = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with interrupts.held():
         console.print(f"[yellow]the load stopped or failed:[/] undoing the fault again (playbooks/{UNDO_PLAYBOOK})")
-        run_undo()
-    except LabError as exc:
-        console.print(f"[red]undoing the fault failed:[/] {exc}")
-    finally:
-        signal.signal(signal.SIGINT, held)
+        try:
+            run_undo()
+        except LabError as exc:
+            console.print(f"[red]undoing the fault failed:[/] {exc}")
 
 
 # -- the record, built by churnlab.hosts.run from what load.yml fetched ------------------------

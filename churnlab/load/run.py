@@ -19,7 +19,7 @@ from churnlab import diagnosis, faults
 from churnlab.compose import cpu_meter, versions
 from churnlab.compose.recorder import EvidenceRecorder
 from churnlab.compose.stack import Stack
-from churnlab.core import bounds, files, run_record
+from churnlab.core import bounds, files, interrupts, run_record
 from churnlab.core.console import console
 from churnlab.core.errors import LabError
 from churnlab.core.paths import RESULTS_DIR
@@ -118,37 +118,41 @@ def run(stack: Stack, params: LoadParams, run_id: str | None = None, fault: faul
     if fault:
         setting = faults.describe(fault)
         what += f", FAULT={fault.kind}{f' ({setting})' if setting else ''} at {fault.at} s for {fault.duration} s"
-    try:
-        with recorder, watch, fault_timer, meter:
-            # START_AT: from now, the samplers up
-            generators = k6.generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
-            codes = dict(zip((g.label for g in generators),
-                             k6.run_generators(generators, {**stack.env(), **env}), strict=True))
-        if all(c in COMPLETED_EXITS for c in codes.values()) and \
-                all((g.folder / k6_merge.SUMMARY).exists() for g in generators):
-            status = run_record.FINISHED
-        elif any(c in INTERRUPTED_EXITS for c in codes.values()):  # k6 got the Ctrl-C (we may ignore SIGINT)
-            raise KeyboardInterrupt
-        else:
-            for gen in [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators:
-                who = f"k6 on loadgen {gen.label}" if len(generators) > 1 else "k6"
-                problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(k6.log_tail([gen], 3)))
-    except KeyboardInterrupt:
-        status = run_record.INTERRUPTED
-        problems.append("interrupted (Ctrl-C) during the load")
-        raise
-    except Exception as exc:
-        problems.append(f"the load failed: {exc}")
-        raise
-    finally:
-        for gen in generators:
-            k6.remove_container(gen.name)
-        result = _record(stack, params, run_id, run_dir, started, status, problems + recorder.errors + watch.problems,
-                         codes, {g.label: g.segment for g in generators}, overhead=watch.overhead,
-                         fault_timer=fault_timer, cpu=k6.cpu(meter, generators, params))
-        result.cpu_s, result.cpu_wall_s = meter.by_service(), round(meter.wall_seconds, 1)
-        if status != run_record.FINISHED:
-            console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
+    with interrupts.watched() as ctrl_c:  # a Ctrl-C is ours too, even where SIGINT came in ignored
+        try:
+            with recorder, watch, fault_timer, meter:
+                # START_AT: from now, the samplers up
+                generators = k6.generators(stack, params, run_id, run_dir, watch.k6_args(), faults.k6_args(fault))
+                codes = dict(zip((g.label for g in generators),
+                                 k6.run_generators(generators, {**stack.env(), **env}), strict=True))
+            if ctrl_c.arrived:  # noted while the fault was undone, or k6 died of it first (any exit code)
+                raise KeyboardInterrupt
+            if all(c in COMPLETED_EXITS for c in codes.values()) and \
+                    all((g.folder / k6_merge.SUMMARY).exists() for g in generators):
+                status = run_record.FINISHED
+            elif any(c in INTERRUPTED_EXITS for c in codes.values()):  # k6 alone got a Ctrl-C
+                raise KeyboardInterrupt
+            else:
+                for gen in [g for g in generators if codes[g.label] not in COMPLETED_EXITS] or generators:
+                    who = f"k6 on loadgen {gen.label}" if len(generators) > 1 else "k6"
+                    problems.append(f"{who} failed (exit {codes[gen.label]}): " + " | ".join(k6.log_tail([gen], 3)))
+        except KeyboardInterrupt:
+            status = run_record.INTERRUPTED
+            problems.append("interrupted (Ctrl-C) during the load")
+            raise
+        except Exception as exc:
+            problems.append(f"the load failed: {exc}")
+            raise
+        finally:
+            for gen in generators:
+                k6.remove_container(gen.name)
+            result = _record(stack, params, run_id, run_dir, started, status,
+                             problems + recorder.errors + watch.problems, codes,
+                             {g.label: g.segment for g in generators}, overhead=watch.overhead,
+                             fault_timer=fault_timer, cpu=k6.cpu(meter, generators, params))
+            result.cpu_s, result.cpu_wall_s = meter.by_service(), round(meter.wall_seconds, 1)
+            if status != run_record.FINISHED:
+                console.print(f"[yellow]run recorded as {status}:[/] {run_dir / run_record.RUN_JSON}")
     if status == run_record.FINISHED and result.record.status == run_record.FAILED:  # no figures to show
         missing = [g["summary_problem"] for g in result.record.load.per_loadgen if g.get("summary_problem")]
         raise LabError(f"k6 ran to its end, but its summary gave no figures ({'; '.join(missing)}); "
