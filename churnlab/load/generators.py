@@ -91,7 +91,9 @@ def generators(stack: Stack, params: LoadParams, run_id: str, run_dir: Path,
 
 
 def run_generators(generators: list[K6Process], env: dict[str, str]) -> list[int]:
-    """Start every generator at once, wait for all; on an exception (Ctrl-C) kill them, as subprocess.run does."""
+    """Start every generator at once, wait for all; on an exception (Ctrl-C) kill them, as subprocess.run does,
+    and remove their containers at once: killed, `docker compose run` leaves its k6 running, and the live
+    panel, which drains k6's lines until they stop, would wait for it (10 s) before the run's own cleanup."""
     procs = []
     try:
         for gen in generators:
@@ -105,6 +107,8 @@ def run_generators(generators: list[K6Process], env: dict[str, str]) -> list[int
             proc.kill()
         for proc in procs:
             proc.wait()
+        for gen in generators[:len(procs)]:
+            remove_container(gen.name)
         raise
 
 
