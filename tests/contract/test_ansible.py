@@ -13,8 +13,8 @@ import yaml
 from tests.helpers import ROOT, VENV_BIN, offline, table
 from tests.helpers import clean_env as env
 
-PLAYBOOKS = ["site.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml", "investigate.yml",
-             "monitoring.yml", "sampler.yml"]
+PLAYBOOKS = ["site.yml", "connect.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "load.yml",
+             "investigate.yml", "monitoring.yml", "sampler.yml"]
 INVENTORIES = ["lab", "production", "lab-single", "production-single"]
 ROLES = ["postgresql", "pgbouncer", "app", "sysctl", "loadgen", "front", "monitoring", "sampler"]
 GROUPS = {"db", "pgbouncer", "app", "loadgen"}
@@ -83,8 +83,8 @@ def test_syntax_check(playbook, inv):
 
 def test_site_is_made_of_imports():
     plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
-    assert [p["ansible.builtin.import_playbook"] for p in plays] == ["db.yml", "pgbouncer.yml", "app.yml",
-                                                                      "loadgen.yml", "monitoring.yml"]
+    assert [p["ansible.builtin.import_playbook"] for p in plays] == [
+        "connect.yml", "db.yml", "pgbouncer.yml", "app.yml", "loadgen.yml", "monitoring.yml"]
 
 
 @pytest.mark.parametrize("role", ROLES)
