@@ -7,7 +7,7 @@ import subprocess
 from churnlab.compose.stack import ALL_PROFILES, DEFAULT_BASE_IMAGE, Stack, image_exists, profile_flags
 from churnlab.core import catalog
 from churnlab.core.catalog import Selection
-from churnlab.core.console import run_logged
+from churnlab.core.console import Logged, run_logged, run_logged_together
 from churnlab.core.errors import LabError
 from churnlab.core.paths import BASE_IMAGE_SCRIPT, STATE_DIR
 
@@ -54,30 +54,32 @@ def build_all(pg_major: str | None = None) -> list[str]:
 
 
 def _build_all(stack: Stack, base_image: str) -> list[str]:
+    """The base first, then every service's image and the app images of the other locks at the same
+    time (each its own build, its own log): the app images build while the others do."""
     ensure_base(base_image)
     services = list(BUILT_SERVICES)
     postgres_image = os.environ.get("POSTGRES_IMAGE")
     if postgres_image:
         _pull_or_fail(postgres_image, "POSTGRES_IMAGE")
         services.remove("db")
-    run_logged(stack.argv(*profile_flags(*ALL_PROFILES), "build", *services),
-               f"building images ({', '.join(services)})", STATE_DIR / "build.log", env=stack.env())
     services_config = stack.config(*ALL_PROFILES)["services"]
     built = {svc["image"] for svc in services_config.values()}
-    built |= _build_other_app_images(built)
-    return sorted(built)
+    others = _other_app_images(built)
+    run_logged_together(
+        [Logged(stack.argv(*profile_flags(*ALL_PROFILES), "build", *services),
+                f"building images ({', '.join(services)})", STATE_DIR / "build.log", stack.env())]
+        + [Logged(other.argv("build", "app"), f"building {image} (variant {other.selection.variant})",
+                  STATE_DIR / f"build-{other.selection.variant}.log", other.env())
+           for image, other in others.items()])
+    return sorted(built | set(others))
 
 
-def _build_other_app_images(done: set[str]) -> set[str]:
-    """The app images of the other locks (today's stack: churnlab/app-today:1),
-    one build per image from the first variant that names it."""
-    chosen: dict[str, str] = {}
+def _other_app_images(done: set[str]) -> dict[str, Stack]:
+    """The app images of the other locks (today's stack: churnlab/app-today:1), each with the stack of the
+    first variant that names it (its build)."""
+    chosen: dict[str, Stack] = {}
     for name in catalog.variants():
         image = str(catalog.variant(name)["app_image"])
-        if image not in done:
-            chosen.setdefault(image, name)
-    for image, name in chosen.items():
-        stack = Stack(Selection.of(name, "default"))
-        run_logged(stack.argv("build", "app"), f"building {image} (variant {name})",
-                   STATE_DIR / "build.log", env=stack.env())
-    return set(chosen)
+        if image not in done and image not in chosen:
+            chosen[image] = Stack(Selection.of(name, "default"))
+    return chosen
