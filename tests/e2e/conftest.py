@@ -8,7 +8,12 @@ from churnlab.load import run as loadrun
 from tests.e2e import alerts
 from tests.helpers import STEERING
 
-INCIDENT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=10000)
+# The incident's ab shape (500 clients, no keep-alive) with 3,000 requests: three times the 1,000
+# connections that use up the repro range, so a variant that opens one per request runs out (about
+# 1,900 of the 3,000 fail) and a bounded one shows its bound. The incident's full 10,000 runs on the
+# hosts (tests/hosts: the hand-deployed host, direct then gthread); here it would take 20-50 s more a
+# run and show nothing else.
+SHORT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +39,7 @@ def fresh_lab(built):
 
 @pytest.fixture()
 def incident_run(fresh_lab):
-    def run(variant, profile, params=INCIDENT_LOAD, **knobs):
+    def run(variant, profile, params=SHORT_LOAD, **knobs):
         stack = fresh_lab(variant, profile, **knobs)
         return loadrun.run(stack, params)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from churnlab.investigate import pyz, snapshot, verdict
 
-# Within the incident load's ~25-35 s, so it adds no time to the test, and long enough to see its
-# failures: on a busy machine the first EADDRNOTAVAIL came 12-14 s after the probe began (k6's start,
-# then the range filling), and a 12 s probe once saw only the forecast.
+# Long enough to see a failing load's failures: on a busy machine the first EADDRNOTAVAIL came 12-14 s
+# after the probe began (k6's start, then the range filling), and a 12 s probe once saw only the
+# forecast. A load of 3,000 requests that fails takes 15-20 s: the probe adds a few seconds at most.
 SECONDS = 20
 
 

@@ -13,11 +13,11 @@ import pytest
 from churnlab import diagnosis
 from churnlab.core import catalog
 from churnlab.load import run as loadrun
+from tests.e2e.conftest import SHORT_LOAD
 from tests.e2e.outcomes import assert_no_db_errors
 from tests.e2e.probe import assert_ran, probing
 
 EADDRNOTAVAIL = "Cannot assign requested address"
-TODAY_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
 PROBE_SECONDS = 12  # into the ASGI trap's failures (its 3,000 requests take 15-20 s; the range fills at 5-10 s)
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,7 @@ def _bound(variant: str) -> int:
 def test_gevent_keeps_the_greenlet_local_churn(incident_run):
     """gunicorn's gevent worker is today's eventlet: CONN_MAX_AGE=600 is per
     greenlet, each request is a new greenlet, so each opens a connection."""
-    result = incident_run("gevent", "repro", params=TODAY_LOAD)
+    result = incident_run("gevent", "repro", params=SHORT_LOAD)
     s = result.summary
     assert s.requests == 3000
     failed = result.error_count(EADDRNOTAVAIL)
@@ -66,14 +66,14 @@ def test_gevent_pool_serves_without_errors_but_overshoots_max_conns_at_the_burst
     """django-db-geventpool reuses its connections (no exhaustion), but MAX_CONNS
     is checked before a connection exists: a burst of greenlets all see room and
     all connect, so the first second goes above workers x MAX_CONNS."""
-    result = incident_run("gevent-pool", "repro", params=TODAY_LOAD)
+    result = incident_run("gevent-pool", "repro", params=SHORT_LOAD)
     record = _pool_held(result, 500, f"workers x pool max_size = {_bound('gevent-pool')}")
     assert record["versions"]["app"]["django_db_geventpool"].startswith("4.0.")
     assert record["evidence"]["peak_port_use_pct"] < 95
 
 
 def test_native_pool_holds_within_workers_x_max_size(incident_run):
-    result = incident_run("native-pool", "repro", params=TODAY_LOAD)
+    result = incident_run("native-pool", "repro", params=SHORT_LOAD)
     bound = _bound("native-pool")
     assert bound == 160
     record = _pool_held(result, bound, f"within workers x pool max_size = {bound} (native pool)")
@@ -85,7 +85,7 @@ def test_pgbouncer_today_loses_prepared_statements_between_server_connections(in
     """server_side_binding + prepare_threshold=5 with persistent connections:
     psycopg 3 prepares `_pg3_N` on one PgBouncer server connection, and the next
     transaction runs on another (measured: 1,073 of 5,000 failed)."""
-    result = incident_run("pgbouncer-today", "repro", params=TODAY_LOAD)
+    result = incident_run("pgbouncer-today", "repro", params=SHORT_LOAD)
     failed = result.error_count("prepared statement")
     assert failed >= 100 and failed == result.summary.status_counts.get("499", 0), result.errors
     assert {e["kind"] for e in result.errors} <= {"prepared statement does not exist",
@@ -113,7 +113,7 @@ def test_asgi_leaks_its_connections_into_the_port_range(fresh_lab, tmp_path):
     ports when it ran out, 8,914 failed). The read-only probe, from outside, during the load."""
     stack = fresh_lab("asgi", "repro")
     with probing(stack, tmp_path, seconds=PROBE_SECONDS) as probe:
-        result = loadrun.run(stack, TODAY_LOAD)
+        result = loadrun.run(stack, SHORT_LOAD)
     failed = result.error_count(EADDRNOTAVAIL)
     assert failed >= 1000 and failed == result.summary.status_counts.get("499", 0), result.errors
     verdict = result.verdict
@@ -136,7 +136,7 @@ def test_asgi_leaks_its_connections_into_the_port_range(fresh_lab, tmp_path):
 
 
 def test_asgi_pool_holds_within_workers_x_max_size(incident_run):
-    result = incident_run("asgi-pool", "repro", params=TODAY_LOAD)
+    result = incident_run("asgi-pool", "repro", params=SHORT_LOAD)
     bound = _bound("asgi-pool")
     assert bound == 240
     record = _pool_held(result, bound, f"within workers x pool max_size = {bound} (native pool)")

@@ -1,8 +1,9 @@
-"""The incident's `ab -c 500`, with no keep-alive, on each variant (its full 10,000 requests
-where a variant's own outcome needs them, SHORT_LOAD's 3,000 where it fails or holds like one).
+"""The incident's `ab -c 500`, with no keep-alive, on each variant (SHORT_LOAD: 3,000 requests,
+three times what uses up the repro range; the incident's full 10,000 runs on the hosts).
 
 Each test asserts the outcome the lab claims for that variant: error kinds,
 counts and bounds, read from k6's summary, the app's log and Postgres."""
+import dataclasses
 import json
 import re
 
@@ -14,16 +15,11 @@ from churnlab.compose.recorder import netns_snapshot
 from churnlab.live import sample as live
 from churnlab.load import run as loadrun
 from tests.e2e import alerts
-from tests.e2e.conftest import INCIDENT_LOAD
+from tests.e2e.conftest import SHORT_LOAD
 from tests.e2e.outcomes import assert_no_db_errors
 from tests.e2e.probe import assert_ran, probing
 
 EADDRNOTAVAIL = "Cannot assign requested address"
-# Three times the 1,000 connections that use up the repro range: enough to show
-# that a wider range, or a Unix socket, holds where repro runs out, and that the
-# variants which fail like direct (persistent, pgbouncer's hop) fail the same way
-# (the full 10,000 at ~200-400 req/s would take 20-50 s more and show nothing else).
-SHORT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
 pytestmark = pytest.mark.e2e
 
 
@@ -59,13 +55,13 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_pa
     stack = fresh_lab("direct", "repro", observe=True)
     # the read-only probe, from outside, and Prometheus's alerts, during the load
     with probing(stack, tmp_path) as probe, alerts.watching() as watch:
-        result = loadrun.run(stack, INCIDENT_LOAD)
+        result = loadrun.run(stack, SHORT_LOAD)
     s = result.summary
-    assert s.requests == 10000
-    assert s.status_counts.get("499", 0) >= 5000, s.status_counts  # prototype: 8,910 of 10,000
-    assert s.error_rate >= 0.5
+    assert s.requests == 3000
+    assert s.status_counts.get("499", 0) >= 1000, s.status_counts  # on the hosts: 1,919 of 3,000
+    assert s.error_rate >= 0.4
     failed = result.error_count(EADDRNOTAVAIL)
-    assert failed >= 5000
+    assert failed >= 1000
     targets = {e["target"] for e in result.errors if EADDRNOTAVAIL in e["kind"]}
     assert targets == {"db:5432"}
     # Every 499 is one logged failure: the log accounts for all of them.
@@ -77,7 +73,7 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_pa
     assert any(f.shown_by == "VARIANT=gthread" for f in result.verdict.fixes)
     budget = _budget_toward(record, "db:5432")  # the port budget predicted it
     assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
-    assert budget["failed_connections"] >= 5000 and budget["first_error_at"] is not None, budget
+    assert budget["failed_connections"] >= 1000 and budget["first_error_at"] is not None, budget
     _sampler_agrees_with_ss(lab.current_stack())
     _probe_names_the_exhaustion(probe, result.run_dir)
     # make diagnose on the running lab, right after the load (its TIME_WAIT and the app's log): the same verdict
@@ -142,12 +138,13 @@ def test_persistent_repro_without_keepalive_fails_the_same_way(incident_run):
 def test_gthread_repro_holds_with_bounded_connections(fresh_lab, tmp_path):
     """Also OBSERVE=1: neither the port alert nor the churn alert ever leaves inactive."""
     stack = fresh_lab("gthread", "repro", observe=True)
-    with probing(stack, tmp_path) as probe, alerts.watching() as watch:
-        result = loadrun.run(stack, INCIDENT_LOAD)
+    # a held load needs no failure seen: the probe watches its first seconds, the pool filling
+    with probing(stack, tmp_path, seconds=12) as probe, alerts.watching() as watch:
+        result = loadrun.run(stack, SHORT_LOAD)
     s = result.summary
     bound = int(result.settings["WORKERS"]) * int(result.settings["THREADS"])
     assert bound == 800
-    assert s.requests == 10000
+    assert s.requests == 3000
     assert_no_db_errors(result)
     assert result.peak_db_connections is not None and 0 < result.peak_db_connections <= bound
     record = _assert_run_files(result)
@@ -201,7 +198,7 @@ def test_keepalive_hides_the_problem_under_eventlet(incident_run):
     """One greenlet per client connection: with keep-alive, 500 clients mean
     about 500 persistent DB connections, which fit in 1,000 ports. The same 3,000
     requests that fail persistent without keep-alive (above): six per client."""
-    params = loadrun.LoadParams(vus=500, iterations=3000, keepalive=True)
+    params = dataclasses.replace(SHORT_LOAD, keepalive=True)
     result = incident_run("persistent", "repro", params=params)
     assert result.error_count(EADDRNOTAVAIL) == 0
     assert_no_db_errors(result)
