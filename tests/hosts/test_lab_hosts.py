@@ -230,9 +230,9 @@ def assert_fault_recorded_named_recovered(run: dict, kind: str, stale_drip: bool
                                          slowed: bool = False) -> dict:
     """run.json's fault: its actual times inside the load and the window planned, named by the verdict
     (as in the compose lab), recovered (the last seconds all answered 200), nothing left broken.
-    stale_drip (db-restart without CONN_HEALTH_CHECKS, as in tests/e2e/test_faults.py): a thread's
-    persistent connection the restart broke may still fail once late; then every failure from 1 s
-    after the DB was back must be such a stale one. slowed (a degradation that need not fail a
+    stale_drip (db-restart or a cut, without CONN_HEALTH_CHECKS, as in tests/e2e/test_faults.py): a
+    thread's persistent connection the fault broke may still fail once late; then every failure from
+    1 s after the DB was back must be such a stale one. slowed (a degradation that need not fail a
     request or hold one over 1 s): the window's p95 above the p95 before it instead."""
     fault = run["fault"]
     assert fault["kind"] == kind and fault["errors"] == [], fault
@@ -876,11 +876,14 @@ class TestLabHosts:
         TIMINGS["fault_db_restart_test_s"] = round(time.monotonic() - started, 1)
 
     def test_db_network_cut_mid_load_is_recorded_named_and_the_route_is_gone(self, hosts):
-        """FAULT=db-network-cut: an unreachable route toward db1 on app1 for the window, removed after."""
+        """FAULT=db-network-cut: an unreachable route toward db1 on app1 for the window, removed after.
+        A gthread thread's persistent connection the cut broke fails at that thread's next request, which
+        with 20 clients over 800 threads can come seconds after the route is back (seen once: "server closed
+        the connection unexpectedly" 8.9 s after): the restart's stale drip, allowed the same way."""
         started = time.monotonic()
         run = fault_load("db-network-cut")
         assert run["fault"]["target"] == f"app1 -> {LAB_HOSTS['db1']}", run["fault"]
-        assert_fault_recorded_named_recovered(run, "db-network-cut")
+        assert_fault_recorded_named_recovered(run, "db-network-cut", stale_drip=True)
         assert ssh("app1", f"ip route show {LAB_HOSTS['db1']}/32").stdout.strip() == ""
         TIMINGS["fault_db_network_cut_test_s"] = round(time.monotonic() - started, 1)
 
