@@ -64,15 +64,18 @@ class AlertWatch(threading.Thread):
 
 
 @contextmanager
-def watching():
+def watching(until_firing: str | None = None):
     """Prometheus's targets up first; the alerts polled for the block and 3 s after it (the rules'
-    evaluation after the last sample)."""
+    evaluation after the last sample), or only until `until_firing` fires: a test that waits for
+    that alert has nothing left to see once it has."""
     wait_for_targets()
     watch = AlertWatch()
     watch.start()
     try:
         yield watch
-        time.sleep(3)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not (until_firing and until_firing in watch.firing_since):
+            time.sleep(0.1)
     finally:
         watch.stop.set()
         watch.join()

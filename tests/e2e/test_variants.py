@@ -54,7 +54,7 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_pa
     firing before the first failed request, to the millisecond of the app's log line)."""
     stack = fresh_lab("direct", "repro", observe=True)
     # the read-only probe, from outside, and Prometheus's alerts, during the load
-    with probing(stack, tmp_path) as probe, alerts.watching() as watch:
+    with probing(stack, tmp_path) as probe, alerts.watching(until_firing=alerts.PORT_ALERT) as watch:
         result = loadrun.run(stack, SHORT_LOAD)
     s = result.summary
     assert s.requests == 3000
