@@ -199,4 +199,5 @@ test-hosts: bootstrap $(VENV)/.installed ## End-to-end on the Ansible lab hosts 
 	$(PYTEST) --durations=12 tests/hosts
 
 .PHONY: test
-test: bootstrap lint test-unit test-contract test-e2e test-hosts ## Everything, from a fresh machine (what CI runs): lint, unit, contract, e2e, ansible
+test: bootstrap lint test-unit ## Everything, from a fresh machine (what CI runs): lint, unit, then contract and e2e beside the hosts' converges, then the hosts' loads
+	scripts/test-suites.sh

@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 
 from churnlab.hosts import lab as lab_hosts
+from tests.helpers import lab_host_containers
+from tests.hosts import beside_e2e
 
 LAB_HOSTS = lab_hosts.addresses()  # from inventories/lab/hosts, their one source
 
@@ -19,3 +21,8 @@ def ssh(host: str, command: str, stdin: str | None = None, timeout: float = 60) 
 
 def quote(s: str) -> str:
     return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def pytest_runtest_setup(item):
+    """make test: a test not marked beside_e2e waits until the e2e tests are done (beside_e2e.py)."""
+    beside_e2e.guard(item, lab_host_containers)

@@ -42,6 +42,7 @@ from churnlab.evidence import app_errors
 from churnlab.hosts import lab as lab_hosts
 from tests.helpers import ROOT, VENV_BIN, lab_host_containers, make, recap
 from tests.helpers import clean_env as env
+from tests.hosts import beside_e2e
 from tests.hosts.conftest import LAB_HOSTS, quote, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
@@ -116,9 +117,11 @@ def listening(host: str, port: int) -> set[str]:
 @pytest.fixture(scope="module")
 def hosts():
     make("hosts-down", timeout=180)
+    beside_e2e.yield_cpu()  # under make test, while the e2e tests run
     started = time.monotonic()
     make("hosts-up", timeout=600, check=True)
     TIMINGS["hosts_up_s"] = round(time.monotonic() - started, 1)
+    beside_e2e.yield_cpu(lab_host_containers())
     yield
     proc = make("hosts-down", timeout=180)
     (ROOT / "results").mkdir(exist_ok=True)
@@ -405,6 +408,7 @@ def assert_no_seed(snapshots: dict, seeds: dict[str, str]) -> None:
 class TestLabHosts:
     state: dict = {}
 
+    @pytest.mark.beside_e2e
     def test_dry_run_on_fresh_hosts(self, hosts):
         result, out = converge("check_fresh_s", "--check", "--diff")
         assert_no_secret(out, "--check --diff on fresh hosts")
@@ -412,6 +416,7 @@ class TestLabHosts:
         assert ssh("db1", "test -e /etc/postgresql").returncode == 1
         assert ssh("app1", "test -e /opt/churnlab/venv").returncode == 1
 
+    @pytest.mark.beside_e2e
     def test_first_converge_succeeds(self, hosts):
         # Sample every process's argv on app1 for the whole converge: the
         # migrations (and every module) run while it samples.
@@ -425,6 +430,7 @@ class TestLabHosts:
         assert all(r["changed"] > 0 for r in first.values()), first
         assert_no_secret(out, "first converge output")
 
+    @pytest.mark.beside_e2e
     def test_the_lab_hosts_have_no_route_out(self, hosts):
         """Their network is compose `internal`: a connection to TEST-NET-1 goes nowhere, and lab-proxy, their
         one way to the package mirrors (the converge above went through it), refuses any address before it
@@ -441,6 +447,7 @@ class TestLabHosts:
         assert out.stdout.splitlines() == ["no route to 192.0.2.1", "192.0.2.1 HTTP/1.1 403 Filtered",
                                            "10.30.7.7 HTTP/1.1 403 Filtered"], out.stdout + out.stderr
 
+    @pytest.mark.beside_e2e
     def test_no_secret_in_ps_during_the_migrations(self, hosts):
         capture = ssh("app1", f"cat {PS_CAPTURE}; rm -f {PS_CAPTURE}", timeout=120).stdout
         migrate = [line for line in capture.splitlines() if "manage.py migrate" in line]
@@ -448,6 +455,7 @@ class TestLabHosts:
         TIMINGS["ps_samples_during_migrate"] = len(migrate)
         assert_no_secret(capture, "ps -eo args on app1 during the converge")
 
+    @pytest.mark.beside_e2e
     def test_second_converge_changes_nothing(self, hosts):
         second, out = converge("second_converge_s", "-vvv")
         changed = {h: r["changed"] for h, r in second.items()}
@@ -457,12 +465,14 @@ class TestLabHosts:
         assert "as it did not pass its verify_file() method" in out, "not -vvv output"
         assert_no_secret(out, "-vvv converge output")
 
+    @pytest.mark.beside_e2e
     def test_dry_run_on_converged_hosts(self, hosts):
         result, out = converge("check_converged_s", "--check", "--diff")
         assert {h: r["changed"] for h, r in result.items()} == dict.fromkeys(LAB_HOSTS, 0), "\n".join(
             line for line in out.splitlines() if line.startswith("changed:"))
         assert_no_secret(out, "--check --diff on converged hosts")
 
+    @pytest.mark.beside_e2e
     def test_no_secret_in_any_journal(self, hosts):
         for host in LAB_HOSTS:
             journal = ssh(host, "journalctl --no-pager -o cat", timeout=120)
@@ -473,6 +483,7 @@ class TestLabHosts:
         sudo = ssh("app1", "journalctl --no-pager -o cat -t sudo").stdout
         assert "COMMAND=" in sudo and "DB_PASSWORD=" not in sudo and "DJANGO_SECRET_KEY=" not in sudo
 
+    @pytest.mark.beside_e2e
     def test_secrets_live_only_in_their_files(self, hosts):
         env_file = ssh("app1", "cat /etc/churnlab/app.env").stdout
         assert "DB_PASSWORD_FILE=/etc/churnlab/secrets/db_password" in env_file
@@ -486,6 +497,7 @@ class TestLabHosts:
         assert set(facts) == {"variant", "service", "port", "settings"}
         assert_no_secret(json.dumps(facts), "the app's local facts")
 
+    @pytest.mark.beside_e2e
     def test_local_secret_files_are_owner_only(self, hosts):
         """The controller's copies: .secrets/lab-hosts 0700, every file 0600 (the hosts' sshd reads a
         public copy of the key from .lab/)."""
@@ -495,12 +507,14 @@ class TestLabHosts:
         assert {"db_password", "django_secret_key", "id_ed25519", "known_hosts"} <= set(files)
         assert all(mode == 0o600 for mode in files.values()), files
 
+    @pytest.mark.beside_e2e
     def test_postgres_runs_the_incident_settings(self, hosts):
         out = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres "
                          "-c 'SHOW max_connections' -c 'SHOW shared_buffers' -c 'SHOW password_encryption'"
                          " -c 'SHOW work_mem' -c \"SELECT datname FROM pg_database WHERE datname = 'lab'\"").stdout
         assert out.split() == ["4096", "256MB", "scram-sha-256", "1MB", "lab"]
 
+    @pytest.mark.beside_e2e
     def test_pg_hba_admits_app_and_pgbouncer_in_a_marked_block(self, hosts):
         text = ssh("db1", "cat /etc/postgresql/*/main/pg_hba.conf").stdout
         begin = "# BEGIN churnlab: the app and PgBouncer hosts (managed by Ansible)"
@@ -513,6 +527,7 @@ class TestLabHosts:
         outside = text.split(end, 1)[1]
         assert "local   all             postgres                                peer" in outside
 
+    @pytest.mark.beside_e2e
     def test_listen_addresses_are_where_the_clients_are(self, hosts):
         assert listening("db1", 5432) <= {"127.0.0.1", "[::1]", LAB_HOSTS["db1"]}
         assert LAB_HOSTS["db1"] in listening("db1", 5432) and "127.0.0.1" in listening("db1", 5432)
@@ -522,6 +537,7 @@ class TestLabHosts:
         conf = ssh("db1", "cd /etc/postgresql/15/main && ls conf.d && grep -c '^ssl = ' postgresql.conf")
         assert conf.stdout.split() == ["50-churnlab.conf", "60-churnlab-sizing.conf", "1"]
 
+    @pytest.mark.beside_e2e
     def test_sysctls_match_the_repro_profile(self, hosts):
         for key, value in REPRO.items():
             assert ssh("app1", f"sysctl -n {key}").stdout.split() == value.split()
@@ -529,6 +545,7 @@ class TestLabHosts:
         for key, value in REPRO.items():
             assert f"{key}={value}" in persisted.replace(" = ", "=")
 
+    @pytest.mark.beside_e2e
     def test_gunicorn_runs_the_direct_variant(self, hosts):
         g = gunicorn()
         assert g["using"] == "eventlet"
@@ -539,6 +556,7 @@ class TestLabHosts:
         assert g["DB_PASSWORD_FILE"] == "/etc/churnlab/secrets/db_password"
         assert "DB_PASSWORD" not in g and "DJANGO_SECRET_KEY" not in g
 
+    @pytest.mark.beside_e2e
     def test_pgbouncer_accepts_connections(self, hosts):
         secrets_dir = ROOT / ".secrets" / "lab-hosts"
         password = (secrets_dir / "db_password").read_text().strip()
@@ -558,6 +576,7 @@ class TestLabHosts:
         assert any(line.startswith("default_pool_size|20") for line in lines)
         assert any(line.startswith("admin_users|pgbouncer_admin") for line in lines)
 
+    @pytest.mark.beside_e2e
     def test_pgbouncer_keeps_the_owners_database_and_user(self, hosts):
         """The owner's [databases] entry and auth-file user on pgbouncer1 stay through a change of the lab's
         own settings (its file, included at the end of pgbouncer.ini, wins for what it sets); the files the
@@ -586,8 +605,63 @@ class TestLabHosts:
                      ).stdout.split()
         assert socket == ["2750", "postgres", "churnlab-pgbouncer", "770", "postgres", "churnlab-pgbouncer"], socket
 
+    @pytest.mark.beside_e2e
     def test_k6_on_loadgen(self, hosts):
         assert ssh("loadgen1", "k6 version").stdout.startswith("k6 v1.1.0")
+
+    @pytest.mark.beside_e2e
+    def test_the_socket_sampler_on_a_host_named_by_its_owners_inventory_feeds_the_textfile_and_goes_away(
+            self, hosts, tmp_path_factory):
+        """make sampler on db1 through an owner's inventory (it says only where the host is; no lab role runs):
+        a systemd service writes node_exporter's textfile with the churnlab_* metrics the alert rules read
+        (db1's own port range); a dry run after it changes nothing; REMOVE=1 leaves db1 as it was."""
+        started = time.monotonic()
+        inventory = shop_inventories(tmp_path_factory.mktemp("sampler"))[0]
+        textfile = "/var/lib/prometheus/node-exporter/churnlab_sockets.prom"
+        # node_exporter's textfile directory stands in for the package's (db1 runs no node_exporter).
+        made = ssh("db1", "for d in /var/lib/prometheus /var/lib/prometheus/node-exporter; do "
+                          "test -d $d || { mkdir $d && echo $d; }; done").stdout.split()
+        try:
+            before = host_state("db1")
+            # Five connections db1 closes itself: its own ports in TIME_WAIT toward 127.0.0.1:22 for 60 s.
+            # (db1 sends its FIN first, then reads sshd's: the TIME_WAIT is on db1's side, never an RST.)
+            close_first = ("import socket\nfor _ in range(5):\n s = socket.create_connection(('127.0.0.1', 22), 5)\n"
+                           " s.shutdown(socket.SHUT_WR)\n while s.recv(4096): pass\n s.close()\n")
+            churn = ssh("db1", "python3 -", stdin=close_first)
+            assert churn.returncode == 0, churn.stderr
+            proc = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", timeout=300)
+            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+            assert recap(proc.stdout)["db1"]["changed"] > 0 and set(recap(proc.stdout)) == {"db1"}
+            text = ""
+            for _ in range(40):
+                text = ssh("db1", f"cat {textfile} 2>/dev/null || true").stdout
+                if "churnlab_destination_local_ports" in text:
+                    break
+                time.sleep(0.5)
+            low, high = map(int, ssh("db1", "sysctl -n net.ipv4.ip_local_port_range").stdout.split())
+            assert f"churnlab_ephemeral_port_range_size {high - low + 1}\n" in text, text[:2000]
+            time_wait = re.search(r'^churnlab_destination_sockets\{destination="127\.0\.0\.1:22",'
+                                  r'name="127\.0\.0\.1:22",state="time_wait"\} (\d+)$', text, re.M)
+            assert time_wait and int(time_wait.group(1)) >= 5, text[:2000]
+            assert ssh("db1", "systemctl is-active churnlab-sampler.service").stdout.strip() == "active"
+            again = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", "CHECK=1", timeout=300)
+            assert again.returncode == 0 and recap(again.stdout)["db1"]["changed"] == 0, again.stdout[-4000:]
+            removed = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", "REMOVE=1", timeout=300)
+            assert removed.returncode == 0 and recap(removed.stdout)["db1"]["changed"] > 0, removed.stdout[-4000:]
+            left = ssh("db1", f"ls -d {textfile} /usr/local/lib/churnlab-sampler "
+                              "/etc/systemd/system/churnlab-sampler.service "
+                              "/etc/ansible/facts.d/churnlab_sampler.fact 2>/dev/null; "
+                              "pgrep -fa '[c]hurnlab-sampler/sockets.py' || true").stdout.strip()
+            assert left == "", left
+            # Ansible's own remote temp folder may be new on a host it never reached (empty: its entries count).
+            own_tmp = lambda lines: [line for line in lines if "/.ansible/tmp" not in line]  # noqa: E731
+            assert_unchanged(own_tmp(before), own_tmp(host_state("db1")), "db1 after make sampler and its REMOVE=1")
+        finally:
+            ssh("db1", "systemctl disable --now churnlab-sampler.service 2>/dev/null; "
+                       "rm -rf /usr/local/lib/churnlab-sampler /etc/systemd/system/churnlab-sampler.service "
+                       f"/etc/ansible/facts.d/churnlab_sampler.fact {textfile}; systemctl daemon-reload"
+                       + "".join(f"; rmdir {d}" for d in reversed(made)))
+        TIMINGS["sampler_s"] = round(time.monotonic() - started, 1)
 
     def test_incident_reproduced_direct_repro(self, hosts):
         run = load(iterations=SHORT)
@@ -640,59 +714,6 @@ class TestLabHosts:
         assert_no_seed(snapshots, seeds)
         HAND_DEPLOYED["investigated"] = said
         TIMINGS["hand_deployed_eventlet_s"] = round(time.monotonic() - started, 1)
-
-    def test_the_socket_sampler_on_the_hand_deployed_host_feeds_the_textfile_and_goes_away(
-            self, hosts, tmp_path_factory):
-        """make sampler on db1, a host the lab did not build (the owner's inventory says only where it is):
-        a systemd service writes node_exporter's textfile with the churnlab_* metrics the alert rules read
-        (db1's own port range); a dry run after it changes nothing; REMOVE=1 leaves db1 as it was."""
-        started = time.monotonic()
-        inventory = (HAND_DEPLOYED.get("inventories") or shop_inventories(tmp_path_factory.mktemp("sampler")))[0]
-        textfile = "/var/lib/prometheus/node-exporter/churnlab_sockets.prom"
-        # node_exporter's textfile directory stands in for the package's (db1 runs no node_exporter).
-        made = ssh("db1", "for d in /var/lib/prometheus /var/lib/prometheus/node-exporter; do "
-                          "test -d $d || { mkdir $d && echo $d; }; done").stdout.split()
-        try:
-            before = host_state("db1")
-            # Five connections db1 closes itself: its own ports in TIME_WAIT toward 127.0.0.1:22 for 60 s.
-            # (db1 sends its FIN first, then reads sshd's: the TIME_WAIT is on db1's side, never an RST.)
-            close_first = ("import socket\nfor _ in range(5):\n s = socket.create_connection(('127.0.0.1', 22), 5)\n"
-                           " s.shutdown(socket.SHUT_WR)\n while s.recv(4096): pass\n s.close()\n")
-            churn = ssh("db1", "python3 -", stdin=close_first)
-            assert churn.returncode == 0, churn.stderr
-            proc = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", timeout=300)
-            assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
-            assert recap(proc.stdout)["db1"]["changed"] > 0 and set(recap(proc.stdout)) == {"db1"}
-            text = ""
-            for _ in range(40):
-                text = ssh("db1", f"cat {textfile} 2>/dev/null || true").stdout
-                if "churnlab_destination_local_ports" in text:
-                    break
-                time.sleep(0.5)
-            low, high = map(int, ssh("db1", "sysctl -n net.ipv4.ip_local_port_range").stdout.split())
-            assert f"churnlab_ephemeral_port_range_size {high - low + 1}\n" in text, text[:2000]
-            time_wait = re.search(r'^churnlab_destination_sockets\{destination="127\.0\.0\.1:22",'
-                                  r'name="127\.0\.0\.1:22",state="time_wait"\} (\d+)$', text, re.M)
-            assert time_wait and int(time_wait.group(1)) >= 5, text[:2000]
-            assert ssh("db1", "systemctl is-active churnlab-sampler.service").stdout.strip() == "active"
-            again = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", "CHECK=1", timeout=300)
-            assert again.returncode == 0 and recap(again.stdout)["db1"]["changed"] == 0, again.stdout[-4000:]
-            removed = make("sampler", f"INVENTORY={inventory}", "LIMIT=db1", "REMOVE=1", timeout=300)
-            assert removed.returncode == 0 and recap(removed.stdout)["db1"]["changed"] > 0, removed.stdout[-4000:]
-            left = ssh("db1", f"ls -d {textfile} /usr/local/lib/churnlab-sampler "
-                              "/etc/systemd/system/churnlab-sampler.service "
-                              "/etc/ansible/facts.d/churnlab_sampler.fact 2>/dev/null; "
-                              "pgrep -fa '[c]hurnlab-sampler/sockets.py' || true").stdout.strip()
-            assert left == "", left
-            # Ansible's own remote temp folder may be new on a host it never reached (empty: its entries count).
-            own_tmp = lambda lines: [line for line in lines if "/.ansible/tmp" not in line]  # noqa: E731
-            assert_unchanged(own_tmp(before), own_tmp(host_state("db1")), "db1 after make sampler and its REMOVE=1")
-        finally:
-            ssh("db1", "systemctl disable --now churnlab-sampler.service 2>/dev/null; "
-                       "rm -rf /usr/local/lib/churnlab-sampler /etc/systemd/system/churnlab-sampler.service "
-                       f"/etc/ansible/facts.d/churnlab_sampler.fact {textfile}; systemctl daemon-reload"
-                       + "".join(f"; rmdir {d}" for d in reversed(made)))
-        TIMINGS["sampler_s"] = round(time.monotonic() - started, 1)
 
     def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
         """The monitoring role (monitoring_enabled in the lab inventory):
