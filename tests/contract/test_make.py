@@ -1,5 +1,6 @@
 """The make front door with bad values: the CLI's one line, exit code 2, and
 not a single docker (or ansible) call. make adds its own "*** Error 2" line."""
+import re
 import subprocess
 
 import pytest
@@ -88,9 +89,17 @@ def test_make_lint_runs_linters_only():
 
 
 def test_make_test_is_everything():
+    """make test: lint and the unit tests, then scripts/test-suites.sh runs the other three suites' own
+    targets (the hosts' beside the contract and e2e tests)."""
     proc = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode == 0
-    for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "tests/contract", "tests/e2e", "tests/hosts"):
+    for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "scripts/test-suites.sh"):
+        assert part in proc.stdout, part
+    suites = re.findall(r"\bmake -s (test-[a-z0-9]+)", (ROOT / "scripts" / "test-suites.sh").read_text())
+    assert sorted(suites) == ["test-contract", "test-e2e", "test-hosts"], suites
+    proc = subprocess.run(["make", "-n", *suites], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    assert proc.returncode == 0
+    for part in ("tests/contract", "tests/e2e", "tests/hosts"):
         assert part in proc.stdout, part
 
 

@@ -6,14 +6,20 @@ counts and bounds, read from k6's summary, the app's log and Postgres."""
 import dataclasses
 import json
 import re
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from churnlab import diagnosis
 from churnlab.compose import lab
 from churnlab.compose.recorder import netns_snapshot
+from churnlab.core import run_record
+from churnlab.core.paths import RESULTS_DIR, ROOT
 from churnlab.live import sample as live
 from churnlab.load import run as loadrun
+from churnlab.reports import matrix
 from tests.e2e import alerts
 from tests.e2e.conftest import SHORT_LOAD
 from tests.e2e.outcomes import assert_no_db_errors
@@ -21,6 +27,7 @@ from tests.e2e.probe import assert_ran, probing
 
 EADDRNOTAVAIL = "Cannot assign requested address"
 pytestmark = pytest.mark.e2e
+RUNS: dict[str, Path] = {}  # the direct and gthread repro runs, for the matrix report after them
 
 
 def _db_failures(result):
@@ -71,9 +78,12 @@ def test_direct_repro_exhausts_ephemeral_ports_toward_postgres(fresh_lab, tmp_pa
     assert record["verdict"]["headline"].startswith("ephemeral port exhaustion toward db:5432")
     assert record["evidence"]["peak_port_use_pct"] >= 95  # the 1,000-port range was used up
     assert any(f.shown_by == "VARIANT=gthread" for f in result.verdict.fixes)
-    budget = _budget_toward(record, "db:5432")  # the port budget predicted it
+    RUNS["direct"] = result.run_dir
+    budget = _budget_toward(record, "db:5432")  # the port budget predicted it, before the first failure
     assert budget["headroom"] < 0 and budget["predicted_exhaustion_at"] is not None, budget
     assert budget["failed_connections"] >= 1000 and budget["first_error_at"] is not None, budget
+    assert budget["range_size"] == 1000 and budget["peak_rate"] > budget["sustainable_rate"], budget
+    assert budget["crossed_at"] <= budget["first_error_at"], budget
     _sampler_agrees_with_ss(lab.current_stack())
     _probe_names_the_exhaustion(probe, result.run_dir)
     # make diagnose on the running lab, right after the load (its TIME_WAIT and the app's log): the same verdict
@@ -150,14 +160,65 @@ def test_gthread_repro_holds_with_bounded_connections(fresh_lab, tmp_path):
     record = _assert_run_files(result)
     assert result.verdict.case == diagnosis.HEALTHY
     assert f"within workers x threads = {bound:,}" in result.verdict.headline
+    RUNS["gthread"] = result.run_dir
     budget = _budget_toward(record, "db:5432")  # a bounded pool: headroom left in the range
     assert budget["headroom"] > 0 and budget["ports_needed"] <= bound and budget["failed_connections"] == 0, budget
+    assert budget["predicted_exhaustion_at"] is None, budget
+    assert any(line.startswith("port budget toward db:5432") for line in record["verdict"]["evidence"])
     assert_ran(probe, result.run_dir)
     assert "worker class gthread (from config labapp/gunicorn.conf.py), threads 40" in probe["out"], probe["out"]
     assert "verdict (healthy): healthy: 0 requests failed" in probe["out"]
     assert "within workers x threads = 800" in probe["out"] and "worker class gthread: holds" in probe["out"]
     assert watch.first(alerts.PORT_ALERT) is None, sorted(watch.first_seen)
     assert watch.first(alerts.CHURN_ALERT) is None, sorted(watch.first_seen)
+
+
+def test_the_direct_and_gthread_runs_render_a_matrix_report_that_matches_them(incident_run):
+    """make matrix's files (summary.md, report.html: one plot per run, k6's own dashboards linked, all
+    offline) over the two runs above, the lab down; make diagnose RUN=<id> reads the direct run's folder
+    alone. Run alone (-k): the two runs first."""
+    run_dirs = [RUNS.get(v) or incident_run(v, "repro").run_dir for v in ("direct", "gthread")]
+    lab.down()
+    matrix_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    matrix_dir = RESULTS_DIR / f"matrix-{matrix_id}"
+    matrix_dir.mkdir()
+    combos = [("direct", "repro", 500), ("gthread", "repro", 500)]
+    page = matrix.write_outputs(matrix_dir, matrix_id, combos, 3000, False, run_dirs, None).read_text()
+    assert page.count('class="plotly-graph-div"') == 2  # one plot per run
+    assert "<script src=" not in page  # plotly.js is inlined: the file works offline
+    table = (matrix_dir / "summary.md").read_text()
+    for run_dir in run_dirs:
+        record = json.loads((run_dir / "run.json").read_text())
+        row = next(line for line in table.splitlines() if line.startswith(f"| {record['run_id']} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1:6] == [record["selection"]["variant"], "repro", "off", "500", f"{record['summary']['rps']:,.0f}"]
+        assert cells[6] == f"{100 * record['summary']['error_rate']:.1f}"
+        assert cells[10] == f"{record['db']['peak_client_backends']:,}"
+        assert cells[11] == record["verdict"]["case"]
+        # k6's own dashboard: one self-contained page per run, linked from the report.
+        _assert_self_contained(run_dir / run_record.DASHBOARD)
+        assert f'href="../{run_dir.name}/{run_record.DASHBOARD}"' in page
+    assert json.loads((matrix_dir / "matrix.json").read_text())["runs"] == [d.name for d in run_dirs]
+
+    # make diagnose RUN=<id> reads a finished run's folder, the lab being down.
+    direct = json.loads((run_dirs[0] / "run.json").read_text())
+    proc = subprocess.run(["make", "-s", "diagnose", f"RUN={direct['run_id']}"], cwd=ROOT,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    shown = proc.stderr  # the CLI's one console writes to stderr
+    assert "verdict (port-exhaustion-postgres)" in shown
+    assert re.search(r"[\d,]+ of 3,000 requests failed with EADDRNOTAVAIL", shown.replace("\n", " "))
+    assert "VARIANT=gthread" in shown
+    assert re.search(r"port budget toward db:5432 .*: headroom -[\d,]+", shown), shown
+    assert "exhaustion predicted at" in shown
+
+
+def _assert_self_contained(path):
+    """An HTML file that works offline: no script or style fetched from elsewhere."""
+    text = path.read_text()
+    assert len(text) > 10_000 and "<script" in text, path
+    external = re.findall(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//[^>]*>", text, re.I)
+    assert external == [], external
 
 
 def test_pgbouncer_repro_bounds_postgres_and_moves_the_exhaustion_to_its_hop(incident_run):

@@ -1,26 +1,30 @@
 """Ansible for real, on the lab hosts (systemd + sshd containers reached over SSH).
 
-One session: hosts up; a dry run (--check --diff) on the fresh hosts; converge
-direct + repro twice (the second run, with -vvv, must change nothing); a dry
-run on the converged hosts; no secret in any output, journal or `ps` capture;
-check the settings are in effect on each host (and that the host's own
-pg_hba entries, listen addresses and TLS are left alone); reproduce the
-incident with the ab scenario from loadgen1 against app1 (and make investigate
-names it); a host deployed by hand (the incident's app on db1 by
-tests/hosts/hand_deploy.sh, not the roles) under the same load: make
-investigate names the exhaustion and the eventlet workers, read-only and with
-no seeded secret in its snapshot, then healthy after the unit's switch to
-gthread; re-provision with gthread and show the same load gives zero errors; faults mid-load on the
-hosts (FAULT=db-restart, FAULT=db-network-cut): recorded, named, recovered,
-nothing left broken; the HTTPS front (the front role) converges, serves TLS,
-carries a load and goes away; reload vs restart of PostgreSQL; the owner's
-host (an owner's PgBouncer unit, [databases] entry and auth-file user, nginx
-site, listening port, pending setting, TLS-only pg_hba entry, and a
-shared_buffers too large for the host's memory): kept, or refused with one
-line before anything is written, PostgreSQL's start time unchanged; then the
-single-host topology (inventories/lab-single: app and PostgreSQL on db1, as in
-the incident) reproduces the incident (its fix on one host is the hand-deployed
-host's, on db1); hosts down.
+One session. First what only converges and reads the hosts (marked beside_e2e:
+make test runs these beside the e2e tests, tests/hosts/beside_e2e.py): hosts
+up; a dry run (--check --diff) on the fresh hosts; converge direct + repro
+twice (the second run, with -vvv, must change nothing); a dry run on the
+converged hosts; no secret in any output, journal or `ps` capture; check the
+settings are in effect on each host (and that the host's own pg_hba entries,
+listen addresses and TLS are left alone); the pgbouncer variant's exporter;
+the socket sampler through an owner's inventory; reload vs restart of
+PostgreSQL and the owner's pending setting, TLS-only pg_hba entry and a
+shared_buffers too large for the host's memory (kept, or refused with one
+line before anything is written, PostgreSQL's start time unchanged), then the
+lab's settings back. Then the loads: reproduce the incident with the ab
+scenario from loadgen1 against app1 (and make investigate names it); a host
+deployed by hand (the incident's app on db1 by tests/hosts/hand_deploy.sh,
+not the roles) under the same load: make investigate names the exhaustion and
+the eventlet workers, read-only and with no seeded secret in its snapshot,
+then healthy after the unit's switch to gthread; re-provision with gthread
+and show the same load gives zero errors; faults mid-load on the hosts
+(FAULT=db-restart, db-network-cut, db-lossy, db-slow): recorded, named,
+recovered, nothing left broken; the HTTPS front (the front role) converges,
+serves TLS, carries a load and goes away, with the owner's PgBouncer unit,
+nginx site and listening port kept; ASGI's leak and its native pool; then the
+single-host topology (inventories/lab-single: app and PostgreSQL on db1, as
+in the incident) reproduces the incident (its fix on one host is the
+hand-deployed host's, on db1); hosts down.
 """
 from __future__ import annotations
 
@@ -610,6 +614,42 @@ class TestLabHosts:
         assert ssh("loadgen1", "k6 version").stdout.startswith("k6 v1.1.0")
 
     @pytest.mark.beside_e2e
+    def test_pgbouncer_exporter_where_the_variant_uses_pgbouncer(self, hosts):
+        """monitoring.yml for the pgbouncer variant: Debian's prometheus-pgbouncer-exporter on pgbouncer1
+        (its password only in a 0600 pgpass file), scraped by the Prometheus on loadgen1; a dry run after
+        it changes nothing. The next provision (gthread, test_gthread_fixes_it) stops it and drops its
+        scrape job."""
+        started = time.monotonic()
+        variant = ("-e", "churnlab_variant=pgbouncer")
+        first, out = playbook("inventories/lab", "monitoring.yml", *variant)
+        assert first["pgbouncer1"]["changed"] > 0 and all(r["failed"] == 0 for r in first.values()), first
+        again, out_again = playbook("inventories/lab", "monitoring.yml", *variant, "--check", "--diff")
+        assert {h: r["changed"] for h, r in again.items()} == dict.fromkeys(again, 0), "\n".join(
+            line for line in out_again.splitlines() if line.startswith("changed:"))
+        assert_no_secret(out + out_again, "monitoring.yml for the pgbouncer variant")
+        pgpass = ssh("pgbouncer1", "stat -c '%a %U' /etc/prometheus-pgbouncer-exporter.pgpass").stdout.split()
+        assert pgpass == ["600", "postgres"], pgpass
+        script = (
+            "import json, sys, time, urllib.parse, urllib.request as u\n"
+            "base = 'http://%s:9090/api/v1/' % sys.argv[1]\n"
+            "def get(path):\n"
+            "    return json.load(u.urlopen(base + path, timeout=5))['data']\n"
+            "deadline = time.monotonic() + 45\n"
+            "while True:\n"
+            "    up = [t['labels']['instance'] for t in get('targets')['activeTargets']\n"
+            "          if t['labels']['job'] == 'pgbouncer' and t['health'] == 'up']\n"
+            "    if up or time.monotonic() > deadline:\n"
+            "        break\n"
+            "    time.sleep(1)\n"
+            "print(json.dumps({'up': up, 'pools': get('query?query=pgbouncer_waiting_clients')['result']}))\n")
+        out = ssh("loadgen1", f"python3 - {LAB_HOSTS['loadgen1']}", stdin=script, timeout=90)
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout)
+        assert seen["up"] == [f"{LAB_HOSTS['pgbouncer1']}:9127"], seen
+        assert seen["pools"], "the exporter answered without PgBouncer's pools (it could not log in)"
+        TIMINGS["pgbouncer_exporter_s"] = round(time.monotonic() - started, 1)
+
+    @pytest.mark.beside_e2e
     def test_the_socket_sampler_on_a_host_named_by_its_owners_inventory_feeds_the_textfile_and_goes_away(
             self, hosts, tmp_path_factory):
         """make sampler on db1 through an owner's inventory (it says only where the host is; no lab role runs):
@@ -662,6 +702,68 @@ class TestLabHosts:
                        f"/etc/ansible/facts.d/churnlab_sampler.fact {textfile}; systemctl daemon-reload"
                        + "".join(f"; rmdir {d}" for d in reversed(made)))
         TIMINGS["sampler_s"] = round(time.monotonic() - started, 1)
+
+    @pytest.mark.beside_e2e
+    def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
+        """The owner's pg_hba entry stays; the owner's own setting waiting for a restart is named and
+        PostgreSQL is not restarted for it (nor for the lab's reloadable change)."""
+        foreign = "hostssl  replication  replicator  10.99.0.0/24  scram-sha-256"
+        conf = "/etc/postgresql/15/main/postgresql.conf"
+        ssh("db1", f"echo '{foreign}' >> /etc/postgresql/15/main/pg_hba.conf; "
+                   f"echo 'max_prepared_transactions = 7  # the owner' >> {conf}")
+        before = postmaster_started()
+        result, out = playbook("inventories/lab", "db.yml", "-e",
+                               json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
+        assert result["db1"]["changed"] > 0 and result["db1"]["failed"] == 0
+        assert foreign in ssh("db1", "cat /etc/postgresql/15/main/pg_hba.conf").stdout
+        assert ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW work_mem'").stdout.strip() == "2MB"
+        assert postmaster_started() == before, "a reloadable setting restarted PostgreSQL"
+        said = " ".join(out.split()).replace("''", "'")  # YAML output: folded, quotes doubled
+        pending = f"(max_prepared_transactions={conf})"
+        assert f"PostgreSQL not restarted: the host's own settings wait for a restart {pending}" in said, out[-3000:]
+        # The owner takes the setting back and restarts PostgreSQL (a postmaster setting taken out of
+        # the file waits for a restart too): nothing of the owner's waits for one any more.
+        ssh("db1", f"sed -i '/# the owner$/d' {conf} && systemctl restart 'postgresql@15-main'")
+
+    @pytest.mark.beside_e2e
+    def test_an_owners_tls_only_policy_or_oversized_memory_settings_stop_before_writing(self, hosts, tmp_path):
+        """Each refusal is one line, before the role writes anything: PostgreSQL's files and start time stay."""
+        files, started = db1_files(), postmaster_started()
+        tls_only = "hostssl all all 192.168.240.0/24 scram-sha-256"
+        ssh("db1", f"echo '{tls_only}' >> /etc/postgresql/15/main/pg_hba.conf")
+        try:
+            with_tls = db1_files()
+            out = playbook_refused("inventories/lab", "db.yml")
+            assert f"({tls_only}) requires TLS of the lab's client {LAB_HOSTS['app1']}: the owner's policy wins" \
+                in out, out[-3000:]
+            assert db1_files() == with_tls
+        finally:
+            ssh("db1", "sed -i '/^hostssl all all 192.168.240.0\\/24 /d' /etc/postgresql/15/main/pg_hba.conf")
+        # shared_buffers and effective_cache_size twice the host's memory, from a sizing file of its own:
+        # both named in the one line.
+        mem_kb = int(ssh("db1", "awk '/^MemTotal:/ {print $2}' /proc/meminfo").stdout)
+        settings = ROOT / "config" / "postgresql"
+        (tmp_path / "postgresql.conf").write_text((settings / "postgresql.conf").read_text())
+        (tmp_path / "small-host.conf").write_text(f"shared_buffers = {2 * mem_kb}kB\n"
+                                                  f"effective_cache_size = {2 * mem_kb}kB\n")
+        out = playbook_refused("inventories/lab", "db.yml", "-e", f"postgresql_settings_dir={tmp_path}")
+        assert f"shared_buffers = {2 * mem_kb}kB (at most 40%, " in out, out[-3000:]
+        assert f"; effective_cache_size = {2 * mem_kb}kB (at most 100%, " in out, out[-3000:]
+        assert f"too large for this host's memory ({mem_kb // 1024} MB" in out and "nothing was written" in out
+        assert db1_files() == files and postmaster_started() == started
+
+    @pytest.mark.beside_e2e
+    def test_a_postmaster_setting_restarts_postgres(self, hosts):
+        before = postmaster_started()
+        playbook("inventories/lab", "db.yml", "-e",
+                 json.dumps({"postgresql_extra_settings": {"ssl": "off", "max_connections": 4000}}))
+        shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
+        assert shown.strip() == "4000"
+        assert postmaster_started() != before, "max_connections changed without a restart"
+        # The lab's own settings back (the loads after these tests read max_connections 4096): one restart.
+        playbook("inventories/lab", "db.yml")
+        shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
+        assert shown.strip() == "4096"
 
     def test_incident_reproduced_direct_repro(self, hosts):
         run = load(iterations=SHORT)
@@ -718,8 +820,8 @@ class TestLabHosts:
     def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
         """The monitoring role (monitoring_enabled in the lab inventory):
         Prometheus on loadgen1 scrapes app1's node_exporter + socket sampler
-        and db1's postgres_exporter, loads the lab's rules, and its port alert
-        was active during the direct + repro load just run."""
+        and db1's postgres_exporter (and pgbouncer1's, from the exporter's test before the load), loads
+        the lab's rules, and its port alert was active during the direct + repro load just run."""
         script = (
             "import json, sys, urllib.parse, urllib.request as u\n"
             "base = 'http://%s:9090/api/v1/' % sys.argv[1]\n"
@@ -735,46 +837,12 @@ class TestLabHosts:
         out = ssh("loadgen1", f"python3 - {LAB_HOSTS['loadgen1']}", stdin=script)
         assert out.returncode == 0, out.stderr
         seen = json.loads(out.stdout)
-        assert sorted(map(tuple, seen["targets"])) == [("node", "up"), ("postgres", "up"), ("prometheus", "up")], \
-            seen["targets"]
+        assert sorted(map(tuple, seen["targets"])) == [("node", "up"), ("pgbouncer", "up"), ("postgres", "up"),
+                                                       ("prometheus", "up")], seen["targets"]  # pgbouncer: see above
         assert "EphemeralPortExhaustionPredicted" in seen["rules"] and len(seen["rules"]) == 4, seen["rules"]
         assert [r["value"][1] for r in seen["sampled"]] == ["1000"], seen["sampled"]  # the repro range
         assert seen["alert"], "the port alert was never pending or firing during the direct + repro load"
         assert {r["metric"]["name"] for r in seen["alert"]} == {f"{LAB_HOSTS['db1']}:5432"}, seen["alert"]
-
-    def test_pgbouncer_exporter_where_the_variant_uses_pgbouncer(self, hosts):
-        """monitoring.yml for the pgbouncer variant: Debian's prometheus-pgbouncer-exporter on pgbouncer1
-        (its password only in a 0600 pgpass file), scraped by the Prometheus on loadgen1; a dry run after
-        it changes nothing. The next provision (gthread) stops it and drops its scrape job."""
-        started = time.monotonic()
-        variant = ("-e", "churnlab_variant=pgbouncer")
-        first, out = playbook("inventories/lab", "monitoring.yml", *variant)
-        assert first["pgbouncer1"]["changed"] > 0 and all(r["failed"] == 0 for r in first.values()), first
-        again, out_again = playbook("inventories/lab", "monitoring.yml", *variant, "--check", "--diff")
-        assert {h: r["changed"] for h, r in again.items()} == dict.fromkeys(again, 0), "\n".join(
-            line for line in out_again.splitlines() if line.startswith("changed:"))
-        assert_no_secret(out + out_again, "monitoring.yml for the pgbouncer variant")
-        pgpass = ssh("pgbouncer1", "stat -c '%a %U' /etc/prometheus-pgbouncer-exporter.pgpass").stdout.split()
-        assert pgpass == ["600", "postgres"], pgpass
-        script = (
-            "import json, sys, time, urllib.parse, urllib.request as u\n"
-            "base = 'http://%s:9090/api/v1/' % sys.argv[1]\n"
-            "def get(path):\n"
-            "    return json.load(u.urlopen(base + path, timeout=5))['data']\n"
-            "deadline = time.monotonic() + 45\n"
-            "while True:\n"
-            "    up = [t['labels']['instance'] for t in get('targets')['activeTargets']\n"
-            "          if t['labels']['job'] == 'pgbouncer' and t['health'] == 'up']\n"
-            "    if up or time.monotonic() > deadline:\n"
-            "        break\n"
-            "    time.sleep(1)\n"
-            "print(json.dumps({'up': up, 'pools': get('query?query=pgbouncer_waiting_clients')['result']}))\n")
-        out = ssh("loadgen1", f"python3 - {LAB_HOSTS['loadgen1']}", stdin=script, timeout=90)
-        assert out.returncode == 0, out.stderr
-        seen = json.loads(out.stdout)
-        assert seen["up"] == [f"{LAB_HOSTS['pgbouncer1']}:9127"], seen
-        assert seen["pools"], "the exporter answered without PgBouncer's pools (it could not log in)"
-        TIMINGS["pgbouncer_exporter_s"] = round(time.monotonic() - started, 1)
 
     def test_failing_k6_leaves_no_probe_on_any_host(self, hosts):
         """k6 killed mid-run: load.yml stops its probes anyway and records the run as failed."""
@@ -833,6 +901,10 @@ class TestLabHosts:
         # load waits for a clean slate, like the compose lab's fresh stack.
         result, _ = provision("gthread", "repro")
         assert all(r["failed"] == 0 for r in result.values())
+        # the pgbouncer variant's exporter (test_pgbouncer_exporter_where_the_variant_uses_pgbouncer): stopped,
+        # and its scrape job gone
+        assert ssh("pgbouncer1", "systemctl is-active prometheus-pgbouncer-exporter").stdout.strip() == "inactive"
+        assert "job_name: pgbouncer" not in ssh("loadgen1", "cat /etc/prometheus/prometheus.yml").stdout
         g = gunicorn()
         assert g["using"] == "gthread"
         assert (g["WORKERS"], g["THREADS"], g["CONN_MAX_AGE"]) == ("20", "40", "600")
@@ -1032,7 +1104,7 @@ class TestLabHosts:
         request's connection open until the repro range runs out, and the verdict names the leak. The app
         play alone switches app1 (--limit app1: nothing else changes with these variants). After the front
         test: app1's wide range (PROFILE=tuned) let the earlier loads' TIME_WAIT drain unnoticed, and nothing
-        after this test loads app1 (the tests that follow change db1)."""
+        after this test loads app1 (the single-host tests that follow use db1)."""
         started = time.monotonic()
         result, _ = provision("asgi-pool", "repro", "--limit", "app1")
         assert set(result) == {"app1"} and result["app1"]["failed"] == 0
@@ -1059,61 +1131,6 @@ class TestLabHosts:
         assert head.startswith("connections leak (") and "while at most 6 requests can use one at once" in head
         assert f"held the app host's ports toward {db}:5432" in head and eaddrnotavail(run) >= 500, head
         TIMINGS["asgi_s"] = round(time.monotonic() - started, 1)
-
-    def test_foreign_pg_hba_entry_survives_and_a_reloadable_change_reloads(self, hosts):
-        """The owner's pg_hba entry stays; the owner's own setting waiting for a restart is named and
-        PostgreSQL is not restarted for it (nor for the lab's reloadable change)."""
-        foreign = "hostssl  replication  replicator  10.99.0.0/24  scram-sha-256"
-        conf = "/etc/postgresql/15/main/postgresql.conf"
-        ssh("db1", f"echo '{foreign}' >> /etc/postgresql/15/main/pg_hba.conf; "
-                   f"echo 'max_prepared_transactions = 7  # the owner' >> {conf}")
-        before = postmaster_started()
-        result, out = playbook("inventories/lab", "db.yml", "-e",
-                               json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
-        assert result["db1"]["changed"] > 0 and result["db1"]["failed"] == 0
-        assert foreign in ssh("db1", "cat /etc/postgresql/15/main/pg_hba.conf").stdout
-        assert ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW work_mem'").stdout.strip() == "2MB"
-        assert postmaster_started() == before, "a reloadable setting restarted PostgreSQL"
-        said = " ".join(out.split()).replace("''", "'")  # YAML output: folded, quotes doubled
-        pending = f"(max_prepared_transactions={conf})"
-        assert f"PostgreSQL not restarted: the host's own settings wait for a restart {pending}" in said, out[-3000:]
-        # The owner takes the setting back and restarts PostgreSQL (a postmaster setting taken out of
-        # the file waits for a restart too): nothing of the owner's waits for one any more.
-        ssh("db1", f"sed -i '/# the owner$/d' {conf} && systemctl restart 'postgresql@15-main'")
-
-    def test_an_owners_tls_only_policy_or_oversized_memory_settings_stop_before_writing(self, hosts, tmp_path):
-        """Each refusal is one line, before the role writes anything: PostgreSQL's files and start time stay."""
-        files, started = db1_files(), postmaster_started()
-        tls_only = "hostssl all all 192.168.240.0/24 scram-sha-256"
-        ssh("db1", f"echo '{tls_only}' >> /etc/postgresql/15/main/pg_hba.conf")
-        try:
-            with_tls = db1_files()
-            out = playbook_refused("inventories/lab", "db.yml")
-            assert f"({tls_only}) requires TLS of the lab's client {LAB_HOSTS['app1']}: the owner's policy wins" \
-                in out, out[-3000:]
-            assert db1_files() == with_tls
-        finally:
-            ssh("db1", "sed -i '/^hostssl all all 192.168.240.0\\/24 /d' /etc/postgresql/15/main/pg_hba.conf")
-        # shared_buffers and effective_cache_size twice the host's memory, from a sizing file of its own:
-        # both named in the one line.
-        mem_kb = int(ssh("db1", "awk '/^MemTotal:/ {print $2}' /proc/meminfo").stdout)
-        settings = ROOT / "config" / "postgresql"
-        (tmp_path / "postgresql.conf").write_text((settings / "postgresql.conf").read_text())
-        (tmp_path / "small-host.conf").write_text(f"shared_buffers = {2 * mem_kb}kB\n"
-                                                  f"effective_cache_size = {2 * mem_kb}kB\n")
-        out = playbook_refused("inventories/lab", "db.yml", "-e", f"postgresql_settings_dir={tmp_path}")
-        assert f"shared_buffers = {2 * mem_kb}kB (at most 40%, " in out, out[-3000:]
-        assert f"; effective_cache_size = {2 * mem_kb}kB (at most 100%, " in out, out[-3000:]
-        assert f"too large for this host's memory ({mem_kb // 1024} MB" in out and "nothing was written" in out
-        assert db1_files() == files and postmaster_started() == started
-
-    def test_a_postmaster_setting_restarts_postgres(self, hosts):
-        before = postmaster_started()
-        playbook("inventories/lab", "db.yml", "-e",
-                 json.dumps({"postgresql_extra_settings": {"ssl": "off", "max_connections": 4000}}))
-        shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
-        assert shown.strip() == "4000"
-        assert postmaster_started() != before, "max_connections changed without a restart"
 
 
 class TestSingleHost:
