@@ -1,14 +1,16 @@
 """The lab hosts' tests beside the e2e tests (scripts/test-suites.sh, make test).
 
 make test starts the hosts' tests in the background with CHURNLAB_TEST_E2E_DONE
-naming a file it creates once the contract and e2e tests are done. Until then:
+naming a file it creates once the e2e tests are done. Until then:
 - only the tests marked `beside_e2e` run: the hosts coming up, the converges and
-  dry runs, the checks that only read the hosts. None puts a load on, and none
+  dry runs, the checks that only read the hosts. None puts a load on or writes
+  under results/ (where the e2e tests look for their runs), and none
   measures time, so a busy machine makes them slower, never wrong;
 - they run at a lower CPU priority (nice 10 for this pytest and what it starts,
   CPU shares 256 of Docker's 1024 for the lab hosts' containers), so the e2e
   tests' loads keep the machine as if alone;
-- the first test not marked waits for the file, then gives both back.
+- the first test not marked waits for the file (the hosts' containers at CPU
+  shares 2 meanwhile: idle, they still take 0.09 of a core), then gives both back.
 `make test-hosts` alone sets nothing: no wait, no priority changed."""
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import pytest
 ENV = "CHURNLAB_TEST_E2E_DONE"
 MARK = "beside_e2e"
 NICE = 10
-SHARES = 256  # of Docker's default 1024 a container
+SHARES = 256  # of Docker's default 1024 a container, while the converges run
+IDLE_SHARES = 2  # while the hosts wait, idle
 
 
 def _done_file() -> Path | None:
@@ -71,6 +74,8 @@ def guard(item: pytest.Item, containers) -> None:
         return
     started = time.monotonic()
     if not done.exists():
+        if _state["lowered"]:  # idle, the converged hosts still take 0.09 of a core: less while they wait
+            _shares(containers(), IDLE_SHARES)
         _say(item, f"\n[hosts] {item.name} waits for the e2e tests to end")
         while not done.exists():
             time.sleep(1)

@@ -1,30 +1,31 @@
 """Ansible for real, on the lab hosts (systemd + sshd containers reached over SSH).
 
 One session. First what only converges and reads the hosts (marked beside_e2e:
-make test runs these beside the e2e tests, tests/hosts/beside_e2e.py): hosts
-up; a dry run (--check --diff) on the fresh hosts; converge direct + repro
-twice (the second run, with -vvv, must change nothing); a dry run on the
-converged hosts; no secret in any output, journal or `ps` capture; check the
-settings are in effect on each host (and that the host's own pg_hba entries,
-listen addresses and TLS are left alone); the pgbouncer variant's exporter;
-the socket sampler through an owner's inventory; reload vs restart of
-PostgreSQL and the owner's pending setting, TLS-only pg_hba entry and a
-shared_buffers too large for the host's memory (kept, or refused with one
-line before anything is written, PostgreSQL's start time unchanged), then the
-lab's settings back. Then the loads: reproduce the incident with the ab
-scenario from loadgen1 against app1 (and make investigate names it); a host
-deployed by hand (the incident's app on db1 by tests/hosts/hand_deploy.sh,
-not the roles) under the same load: make investigate names the exhaustion and
-the eventlet workers, read-only and with no seeded secret in its snapshot,
-then healthy after the unit's switch to gthread; re-provision with gthread
-and show the same load gives zero errors; faults mid-load on the hosts
-(FAULT=db-restart, db-network-cut, db-lossy, db-slow): recorded, named,
-recovered, nothing left broken; the HTTPS front (the front role) converges,
-serves TLS, carries a load and goes away, with the owner's PgBouncer unit,
-nginx site and listening port kept; ASGI's leak and its native pool; then the
-single-host topology (inventories/lab-single: app and PostgreSQL on db1, as
-in the incident) reproduces the incident (its fix on one host is the
-hand-deployed host's, on db1); hosts down.
+make test runs these beside the e2e tests, tests/hosts/beside_e2e.py; none of
+them writes under results/, where the e2e tests look for their runs): hosts up;
+a dry run (--check --diff) on the fresh hosts; converge direct + repro twice
+(the second run, with -vvv, must change nothing); a dry run on the converged
+hosts; no secret in any output, journal or `ps` capture; check the settings are
+in effect on each host (and that the host's own pg_hba entries, listen
+addresses and TLS are left alone); the pgbouncer variant's exporter; the socket
+sampler through an owner's inventory; reload vs restart of PostgreSQL and the
+owner's pending setting, TLS-only pg_hba entry and a shared_buffers too large
+for the host's memory (kept, or refused with one line before anything is
+written, PostgreSQL's start time unchanged), then the lab's settings back; the
+HTTPS front (the front role) converges, serves TLS and goes away, with the
+owner's PgBouncer unit, nginx site and listening port kept. Then the loads:
+reproduce the incident with the ab scenario from loadgen1 against app1 (and
+make investigate names it); a host deployed by hand (the incident's app on db1
+by tests/hosts/hand_deploy.sh, not the roles) under the same load: make
+investigate names the exhaustion and the eventlet workers, read-only and with
+no seeded secret in its snapshot, then healthy after the unit's switch to
+gthread; re-provision with gthread and show the same load gives zero errors;
+faults mid-load on the hosts (FAULT=db-restart, db-network-cut, db-lossy, db-
+slow): recorded, named, recovered, nothing left broken; a load through the
+HTTPS front; ASGI's leak and its native pool; then the single-host topology
+(inventories/lab-single: app and PostgreSQL on db1, as in the incident)
+reproduces the incident (its fix on one host is the hand-deployed host's, on
+db1); hosts down.
 """
 from __future__ import annotations
 
@@ -617,8 +618,8 @@ class TestLabHosts:
     def test_pgbouncer_exporter_where_the_variant_uses_pgbouncer(self, hosts):
         """monitoring.yml for the pgbouncer variant: Debian's prometheus-pgbouncer-exporter on pgbouncer1
         (its password only in a 0600 pgpass file), scraped by the Prometheus on loadgen1; a dry run after
-        it changes nothing. The next provision (gthread, test_gthread_fixes_it) stops it and drops its
-        scrape job."""
+        it changes nothing. The next provision (gthread, test_gthread_fixes_it) stops it and leaves its
+        scrape job with no target."""
         started = time.monotonic()
         variant = ("-e", "churnlab_variant=pgbouncer")
         first, out = playbook("inventories/lab", "monitoring.yml", *variant)
@@ -765,6 +766,66 @@ class TestLabHosts:
         shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
         assert shown.strip() == "4096"
 
+    @pytest.mark.beside_e2e
+    def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
+        """The HTTPS front (the front role), app1 switched to gthread by the app play alone: a dry run on a
+        host without nginx, a converge with churnlab_front=https, a second one that changes nothing,
+        TLS from loadgen1 to app1 through nginx, the key root-only, then churnlab_front=none takes the
+        front away (the owner's things kept). Then app1 back to direct + repro for the loads. A load
+        through the front: test_a_load_goes_through_the_front_by_itself, after the e2e tests."""
+        started = time.monotonic()
+        # The owner's own PgBouncer unit on app1 (a stand-in): the app plays below (gthread,
+        # no PgBouncer beside the app) leave it running, as the lab did not install it.
+        seeded = ssh("app1", "printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\n"
+                             "WantedBy=multi-user.target\\n' >/lib/systemd/system/pgbouncer.service && "
+                             "systemctl daemon-reload && systemctl enable --now pgbouncer")
+        assert seeded.returncode == 0, seeded.stderr
+        dry, _ = app_play("-e", "churnlab_front=https", "--check", "--diff")
+        assert dry["app1"]["failed"] == 0
+        assert status("loadgen1", HTTPS_URL) == "000"  # nothing listens on 443 yet: the dry run changed nothing
+
+        first, _ = app_play("-e", "churnlab_front=https")
+        assert first["app1"]["failed"] == 0 and first["app1"]["changed"] > 0
+        second, out = app_play("-e", "churnlab_front=https")
+        assert second["app1"]["changed"] == 0, out[-4000:]
+        assert status("loadgen1", HTTPS_URL) == "200"
+        # The lab installed nginx: the local fact says so, and only then was Debian's default site removed.
+        assert "nginx=lab" in ssh("app1", "cat /etc/ansible/facts.d/churnlab_installed.fact").stdout
+        assert ssh("app1", "test -e /etc/nginx/sites-enabled/default").returncode == 1
+        modes = ssh("app1", "stat -c '%a %U' /etc/churnlab/front /etc/churnlab/front/front.key").stdout.split()
+        assert modes == ["700", "root", "600", "root"], modes
+        # gunicorn behind it still answers on its own port (the front is an addition).
+        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}:8000/api/v1/ping/") == "200"
+        # The owner's things on app1, then the play that takes the front away, with PROFILE=tuned (ports
+        # 1024-65535): an nginx of the owner's (the fact no longer names it) keeps its own port-80 site, and
+        # the host's own listening ports are reserved, a service of the owner's (8765) as well as the lab's.
+        owner = ssh("app1", "sed -i '/^nginx=/d' /etc/ansible/facts.d/churnlab_installed.fact && "
+                            "ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default && "
+                            "systemctl reload nginx")
+        assert owner.returncode == 0, owner.stderr
+        listener = ssh("app1", "systemd-run --quiet --unit=churnlab-test-owner-listener --collect "
+                               "python3 -m http.server --bind 127.0.0.1 8765")
+        assert listener.returncode == 0, listener.stderr
+        off, out = app_play("-e", "churnlab_front=none", "-e", "sysctl_profile=tuned")
+        ssh("app1", "systemctl stop churnlab-test-owner-listener")
+        assert off["app1"]["changed"] > 0 and off["app1"]["failed"] == 0, out[-4000:]
+        assert status("loadgen1", HTTPS_URL) == "000"
+        assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1  # loads: gunicorn
+        assert ssh("app1", "test -L /etc/nginx/sites-enabled/default").returncode == 0
+        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}/") == "200"  # the owner's site stays
+        reserved = ssh("app1", "sysctl -n net.ipv4.ip_local_reserved_ports").stdout.strip().split(",")
+        assert {"8000", "8765"} <= set(reserved), reserved  # gunicorn, the owner's listener
+        assert "net.ipv4.ip_local_reserved_ports = " in ssh("app1", "cat /etc/sysctl.d/60-churnlab.conf").stdout
+        assert ssh("app1", "systemctl is-active pgbouncer").stdout.strip() == "active", "the owner's PgBouncer stopped"
+        ssh("app1", "systemctl disable --now pgbouncer; rm -f /lib/systemd/system/pgbouncer.service; "
+                    "systemctl daemon-reload")
+        # app1 back to the lab's direct + repro, for the loads that follow
+        result, _ = provision("direct", "repro", "--limit", "app1")
+        assert set(result) == {"app1"} and result["app1"]["failed"] == 0
+        assert gunicorn()["using"] == "eventlet"
+        assert ssh("app1", "sysctl -n net.ipv4.ip_local_port_range").stdout.split() == ["50000", "50999"]
+        TIMINGS["https_front_s"] = round(time.monotonic() - started, 1)
+
     def test_incident_reproduced_direct_repro(self, hosts):
         run = load(iterations=SHORT)
         self.state["direct"] = run
@@ -902,9 +963,10 @@ class TestLabHosts:
         result, _ = provision("gthread", "repro")
         assert all(r["failed"] == 0 for r in result.values())
         # the pgbouncer variant's exporter (test_pgbouncer_exporter_where_the_variant_uses_pgbouncer): stopped,
-        # and its scrape job gone
+        # and its scrape job left with no target
         assert ssh("pgbouncer1", "systemctl is-active prometheus-pgbouncer-exporter").stdout.strip() == "inactive"
-        assert "job_name: pgbouncer" not in ssh("loadgen1", "cat /etc/prometheus/prometheus.yml").stdout
+        config = ssh("loadgen1", "cat /etc/prometheus/prometheus.yml").stdout
+        assert "job_name: pgbouncer\n    static_configs:\n      - targets: []\n" in config, config
         g = gunicorn()
         assert g["using"] == "gthread"
         assert (g["WORKERS"], g["THREADS"], g["CONN_MAX_AGE"]) == ("20", "40", "600")
@@ -1033,35 +1095,14 @@ class TestLabHosts:
             assert set((ROOT / "results").iterdir()) == before
         assert ssh("db1", "ls -A /run/churnlab-fault 2>/dev/null || true").stdout.strip() == ""
 
-    def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
-        """The HTTPS front (the front role), on the gthread hosts: a dry run on a host
-        without nginx, a converge with churnlab_front=https, a second one that changes nothing,
-        TLS from loadgen1 to app1 through nginx, the key root-only, a load through the front
-        (load.yml reads its local fact), then churnlab_front=none takes the front away."""
+    def test_a_load_goes_through_the_front_by_itself(self, hosts):
+        """The HTTPS front on the gthread app1 again (the app play), and a load that names no front: load.yml
+        reads the front's local fact and sends k6 to nginx on 443. The front stays for the next test, whose
+        provision (the inventory's churnlab_front: none) takes it away."""
         started = time.monotonic()
-        # The owner's own PgBouncer unit on app1 (a stand-in): the app plays below (gthread,
-        # no PgBouncer beside the app) leave it running, as the lab did not install it.
-        seeded = ssh("app1", "printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\n"
-                             "WantedBy=multi-user.target\\n' >/lib/systemd/system/pgbouncer.service && "
-                             "systemctl daemon-reload && systemctl enable --now pgbouncer")
-        assert seeded.returncode == 0, seeded.stderr
-        dry, _ = app_play("-e", "churnlab_front=https", "--check", "--diff")
-        assert dry["app1"]["failed"] == 0
-        assert status("loadgen1", HTTPS_URL) == "000"  # nothing listens on 443 yet: the dry run changed nothing
-
-        first, _ = app_play("-e", "churnlab_front=https")
-        assert first["app1"]["failed"] == 0 and first["app1"]["changed"] > 0
-        second, out = app_play("-e", "churnlab_front=https")
-        assert second["app1"]["changed"] == 0, out[-4000:]
+        first, out = app_play("-e", "churnlab_front=https")
+        assert first["app1"]["failed"] == 0 and first["app1"]["changed"] > 0, out[-4000:]
         assert status("loadgen1", HTTPS_URL) == "200"
-        # The lab installed nginx: the local fact says so, and only then was Debian's default site removed.
-        assert "nginx=lab" in ssh("app1", "cat /etc/ansible/facts.d/churnlab_installed.fact").stdout
-        assert ssh("app1", "test -e /etc/nginx/sites-enabled/default").returncode == 1
-        modes = ssh("app1", "stat -c '%a %U' /etc/churnlab/front /etc/churnlab/front/front.key").stdout.split()
-        assert modes == ["700", "root", "600", "root"], modes
-        # gunicorn behind it still answers on its own port (the front is an addition).
-        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}:8000/api/v1/ping/") == "200"
-        # A load goes through the front by itself: load.yml reads the front's local fact.
         before = set((ROOT / "results").glob("*-ab-c50"))
         proc = make("provision-load", "INVENTORY=inventories/lab", "VUS=50", "ITERATIONS=500", timeout=600)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -1071,43 +1112,23 @@ class TestLabHosts:
         assert run["selection"]["front"] == "https"
         assert run["load"]["target"] == f"https://{LAB_HOSTS['app1']}:443"
         assert run["summary"]["requests"] == 500 and run["summary"]["error_rate"] == 0, run["summary"]
-
-        # The owner's things on app1, then the play that takes the front away, with PROFILE=tuned (ports
-        # 1024-65535): an nginx of the owner's (the fact no longer names it) keeps its own port-80 site, and
-        # the host's own listening ports are reserved, a service of the owner's (8765) as well as the lab's.
-        owner = ssh("app1", "sed -i '/^nginx=/d' /etc/ansible/facts.d/churnlab_installed.fact && "
-                            "ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default && "
-                            "systemctl reload nginx")
-        assert owner.returncode == 0, owner.stderr
-        listener = ssh("app1", "systemd-run --quiet --unit=churnlab-test-owner-listener --collect "
-                               "python3 -m http.server --bind 127.0.0.1 8765")
-        assert listener.returncode == 0, listener.stderr
-        off, out = app_play("-e", "churnlab_front=none", "-e", "sysctl_profile=tuned")
-        ssh("app1", "systemctl stop churnlab-test-owner-listener")
-        assert off["app1"]["changed"] > 0 and off["app1"]["failed"] == 0, out[-4000:]
-        assert status("loadgen1", HTTPS_URL) == "000"
-        assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1  # loads: gunicorn
-        assert ssh("app1", "test -L /etc/nginx/sites-enabled/default").returncode == 0
-        assert status("loadgen1", f"http://{LAB_HOSTS['app1']}/") == "200"  # the owner's site stays
-        reserved = ssh("app1", "sysctl -n net.ipv4.ip_local_reserved_ports").stdout.strip().split(",")
-        assert {"8000", "8765"} <= set(reserved), reserved  # gunicorn, the owner's listener
-        assert "net.ipv4.ip_local_reserved_ports = " in ssh("app1", "cat /etc/sysctl.d/60-churnlab.conf").stdout
-        assert ssh("app1", "systemctl is-active pgbouncer").stdout.strip() == "active", "the owner's PgBouncer stopped"
-        ssh("app1", "systemctl disable --now pgbouncer; rm -f /lib/systemd/system/pgbouncer.service; "
-                    "systemctl daemon-reload")
-        TIMINGS["https_front_s"] = round(time.monotonic() - started, 1)
+        TIMINGS["https_front_load_s"] = round(time.monotonic() - started, 1)
 
     def test_asgi_leaks_on_the_hosts_and_its_native_pool_holds(self, hosts):
         """Today's form of the incident on the lab hosts: app1 converged to today's lock (Django 5.2, psycopg 3,
         gunicorn 27 with uvicorn's worker). asgi-pool (Django's native pool) serves 3,000 of the incident's
         requests within workers x pool_max_size; asgi (CONN_MAX_AGE=600: Django ticket #33497) keeps each
         request's connection open until the repro range runs out, and the verdict names the leak. The app
-        play alone switches app1 (--limit app1: nothing else changes with these variants). After the front
-        test: app1's wide range (PROFILE=tuned) let the earlier loads' TIME_WAIT drain unnoticed, and nothing
-        after this test loads app1 (the single-host tests that follow use db1)."""
+        play alone switches app1 (--limit app1: nothing else changes with these variants), and takes the
+        front of the test before away. The front's load (500 requests, PROFILE=default's
+        28,000 ports) leaves next to nothing in TIME_WAIT within the repro range, and nothing after this test
+        loads app1 (the single-host tests that follow use db1)."""
         started = time.monotonic()
         result, _ = provision("asgi-pool", "repro", "--limit", "app1")
         assert set(result) == {"app1"} and result["app1"]["failed"] == 0
+        # the inventory's churnlab_front (none) took the front of the test before away
+        assert status("loadgen1", HTTPS_URL) == "000"
+        assert ssh("app1", "test -e /etc/ansible/facts.d/churnlab_front.fact").returncode == 1
         g = gunicorn()
         assert (g["using"], g["WORKER_CLASS"], g["WORKERS"], g["CONN_MAX_AGE"]) == \
             ("uvicorn_worker.UvicornWorker", "uvicorn", "6", "0"), g
