@@ -199,5 +199,5 @@ test-hosts: bootstrap $(VENV)/.installed ## End-to-end on the Ansible lab hosts 
 	$(PYTEST) --durations=12 tests/hosts
 
 .PHONY: test
-test: bootstrap lint test-unit ## Everything, from a fresh machine (what CI runs): lint, unit, then contract and e2e beside the hosts' converges, then the hosts' loads
+test: bootstrap lint test-unit ## Everything, from a fresh machine (what CI runs): lint, unit, contract, then e2e beside the hosts' converges, then the hosts' loads
 	scripts/test-suites.sh

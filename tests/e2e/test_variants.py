@@ -7,7 +7,6 @@ import dataclasses
 import json
 import re
 import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from churnlab import diagnosis
 from churnlab.compose import lab
 from churnlab.compose.recorder import netns_snapshot
 from churnlab.core import run_record
-from churnlab.core.paths import RESULTS_DIR, ROOT
+from churnlab.core.paths import ROOT
 from churnlab.live import sample as live
 from churnlab.load import run as loadrun
 from churnlab.reports import matrix
@@ -179,11 +178,10 @@ def test_the_direct_and_gthread_runs_render_a_matrix_report_that_matches_them(in
     alone. Run alone (-k): the two runs first."""
     run_dirs = [RUNS.get(v) or incident_run(v, "repro").run_dir for v in ("direct", "gthread")]
     lab.down()
-    matrix_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    matrix_dir = RESULTS_DIR / f"matrix-{matrix_id}"
-    matrix_dir.mkdir()
-    combos = [("direct", "repro", 500), ("gthread", "repro", 500)]
-    page = matrix.write_outputs(matrix_dir, matrix_id, combos, 3000, False, run_dirs, None).read_text()
+    matrix_id, matrix_dir = matrix.new_matrix_dir()
+    combos = [(variant, "repro", SHORT_LOAD.vus) for variant in ("direct", "gthread")]
+    page = matrix.write_outputs(matrix_dir, matrix_id, combos, SHORT_LOAD.iterations, False, run_dirs,
+                                None).read_text()
     assert page.count('class="plotly-graph-div"') == 2  # one plot per run
     assert "<script src=" not in page  # plotly.js is inlined: the file works offline
     table = (matrix_dir / "summary.md").read_text()

@@ -20,8 +20,8 @@ by tests/hosts/hand_deploy.sh, not the roles) under the same load: make
 investigate names the exhaustion and the eventlet workers, read-only and with
 no seeded secret in its snapshot; re-provision with gthread and show the same
 load gives zero errors; the hand-deployed host healthy after the unit's switch
-to gthread; faults mid-load on the hosts (FAULT=db-restart, db-network-cut, db-
-lossy, db- slow): recorded, named, recovered, nothing left broken; a load
+to gthread; faults mid-load on the hosts (FAULT=db-restart, db-network-cut,
+db-lossy, db-slow): recorded, named, recovered, nothing left broken; a load
 through the HTTPS front; ASGI's leak and its native pool; then the single-host
 topology (inventories/lab-single: app and PostgreSQL on db1, as in the
 incident) reproduces the incident (its fix on one host is the hand-deployed
@@ -108,10 +108,17 @@ def db1_files() -> str:
     return out.stdout
 
 
-def postmaster_started() -> str:
-    out = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SELECT pg_postmaster_start_time()'")
-    assert out.returncode == 0 and out.stdout.strip(), out.stderr
+def db1_sql(query: str) -> str:
+    """One query to db1's PostgreSQL as postgres (psql's unaligned tuples), its output stripped."""
+    out = ssh("db1", f"runuser -u postgres -- psql -XAtq -d postgres -c {quote(query)}")
+    assert out.returncode == 0, out.stderr
     return out.stdout.strip()
+
+
+def postmaster_started() -> str:
+    started = db1_sql("SELECT pg_postmaster_start_time()")
+    assert started
+    return started
 
 
 def listening(host: str, port: int) -> set[str]:
@@ -717,7 +724,7 @@ class TestLabHosts:
                                json.dumps({"postgresql_extra_settings": {"ssl": "off", "work_mem": "2MB"}}))
         assert result["db1"]["changed"] > 0 and result["db1"]["failed"] == 0
         assert foreign in ssh("db1", "cat /etc/postgresql/15/main/pg_hba.conf").stdout
-        assert ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW work_mem'").stdout.strip() == "2MB"
+        assert db1_sql("SHOW work_mem") == "2MB"
         assert postmaster_started() == before, "a reloadable setting restarted PostgreSQL"
         said = " ".join(out.split()).replace("''", "'")  # YAML output: folded, quotes doubled
         pending = f"(max_prepared_transactions={conf})"
@@ -758,13 +765,11 @@ class TestLabHosts:
         before = postmaster_started()
         playbook("inventories/lab", "db.yml", "-e",
                  json.dumps({"postgresql_extra_settings": {"ssl": "off", "max_connections": 4000}}))
-        shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
-        assert shown.strip() == "4000"
+        assert db1_sql("SHOW max_connections") == "4000"
         assert postmaster_started() != before, "max_connections changed without a restart"
         # The lab's own settings back (the loads after these tests read max_connections 4096): one restart.
         playbook("inventories/lab", "db.yml")
-        shown = ssh("db1", "runuser -u postgres -- psql -XAtq -d postgres -c 'SHOW max_connections'").stdout
-        assert shown.strip() == "4096"
+        assert db1_sql("SHOW max_connections") == "4096"
 
     @pytest.mark.beside_e2e
     def test_the_https_front_converges_serves_tls_and_goes_away(self, hosts):
