@@ -89,7 +89,7 @@ def test_make_lint_runs_linters_only():
 
 
 def test_make_test_is_everything():
-    """make test: lint and the unit tests, then scripts/test-suites.sh runs the other three suites' own
+    """make test: lint beside the unit tests, then scripts/test-suites.sh runs the other three suites' own
     targets (the contract tests, then the hosts' beside the e2e tests)."""
     proc = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode == 0

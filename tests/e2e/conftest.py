@@ -1,4 +1,6 @@
 """End-to-end fixtures: real images, real Postgres/PgBouncer/k6, real app."""
+import os
+
 import pytest
 
 from churnlab.compose import images, lab
@@ -10,10 +12,27 @@ from tests.helpers import STEERING
 
 # The incident's ab shape (500 clients, no keep-alive) with 3,000 requests: three times the 1,000
 # connections that use up the repro range, so a variant that opens one per request runs out (about
-# 1,900 of the 3,000 fail) and a bounded one shows its bound. The incident's full 10,000 runs on the
-# hosts (tests/hosts: the hand-deployed host, direct then gthread); here it would take 20-50 s more a
-# run and show nothing else.
+# 1,900 of the 3,000 fail) and a bounded one shows its bound. The incident's full 10,000 (make load's
+# default) would take 20-50 s more a run and show nothing else (tests/hosts runs the same 3,000).
 SHORT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
+
+
+# make test (scripts/test-suites.sh): the e2e tests marked no_load put no load on, measure no time and read
+# no run of another test. They run last, and the hosts' loads begin with them: the file named by
+# LOADS_DONE (tests/hosts/beside_e2e.py waits for it) is made when the first of them starts.
+NO_LOAD = "no_load"
+LOADS_DONE = "CHURNLAB_TEST_E2E_LOADS_DONE"
+
+
+def pytest_collection_modifyitems(items):
+    tail = [item for item in items if item.get_closest_marker(NO_LOAD)]
+    items[:] = [item for item in items if not item.get_closest_marker(NO_LOAD)] + tail
+
+
+def pytest_runtest_setup(item):
+    done = os.environ.get(LOADS_DONE)
+    if done and item.get_closest_marker(NO_LOAD) and not os.path.exists(done):
+        open(done, "a").close()
 
 
 @pytest.fixture(scope="session")

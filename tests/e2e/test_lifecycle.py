@@ -16,7 +16,8 @@ from churnlab.core.errors import LabError
 from churnlab.core.paths import ROOT, SECRETS_DIR
 from tests.helpers import clean_env
 
-pytestmark = pytest.mark.e2e
+# No load, no time measured: make test runs these last, beside the hosts' loads (tests/e2e/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.no_load]
 
 
 def _container_ids():

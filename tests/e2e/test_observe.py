@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+# No load, no time measured: make test runs these last, beside the hosts' loads (tests/e2e/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.no_load]
 
 
 @pytest.mark.parametrize("rendering,tests_file", [("rules", "churnlab.rules.test.yml"),

@@ -1,7 +1,9 @@
 """The lab hosts' tests beside the e2e tests (scripts/test-suites.sh, make test).
 
-make test starts the hosts' tests in the background with CHURNLAB_TEST_E2E_DONE
-naming a file it creates once the e2e tests are done. Until then:
+make test starts the hosts' tests in the background with
+CHURNLAB_TEST_E2E_LOADS_DONE naming a file made once the e2e tests' loads are
+done: when the first e2e test marked no_load starts (they run last: no load, no
+time measured; tests/e2e/conftest.py), or when the e2e tests end. Until then:
 - only the tests marked `beside_e2e` run: the hosts coming up, the converges and
   dry runs, the checks that only read the hosts. None puts a load on or writes
   under results/ (where the e2e tests look for their runs), and none
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ENV = "CHURNLAB_TEST_E2E_DONE"
+ENV = "CHURNLAB_TEST_E2E_LOADS_DONE"
 MARK = "beside_e2e"
 NICE = 10
 SHARES = 256  # of Docker's default 1024 a container, while the converges run
@@ -65,8 +67,8 @@ def _release(containers: list[str]) -> None:
 
 
 def guard(item: pytest.Item, containers) -> None:
-    """Before each test (pytest_runtest_setup): a test not marked beside_e2e waits until the e2e tests
-    are done; the first test after they are gives the CPU priority back."""
+    """Before each test (pytest_runtest_setup): a test not marked beside_e2e waits until the e2e tests'
+    loads are done; the first test after they are gives the CPU priority back."""
     done = _done_file()
     if done is None or _state["released"]:
         return
@@ -76,10 +78,10 @@ def guard(item: pytest.Item, containers) -> None:
     if not done.exists():
         if _state["lowered"]:  # idle, the converged hosts still take 0.09 of a core: less while they wait
             _shares(containers(), IDLE_SHARES)
-        _say(item, f"\n[hosts] {item.name} waits for the e2e tests to end")
+        _say(item, f"\n[hosts] {item.name} waits for the e2e tests' loads to end")
         while not done.exists():
             time.sleep(1)
-        _say(item, f"[hosts] waited {time.monotonic() - started:.0f} s for the e2e tests")
+        _say(item, f"[hosts] waited {time.monotonic() - started:.0f} s for the e2e tests' loads")
     _release(containers())
 
 

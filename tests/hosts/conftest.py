@@ -24,5 +24,5 @@ def quote(s: str) -> str:
 
 
 def pytest_runtest_setup(item):
-    """make test: a test not marked beside_e2e waits until the e2e tests are done (beside_e2e.py)."""
+    """make test: a test not marked beside_e2e waits until the e2e tests' loads are done (beside_e2e.py)."""
     beside_e2e.guard(item, lab_host_containers)

@@ -52,12 +52,11 @@ from tests.hosts.conftest import LAB_HOSTS, quote, ssh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hosts]
 
-LOAD = ["SCENARIO=ab", "VUS=500", "ITERATIONS=10000", "KEEPALIVE=0"]  # the incident's: the hand-deployed host's runs
-# The lab's own hosts run three times the repro range's 1,000 ports at the incident's 500 VUs: enough to
-# use the range up (direct) or to show it is never needed (gthread). The incident's full 10,000 runs on
-# the hand-deployed host (eventlet, then gthread) and in the compose lab; here it would add 10-20 s a
-# run and show nothing else.
+# The incident's ab shape (500 VUs, no keep-alive) with three times the repro range's 1,000 ports: enough to
+# use the range up (direct, the hand-deployed eventlet host) or to show it is never needed (gthread). The
+# incident's full 10,000 (make provision-load's default) would add 10-20 s a run and show nothing else.
 SHORT = 3000
+LOAD = ["SCENARIO=ab", "VUS=500", f"ITERATIONS={SHORT}", "KEEPALIVE=0"]
 REPRO = {"net.ipv4.ip_local_port_range": "50000 50999", "net.ipv4.tcp_tw_reuse": "0"}
 TIMINGS: dict[str, float] = {}
 # FAULT=...: a short window (seconds), 20 VUs, time-boxed (about 10,000 requests). A db-restart's
@@ -162,12 +161,11 @@ def converge(timing: str, *args: str) -> tuple[dict, str]:
     return result, out
 
 
-def load(inventory: str = "inventories/lab", iterations: int | None = None) -> dict:
-    """The incident's load (or as many requests as given, at its 500 VUs) from the loadgen hosts."""
+def load(inventory: str = "inventories/lab") -> dict:
+    """The incident's load shape (LOAD: SHORT requests at its 500 VUs) from the loadgen hosts."""
     before = set((ROOT / "results").glob("*-ab-c500")) if (ROOT / "results").exists() else set()
     started = time.monotonic()
-    args = [a for a in LOAD if not a.startswith("ITERATIONS=")] + [f"ITERATIONS={iterations}"] if iterations else LOAD
-    proc = make("provision-load", f"INVENTORY={inventory}", *args, timeout=900)
+    proc = make("provision-load", f"INVENTORY={inventory}", *LOAD, timeout=900)
     TIMINGS.setdefault("load_s", []).append(round(time.monotonic() - started, 1))
     assert proc.returncode == 0, f"load failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     new = sorted(set((ROOT / "results").glob("*-ab-c500")) - before)
@@ -402,11 +400,11 @@ def undeploy_by_hand(sysctls: str) -> None:
 
 
 def shop_load(inventory: str) -> dict:
-    """The incident's load (ab, 500 VUs, 10,000 requests, no keep-alive) from both generators at the shop; the
+    """The incident's load shape (ab, 500 VUs, SHORT requests, no keep-alive) from both generators at the shop; the
     generators' own counts (the run's verdict reads app1, not the shop)."""
     run = load(inventory)
     assert run["load"]["target"] == f"http://{LAB_HOSTS[SHOP['host']]}:{SHOP['port']}", run["load"]
-    assert run["summary"]["requests"] == 10000, run["summary"]
+    assert run["summary"]["requests"] == SHORT, run["summary"]
     return run["summary"]["status_counts"]
 
 
@@ -832,7 +830,7 @@ class TestLabHosts:
         TIMINGS["https_front_s"] = round(time.monotonic() - started, 1)
 
     def test_incident_reproduced_direct_repro(self, hosts):
-        run = load(iterations=SHORT)
+        run = load()
         self.state["direct"] = run
         assert run["selection"]["variant"] == "direct" and run["selection"]["profile"] == "repro"
         assert run["summary"]["requests"] == SHORT
@@ -955,7 +953,7 @@ class TestLabHosts:
         assert (g["WORKERS"], g["THREADS"], g["CONN_MAX_AGE"]) == ("20", "40", "600")
         assert int(g["workers"]) == 20
         wait_time_wait_drained()
-        run = load(iterations=SHORT)
+        run = load()
         self.state["gthread"] = run
         TIMINGS["errors"] = {k: eaddrnotavail(v) for k, v in self.state.items()}
         TIMINGS["peak_client_backends"] = {k: v["db"]["peak_client_backends"] for k, v in self.state.items()}
@@ -978,7 +976,7 @@ class TestLabHosts:
         run = self.state.get("gthread")
         if run is None:  # run alone (-k): converge the fix and put the load on first
             provision("gthread", "default")
-            run = load(iterations=SHORT)
+            run = load()
         per = run["load"]["per_loadgen"]
         assert run["load"]["loadgens"] == 2, run["load"]
         assert [(g["name"], g["segment"]) for g in per] == [("loadgen1", "0:1/2"), ("loadgen2", "1/2:1")], per
@@ -1140,7 +1138,7 @@ class TestLabHosts:
         g = gunicorn()
         assert (g["using"], g["WORKER_CLASS"], g["WORKERS"], g["CONN_MAX_AGE"]) == \
             ("uvicorn_worker.UvicornWorker", "uvicorn", "6", "0"), g
-        run = load(iterations=SHORT)
+        run = load()
         assert run["versions"]["app"]["django"].startswith("5.2.") and run["app_settings"]["DB_POOL"] == "native"
         assert run["summary"]["status_counts"] == {"200": SHORT}, run["summary"]
         assert 0 < run["db"]["peak_client_backends"] <= 6 * 40
@@ -1153,7 +1151,7 @@ class TestLabHosts:
         result, _ = provision("asgi", "repro", "--limit", "app1")
         assert set(result) == {"app1"} and result["app1"]["failed"] == 0
         assert (gunicorn()["CONN_MAX_AGE"], gunicorn()["using"]) == ("600", "uvicorn_worker.UvicornWorker")
-        run = load(iterations=SHORT)
+        run = load()
         db = LAB_HOSTS["db1"]
         assert run["verdict"]["case"] == "connection-leak", run["verdict"]
         head = run["verdict"]["headline"]
@@ -1178,9 +1176,7 @@ class TestSingleHost:
 
     def test_single_host_reproduces_the_incident(self, hosts):
         started = time.monotonic()
-        # SHORT: the incident's full 10,000 is the hand-deployed host's run on this same host (TestLabHosts),
-        # with the same outcome
-        run = load("inventories/lab-single", iterations=SHORT)
+        run = load("inventories/lab-single")
         TIMINGS["single_direct_load_s"] = round(time.monotonic() - started, 1)
         TIMINGS["single_errors"] = eaddrnotavail(run)
         assert run["selection"]["variant"] == "direct" and run["selection"]["profile"] == "repro"
