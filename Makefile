@@ -199,6 +199,6 @@ test-hosts: bootstrap $(VENV)/.installed ## End-to-end on the Ansible lab hosts 
 	$(PYTEST) --durations=12 tests/hosts
 
 .PHONY: test
-test: bootstrap $(VENV)/.installed ## Everything, from a fresh machine (what CI runs): lint beside unit, contract, then e2e beside the hosts' converges, then the hosts' loads
+test: bootstrap $(VENV)/.installed ## Everything, from a fresh machine (what CI runs): lint beside unit, then e2e beside the hosts' converges, then contract beside the hosts' loads
 	$(MAKE) -s -j2 --output-sync=target lint test-unit
 	scripts/test-suites.sh

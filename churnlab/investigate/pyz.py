@@ -9,6 +9,7 @@ fails naming the module that is not. Run it with any python3 >= 3.10:
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import tempfile
 import zipapp
@@ -69,13 +70,21 @@ def modules(entry: str = ENTRY) -> dict[str, Path]:
 
 
 def build(out: Path = DEFAULT_OUT) -> Path:
+    """Write the file whole or not at all: built beside it, then renamed over it, so a probe being
+    copied to a host (make investigate) never reads a half-written one (another make probe)."""
     with tempfile.TemporaryDirectory() as tmp:
         for path in modules().values():
             target = Path(tmp, path.relative_to(PACKAGE_DIR.parent))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
         out.parent.mkdir(parents=True, exist_ok=True)
-        zipapp.create_archive(tmp, out, interpreter="/usr/bin/env python3", main=f"{ENTRY}:run", compressed=True)
+        partial = out.with_name(f".{out.name}.{os.getpid()}")
+        try:
+            zipapp.create_archive(tmp, partial, interpreter="/usr/bin/env python3", main=f"{ENTRY}:run",
+                                  compressed=True)
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
     return out
 
 

@@ -90,7 +90,7 @@ def test_make_lint_runs_linters_only():
 
 def test_make_test_is_everything():
     """make test: lint beside the unit tests, then scripts/test-suites.sh runs the other three suites' own
-    targets (the contract tests, then the hosts' beside the e2e tests)."""
+    targets (the e2e tests with the hosts' beside them, then the contract tests beside the hosts' loads)."""
     proc = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     assert proc.returncode == 0
     for part in ("scripts/bootstrap.sh", "ruff", "tests/unit", "scripts/test-suites.sh"):
