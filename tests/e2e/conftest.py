@@ -9,6 +9,7 @@ from churnlab.core import catalog
 from churnlab.load import run as loadrun
 from tests.e2e import alerts
 from tests.helpers import STEERING
+from tests.hosts import beside_e2e
 
 # The incident's ab shape (500 clients, no keep-alive) with 3,000 requests: three times the 1,000
 # connections that use up the repro range, so a variant that opens one per request runs out (about
@@ -19,9 +20,8 @@ SHORT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
 
 # make test (scripts/test-suites.sh): the e2e tests marked no_load put no load on, measure no time and read
 # no run of another test. They run last, and the hosts' loads begin with them: the file named by
-# LOADS_DONE (tests/hosts/beside_e2e.py waits for it) is made when the first of them starts.
+# beside_e2e.ENV (the hosts' tests wait for it) is made when the first of them starts.
 NO_LOAD = "no_load"
-LOADS_DONE = "CHURNLAB_TEST_E2E_LOADS_DONE"
 
 
 def pytest_collection_modifyitems(items):
@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_runtest_setup(item):
-    done = os.environ.get(LOADS_DONE)
+    done = os.environ.get(beside_e2e.ENV)
     if done and item.get_closest_marker(NO_LOAD) and not os.path.exists(done):
         open(done, "a").close()
 
