@@ -879,6 +879,12 @@ class TestLabHosts:
         assert recap(proc.stdout)["db1"]["changed"] == 0
         assert_no_seed(snapshots, seeds)
         HAND_DEPLOYED["investigated"] = said
+        # The owner stops the app until its switch to gthread (the test after test_gthread_fixes_it starts it
+        # again). Its eventlet workers' connections are greenlet-local: with CONN_MAX_AGE=600, one a request is
+        # left idle until the garbage collector frees it, and an idle app never calls it. Left running, they sat
+        # on db1's PostgreSQL (469 idle client backends, seen once) and counted in the gthread run's peak there.
+        stopped = ssh(SHOP["host"], f"systemctl stop {SHOP['unit']} && systemctl is-active {SHOP['unit']} || true")
+        assert stopped.stdout.strip() == "inactive", stopped.stdout + stopped.stderr
         TIMINGS["hand_deployed_eventlet_s"] = round(time.monotonic() - started, 1)
 
     def test_prometheus_on_loadgen_saw_the_port_alert(self, hosts):
