@@ -118,7 +118,7 @@ def run_steps(steps: list[Step], on_result=None, on_failure=None) -> tuple[list[
 def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterations: int,
         keepalive: bool = False) -> MatrixResult:
     combos = plan(variants, profiles, vus_levels)
-    matrix_id, matrix_dir = new_matrix_dir()
+    matrix_id, matrix_dir = new_dir()
     steps = [Step(catalog.Selection.of(variant, profile),
                   loadrun.LoadParams(vus=vus, iterations=max(iterations, vus), keepalive=keepalive))
              for variant, profile, vus in combos]
@@ -127,12 +127,12 @@ def run(variants: list[str], profiles: list[str], vus_levels: list[int], iterati
     return MatrixResult(matrix_dir, run_dirs, len(combos), stopped, out)
 
 
-def new_matrix_dir() -> tuple[str, Path]:
-    """A matrix's id (its UTC start) and its new folder, results/matrix-<id>/."""
-    matrix_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    matrix_dir = RESULTS_DIR / f"matrix-{matrix_id}"
-    matrix_dir.mkdir(parents=True)
-    return matrix_id, matrix_dir
+def new_dir(kind: str = "matrix") -> tuple[str, Path]:
+    """A series' id (its UTC start) and its new folder, results/<kind>-<id>/ (make matrix, make rank)."""
+    series_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = RESULTS_DIR / f"{kind}-{series_id}"
+    folder.mkdir(parents=True)
+    return series_id, folder
 
 
 def write_outputs(matrix_dir: Path, matrix_id: str, combos: list, iterations: int, keepalive: bool,

@@ -1,6 +1,4 @@
 """End-to-end fixtures: real images, real Postgres/PgBouncer/k6, real app."""
-import os
-
 import pytest
 
 from churnlab.compose import images, lab
@@ -20,7 +18,7 @@ SHORT_LOAD = loadrun.LoadParams(scenario="ab", vus=500, iterations=3000)
 
 # make test (scripts/test-suites.sh): the e2e tests marked no_load put no load on, measure no time and read
 # no run of another test. They run last, and the hosts' loads begin with them: the file named by
-# beside_e2e.ENV (the hosts' tests wait for it) is made when the first of them starts.
+# beside_e2e.ENV (the hosts' tests wait for it) is made when the first of them starts (beside_e2e.loads_done).
 NO_LOAD = "no_load"
 
 
@@ -30,9 +28,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_runtest_setup(item):
-    done = os.environ.get(beside_e2e.ENV)
-    if done and item.get_closest_marker(NO_LOAD) and not os.path.exists(done):
-        open(done, "a").close()
+    if item.get_closest_marker(NO_LOAD):
+        beside_e2e.loads_done()
 
 
 @pytest.fixture(scope="session")

@@ -178,7 +178,7 @@ def test_the_direct_and_gthread_runs_render_a_matrix_report_that_matches_them(in
     alone. Run alone (-k): the two runs first."""
     run_dirs = [RUNS.get(v) or incident_run(v, "repro").run_dir for v in ("direct", "gthread")]
     lab.down()
-    matrix_id, matrix_dir = matrix.new_matrix_dir()
+    matrix_id, matrix_dir = matrix.new_dir()
     combos = [(variant, "repro", SHORT_LOAD.vus) for variant in ("direct", "gthread")]
     page = matrix.write_outputs(matrix_dir, matrix_id, combos, SHORT_LOAD.iterations, False, run_dirs,
                                 None).read_text()

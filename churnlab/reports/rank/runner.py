@@ -33,9 +33,7 @@ def machine() -> dict:
 
 def run(chosen: list[catalog.Selection], levels: list[int], iterations: int, repro: bool = True) -> RankResult:
     steps = plan(chosen, levels, iterations, repro)
-    rank_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    rank_dir = matrix.RESULTS_DIR / f"rank-{rank_id}"
-    rank_dir.mkdir(parents=True)
+    rank_id, rank_dir = matrix.new_dir("rank")
     before, started = machine(), time.monotonic()
     cands = {label(s): Candidate(label(s), s.variant, s.profile, dict(s.knobs), catalog.about("variant", s.variant),
                                  planned_levels=len(levels), shown_by=shown_by(s),
